@@ -320,22 +320,50 @@ def _house(r, c, cx, base, scale, mood):
     x0, x1 = cx - w / 2, cx + w / 2
     top = base - h
     cls, wall = _wall(r)
-    c.rect(x0, top, x1, base, wall, cls)
-    # Roof sits on the wall top: gable triangle, hip trapezoid or flat parapet.
     rcol = _jit(r, r.choice(_ROOF), 10)
     over = w * r.uniform(0.03, 0.1)
     rh = h * r.uniform(0.35, 0.9)
     kind = r.random()
+    inset = w * r.uniform(0.15, 0.35)
     if kind < 0.5:
-        c.poly([(x0 - over, top + 1), (x1 + over, top + 1), (cx, top - rh)], rcol, ROOF)
+        apex = [(cx, top - rh)]
     elif kind < 0.85:
-        inset = w * r.uniform(0.15, 0.35)
-        c.poly([(x0 - over, top + 1), (x1 + over, top + 1), (x1 - inset, top - rh * 0.7), (x0 + inset, top - rh * 0.7)],
-               rcol, ROOF)
+        apex = [(x0 + inset, top - rh * 0.7), (x1 - inset, top - rh * 0.7)]
+    else:
+        apex = [(x0 - over, top - h * 0.06), (x1 + over, top - h * 0.06)]
+    if r.random() < 0.5:
+        # Oblique side wall so some houses read as boxes rather than flat facades.
+        side = r.choice([-1, 1])
+        sw = w * r.uniform(0.25, 0.55)
+        rise = sw * r.uniform(0.25, 0.4)
+        ex = x1 if side > 0 else x0
+        dx = side * sw
+        c.poly([(ex, base), (ex + dx, base - rise), (ex + dx, top - rise), (ex, top)], _mix(wall, (20, 20, 30), 0.28),
+               cls)
+        ax, ay = apex[-1] if side > 0 else apex[0]
+        eo = ex + side * over
+        c.poly([(ax, ay), (eo, top + 1), (eo + dx, top + 1 - rise), (ax + dx, ay - rise)], _mix(rcol, (15, 15, 20), 0.3),
+               ROOF)
+        if sw > 8:
+            # One window on the side wall, sheared with the wall.
+            wx0 = ex + dx * 0.35
+            wx1 = ex + dx * 0.65
+            wy0 = top + h * 0.25
+            wy1 = top + h * 0.55
+            k = rise / sw
+            gl = _mix(_glass(r, mood), (0, 0, 0), 0.2)
+            c.poly([(wx0, wy0 - abs(wx0 - ex) * k), (wx1, wy0 - abs(wx1 - ex) * k), (wx1, wy1 - abs(wx1 - ex) * k),
+                    (wx0, wy1 - abs(wx0 - ex) * k)], gl, WINDOW)
+    c.rect(x0, top, x1, base, wall, cls)
+    # Roof sits on the wall top: gable triangle, hip trapezoid or flat parapet.
+    if kind < 0.5:
+        c.poly([(x0 - over, top + 1), (x1 + over, top + 1), apex[0]], rcol, ROOF)
+    elif kind < 0.85:
+        c.poly([(x0 - over, top + 1), (x1 + over, top + 1), apex[1], apex[0]], rcol, ROOF)
     else:
         c.rect(x0 - over, top - h * 0.06, x1 + over, top + 1, rcol, ROOF)
     if kind < 0.85 and r.random() < 0.4:
-        chx = cx + r.choice([-1, 1]) * w * r.uniform(0.15, 0.3)
+        chx = cx + r.choice([-1, 1]) * w * r.uniform(0.12, 0.25)
         chw = w * 0.07
         c.rect(chx, top - rh * 0.85, chx + chw, top - rh * 0.3, _jit(r, r.choice(_BRICK), 10), BRICK)
     dw = w * r.uniform(0.12, 0.2)
@@ -343,6 +371,15 @@ def _house(r, c, cx, base, scale, mood):
     dcx = cx + r.uniform(-0.3, 0.3) * w
     _door(r, c, dcx, base, dw, dh, r.random() < 0.25)
     _windows_grid(r, c, x0, x1, top, base, mood, (dcx - dw / 2, dcx + dw / 2, base - dh))
+    if r.random() < 0.35:
+        # Bushes along the facade base.
+        for _ in range(r.randint(1, 3)):
+            bx = r.uniform(x0, x1)
+            if abs(bx - dcx) < dw:
+                continue
+            br = w * r.uniform(0.06, 0.12)
+            bcol = _jit(r, r.choice(_TREE), 12)
+            c.ellipse(bx - br, base - br * 1.3, bx + br, base + br * 0.3, bcol, TREE)
     return x0, x1, top
 
 
@@ -456,34 +493,62 @@ def _noise(g, n, S):
     return np.asarray(big, dtype=np.float32) * (2.0 / 255.0) - 1.0
 
 
-def _texture(g, r, arr, lab, S):
+def _texture(g, r, arr, lab, S, light):
+    """Multiplies in per-class texture and the global light; paints brick mortar and roof tiles."""
     low = _noise(g, 6, S)
     med = _noise(g, S // 6, S)
-    fine = g.random((S, S), dtype=np.float32) * 2 - 1
-    tex = _TEX[lab]
-    f = 1 + tex[..., 0] * low + tex[..., 1] * med + tex[..., 2] * fine
+    fine = g.random((S, S), dtype=np.float32)
+    fine -= 0.5
+    f = np.take(_TEX[:, 0], lab) * low
+    f += np.take(_TEX[:, 1], lab) * med
+    f += np.take(_TEX[:, 2], lab) * (2 * fine)
+    f += 1
+    f *= light
 
-    ys = np.arange(S, dtype=np.float32)[:, None]
-    xs = np.arange(S, dtype=np.float32)[None, :]
-    # Brick: running bond with mortar lines; each brick gets its own tone.
-    bh = r.uniform(3.0, 5.0) * S / 256
-    bw = bh * r.uniform(2.0, 2.8)
-    row = np.floor(ys / bh)
-    shift = (row % 2) * bw * 0.5
-    col = np.floor((xs + shift) / bw)
-    mortar = ((ys - row * bh) < 1.0) | ((xs + shift - col * bw) < 1.0)
-    brick_id = (row * 7919 + col * 104729) % 997
-    tone = 1 + 0.12 * (np.sin(brick_id * 12.9898) * 0.5)
-    brick = lab == BRICK
-    f = np.where(brick, f * tone, f)
-    # Roof: horizontal tile courses.
+    # Roof: horizontal tile courses, darker every few pixels.
     th = r.uniform(3.0, 6.0) * S / 256
-    tiles = (ys % th) < 1.0
-    f = np.where((lab == ROOF) & tiles, f * 0.78, f)
+    rows = np.nonzero((np.arange(S) % th) < 1.0)[0]
+    roof_rows = lab[rows] == ROOF
+    if roof_rows.any():
+        sub = f[rows]
+        sub[roof_rows] *= 0.78
+        f[rows] = sub
+
     out = arr * f[..., None]
+
+    # Brick: running bond with mortar lines; each brick gets its own tone. Only the brick
+    # pixels are touched, which keeps brick-free scenes cheap.
+    by, bx = np.nonzero(lab == BRICK)
     mcol = np.array(r.choice([(205, 200, 190), (170, 165, 160), (225, 220, 210), (120, 115, 110)]), np.float32)
-    m = brick & mortar
-    out[m] = out[m] * 0.3 + mcol * 0.7
+    if len(by):
+        bh = r.uniform(5.0, 7.5) * S / 256
+        bw = bh * r.uniform(2.0, 2.6)
+        mw = max(1.0, bh * 0.28)
+        yf = by.astype(np.float32)
+        xf = bx.astype(np.float32)
+        row = np.floor(yf / bh)
+        shift = (row % 2) * bw * 0.5
+        col = np.floor((xf + shift) / bw)
+        mortar = ((yf - row * bh) < mw) | ((xf + shift - col * bw) < mw)
+        tone = 1 + 0.06 * np.sin((row * 7919 + col * 104729) % 997 * 12.9898)
+        px = out[by, bx] * tone[:, None]
+        px[mortar] = px[mortar] * 0.3 + mcol * 0.7 * f[by[mortar], bx[mortar], None]
+        out[by, bx] = px
+    return out
+
+
+def _majority(lab, size):
+    """2×2 majority vote; ties (and four different labels) keep the top-left sample."""
+    a = lab[0::2, 0::2]
+    b = lab[0::2, 1::2]
+    c = lab[1::2, 0::2]
+    d = lab[1::2, 1::2]
+    lone = (a != b) & (a != c) & (a != d)
+    out = a.copy()
+    pick_b = lone & ((b == c) | (b == d))
+    pick_c = lone & ~pick_b & (c == d)
+    out[pick_b] = b[pick_b]
+    out[pick_c] = c[pick_c]
     return out
 
 
@@ -503,6 +568,14 @@ def render(seed, size=128):
     horizon = int(S * r.uniform(0.42, 0.66))
     mood, sky_img, sky_bot = _sky(r, S, horizon)
     c = _Canvas(sky_img, S)
+    if mood in ("sunset", "day") and r.random() < 0.3:
+        # The sun is painted as part of the sky.
+        sr = S * r.uniform(0.03, 0.06)
+        sx = S * r.uniform(0.1, 0.9)
+        sy = horizon * (r.uniform(0.55, 0.95) if mood == "sunset" else r.uniform(0.1, 0.4))
+        scol = (255, 220, 150) if mood == "sunset" else (255, 252, 230)
+        c.ellipse(sx - sr * 1.8, sy - sr * 1.8, sx + sr * 1.8, sy + sr * 1.8, _mix(scol, sky_bot, 0.6), SKY)
+        c.ellipse(sx - sr, sy - sr, sx + sr, sy + sr, scol, SKY)
     _clouds(r, c, S, horizon, mood)
     _mountains(r, c, S, horizon, sky_bot)
     _ground(r, c, S, horizon)
@@ -543,7 +616,6 @@ def render(seed, size=128):
 
     arr = np.asarray(c.img, dtype=np.float32)
     lab = np.asarray(c.lab, dtype=np.uint8)
-    out = _texture(g, r, arr, lab, S)
 
     # Global light: brightness, a colour tint (warm at sunset), and a soft left-right sun ramp.
     bright = r.uniform(0.78, 1.12)
@@ -554,17 +626,12 @@ def render(seed, size=128):
         bright *= 0.8
     else:
         tint = np.array([r.uniform(0.94, 1.06), r.uniform(0.96, 1.04), r.uniform(0.94, 1.06)], np.float32)
-    ramp = 1 + r.uniform(-0.12, 0.12) * (np.arange(S, dtype=np.float32) / S - 0.5)
-    out *= (bright * tint)[None, None, :] * ramp[None, :, None]
-    rgb2 = np.clip(out, 0, 255).astype(np.uint8)
-    rgb = np.asarray(Image.fromarray(rgb2).reduce(2))
-
-    blocks = lab.reshape(size, 2, size, 2).transpose(0, 2, 1, 3).reshape(size, size, 4)
-    ids = np.arange(NUM_CLASSES, dtype=np.uint8)
-    counts = (blocks[..., :, None] == ids).sum(axis=2).astype(np.float32)
-    counts += 0.5 * (blocks[..., 0:1] == ids)
-    labels = counts.argmax(axis=2).astype(np.uint8)
-    return rgb, labels
+    ramp = (1 + r.uniform(-0.12, 0.12) * (np.arange(S, dtype=np.float32) / S - 0.5)) * bright
+    out = _texture(g, r, arr, lab, S, ramp[None, :])
+    out *= tint
+    np.clip(out, 0, 255, out=out)
+    rgb = np.asarray(Image.fromarray(out.astype(np.uint8)).reduce(2))
+    return rgb, _majority(lab, size)
 
 
 def preview_grid(seeds, size=128, cols=8):
