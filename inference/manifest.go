@@ -1,0 +1,260 @@
+package inference
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"math"
+	"regexp"
+)
+
+// ManifestFormat and ManifestVersion identify the manifest this package reads.
+const (
+	ManifestFormat  = "ganpaint-model"
+	ManifestVersion = 1
+	// ZRuleSplitmix is the only image-id → z rule defined so far.
+	ZRuleSplitmix = "splitmix64-boxmuller-v1"
+)
+
+// Limits that keep a hostile manifest from making the loader allocate without bound.
+const (
+	maxManifestBytes = 1 << 20
+	maxBlocks        = 64
+	maxDim           = 1 << 14
+	maxChannels      = 1 << 16
+	maxZSize         = 1 << 16
+	maxClasses       = 256 // labels are uint8
+	maxSampleIDs     = 4096
+)
+
+// Manifest is manifest.json of a model directory (docs/model-format.md).
+// Fields not described there are ignored so newer files still load.
+type Manifest struct {
+	Format        string          `json:"format"`
+	Version       int             `json:"version"`
+	Name          string          `json:"name"`
+	Title         string          `json:"title,omitempty"`
+	Z             ZSpec           `json:"z"`
+	Image         ImageSpec       `json:"image"`
+	Generator     GeneratorSpec   `json:"generator"`
+	DefaultLayer  string          `json:"default_layer"`
+	SampleIDs     []int64         `json:"sample_ids,omitempty"`
+	Segmenter     *SegmenterSpec  `json:"segmenter,omitempty"`
+	Discriminator *FileSpec       `json:"discriminator,omitempty"`
+}
+
+// ZSpec says how an image id becomes a latent vector.
+type ZSpec struct {
+	Size  int    `json:"size"`
+	Rule  string `json:"rule"`
+	Seed  uint64 `json:"seed"`
+	MaxID int64  `json:"max_id"`
+}
+
+// ImageSpec is the generator's output size and value range.
+type ImageSpec struct {
+	Height int        `json:"height"`
+	Width  int        `json:"width"`
+	Range  [2]float32 `json:"range"`
+}
+
+// GeneratorSpec lists the generator blocks in the order they run.
+type GeneratorSpec struct {
+	Blocks []BlockSpec `json:"blocks"`
+	ToRGB  FileSpec    `json:"to_rgb"`
+}
+
+// BlockSpec is one generator block; Channels/Height/Width are its output shape.
+type BlockSpec struct {
+	Name     string `json:"name"`
+	File     string `json:"file"`
+	Channels int    `json:"channels"`
+	Height   int    `json:"height"`
+	Width    int    `json:"width"`
+}
+
+// FileSpec points at an ONNX file inside the model directory.
+type FileSpec struct {
+	File string `json:"file"`
+}
+
+// SegmenterSpec describes the segmenter and its classes (logit channel order).
+type SegmenterSpec struct {
+	File       string      `json:"file"`
+	InputRange [2]float32  `json:"input_range"`
+	Classes    []ClassSpec `json:"classes"`
+}
+
+// ClassSpec is one segmentation class with its display colour "#rrggbb".
+type ClassSpec struct {
+	Name  string `json:"name"`
+	Color string `json:"color"`
+}
+
+var (
+	layerNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	colorRE     = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+)
+
+// ParseManifest decodes and validates manifest.json. Every problem is reported
+// as ErrBadModel with the offending field named.
+func ParseManifest(data []byte) (Manifest, error) {
+	var m Manifest
+	if len(data) > maxManifestBytes {
+		return m, fmt.Errorf("%w: manifest is %d bytes, limit %d", ErrBadModel, len(data), maxManifestBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&m); err != nil {
+		return Manifest{}, fmt.Errorf("%w: manifest.json: %v", ErrBadModel, err)
+	}
+	if dec.More() {
+		return Manifest{}, fmt.Errorf("%w: manifest.json: trailing data after the JSON object", ErrBadModel)
+	}
+	if err := m.Validate(); err != nil {
+		return Manifest{}, err
+	}
+	return m, nil
+}
+
+// Validate checks the manifest against docs/model-format.md.
+func (m *Manifest) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: manifest: "+format, append([]any{ErrBadModel}, args...)...)
+	}
+	if m.Format != ManifestFormat {
+		return bad("format is %q, want %q", m.Format, ManifestFormat)
+	}
+	if m.Version != ManifestVersion {
+		return bad("version %d is not supported (this build reads version %d)", m.Version, ManifestVersion)
+	}
+	if m.Name == "" {
+		return bad("name is empty")
+	}
+	if m.Z.Size <= 0 || m.Z.Size > maxZSize {
+		return bad("z.size %d outside [1, %d]", m.Z.Size, maxZSize)
+	}
+	if m.Z.Rule != ZRuleSplitmix {
+		return bad("z.rule %q is unknown (supported: %q)", m.Z.Rule, ZRuleSplitmix)
+	}
+	if m.Z.MaxID <= 0 {
+		return bad("z.max_id %d must be positive", m.Z.MaxID)
+	}
+	if !dimOK(m.Image.Height) || !dimOK(m.Image.Width) {
+		return bad("image size %dx%d outside [1, %d]", m.Image.Width, m.Image.Height, maxDim)
+	}
+	if !rangeOK(m.Image.Range) {
+		return bad("image.range %v must be two finite numbers, low < high", m.Image.Range)
+	}
+	if len(m.Generator.Blocks) == 0 || len(m.Generator.Blocks) > maxBlocks {
+		return bad("generator.blocks has %d entries, want 1..%d", len(m.Generator.Blocks), maxBlocks)
+	}
+	seen := make(map[string]bool, len(m.Generator.Blocks))
+	files := make(map[string]string)
+	useFile := func(what, file string) error {
+		if file == "" {
+			return bad("%s: file is empty", what)
+		}
+		if !fs.ValidPath(file) || file == "." {
+			return bad("%s: file %q must be a relative path inside the model directory", what, file)
+		}
+		if other, ok := files[file]; ok {
+			return bad("%s: file %q is already used by %s", what, file, other)
+		}
+		files[file] = what
+		return nil
+	}
+	for i, b := range m.Generator.Blocks {
+		what := fmt.Sprintf("generator.blocks[%d]", i)
+		if !layerNameRE.MatchString(b.Name) {
+			return bad("%s: name %q must be 1-64 letters, digits, '_', '.', '-'", what, b.Name)
+		}
+		if seen[b.Name] {
+			return bad("%s: duplicate layer name %q", what, b.Name)
+		}
+		seen[b.Name] = true
+		if b.Channels <= 0 || b.Channels > maxChannels {
+			return bad("%s (%s): channels %d outside [1, %d]", what, b.Name, b.Channels, maxChannels)
+		}
+		if !dimOK(b.Height) || !dimOK(b.Width) {
+			return bad("%s (%s): size %dx%d outside [1, %d]", what, b.Name, b.Width, b.Height, maxDim)
+		}
+		if int64(b.Channels)*int64(b.Height)*int64(b.Width) > 1<<28 {
+			return bad("%s (%s): %d×%d×%d activations is too large", what, b.Name, b.Channels, b.Height, b.Width)
+		}
+		if err := useFile(what, b.File); err != nil {
+			return err
+		}
+	}
+	if err := useFile("generator.to_rgb", m.Generator.ToRGB.File); err != nil {
+		return err
+	}
+	if m.DefaultLayer == "" {
+		return bad("default_layer is empty")
+	}
+	if !seen[m.DefaultLayer] {
+		return bad("default_layer %q is not a generator block", m.DefaultLayer)
+	}
+	if len(m.SampleIDs) > maxSampleIDs {
+		return bad("sample_ids has %d entries, limit %d", len(m.SampleIDs), maxSampleIDs)
+	}
+	for _, id := range m.SampleIDs {
+		if id < 0 || id >= m.Z.MaxID {
+			return bad("sample id %d outside [0, %d)", id, m.Z.MaxID)
+		}
+	}
+	if s := m.Segmenter; s != nil {
+		if err := useFile("segmenter", s.File); err != nil {
+			return err
+		}
+		if !rangeOK(s.InputRange) {
+			return bad("segmenter.input_range %v must be two finite numbers, low < high", s.InputRange)
+		}
+		if len(s.Classes) == 0 || len(s.Classes) > maxClasses {
+			return bad("segmenter.classes has %d entries, want 1..%d", len(s.Classes), maxClasses)
+		}
+		names := make(map[string]bool, len(s.Classes))
+		for i, c := range s.Classes {
+			if c.Name == "" || len(c.Name) > 64 {
+				return bad("segmenter.classes[%d]: name must be 1-64 bytes", i)
+			}
+			if names[c.Name] {
+				return bad("segmenter.classes[%d]: duplicate class %q", i, c.Name)
+			}
+			names[c.Name] = true
+			if !colorRE.MatchString(c.Color) {
+				return bad("segmenter.classes[%d] (%s): color %q is not #rrggbb", i, c.Name, c.Color)
+			}
+		}
+	}
+	if d := m.Discriminator; d != nil {
+		if err := useFile("discriminator", d.File); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func dimOK(v int) bool { return v > 0 && v <= maxDim }
+
+func rangeOK(r [2]float32) bool {
+	return !math.IsNaN(float64(r[0])) && !math.IsNaN(float64(r[1])) &&
+		!math.IsInf(float64(r[0]), 0) && !math.IsInf(float64(r[1]), 0) && r[0] < r[1]
+}
+
+// clone returns a deep copy so callers cannot mutate the model's manifest.
+func (m Manifest) clone() Manifest {
+	c := m
+	c.Generator.Blocks = append([]BlockSpec(nil), m.Generator.Blocks...)
+	c.SampleIDs = append([]int64(nil), m.SampleIDs...)
+	if m.Segmenter != nil {
+		s := *m.Segmenter
+		s.Classes = append([]ClassSpec(nil), m.Segmenter.Classes...)
+		c.Segmenter = &s
+	}
+	if m.Discriminator != nil {
+		d := *m.Discriminator
+		c.Discriminator = &d
+	}
+	return c
+}
