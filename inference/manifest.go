@@ -31,17 +31,17 @@ const (
 // Manifest is manifest.json of a model directory (docs/model-format.md).
 // Fields not described there are ignored so newer files still load.
 type Manifest struct {
-	Format        string          `json:"format"`
-	Version       int             `json:"version"`
-	Name          string          `json:"name"`
-	Title         string          `json:"title,omitempty"`
-	Z             ZSpec           `json:"z"`
-	Image         ImageSpec       `json:"image"`
-	Generator     GeneratorSpec   `json:"generator"`
-	DefaultLayer  string          `json:"default_layer"`
-	SampleIDs     []int64         `json:"sample_ids,omitempty"`
-	Segmenter     *SegmenterSpec  `json:"segmenter,omitempty"`
-	Discriminator *FileSpec       `json:"discriminator,omitempty"`
+	Format        string         `json:"format"`
+	Version       int            `json:"version"`
+	Name          string         `json:"name"`
+	Title         string         `json:"title,omitempty"`
+	Z             ZSpec          `json:"z"`
+	Image         ImageSpec      `json:"image"`
+	Generator     GeneratorSpec  `json:"generator"`
+	DefaultLayer  string         `json:"default_layer"`
+	SampleIDs     []int64        `json:"sample_ids,omitempty"`
+	Segmenter     *SegmenterSpec `json:"segmenter,omitempty"`
+	Discriminator *FileSpec      `json:"discriminator,omitempty"`
 }
 
 // ZSpec says how an image id becomes a latent vector.
