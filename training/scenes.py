@@ -146,8 +146,9 @@ def _sky(r, S, horizon):
     # Gradient reaches the horizon colour at the horizon; below it is hidden by ground anyway.
     t = np.clip(np.arange(S, dtype=np.float32) / max(horizon, 1), 0, 1) ** r.uniform(0.8, 1.8)
     rows = np.array(top, np.float32)[None] * (1 - t[:, None]) + np.array(bot, np.float32)[None] * t[:, None]
-    arr = np.broadcast_to(rows[:, None, :], (S, S, 3)).astype(np.uint8)
-    return mood, Image.fromarray(arr), bot
+    # One gradient column stretched sideways by PIL is far cheaper than a full numpy image.
+    col = Image.fromarray(np.ascontiguousarray(rows[:, None, :].astype(np.uint8)))
+    return mood, col.resize((S, S), Image.NEAREST), bot
 
 
 def _clouds(r, c, S, horizon, mood):
@@ -519,7 +520,7 @@ def _texture(g, r, arr, lab, S, light):
     # Brick: running bond with mortar lines; each brick gets its own tone. Only the brick
     # pixels are touched, which keeps brick-free scenes cheap.
     by, bx = np.nonzero(lab == BRICK)
-    mcol = np.array(r.choice([(205, 200, 190), (170, 165, 160), (225, 220, 210), (120, 115, 110)]), np.float32)
+    mcol = np.array(r.choice([(205, 200, 190), (190, 185, 175), (225, 220, 210), (215, 205, 185)]), np.float32)
     if len(by):
         bh = r.uniform(5.0, 7.5) * S / 256
         bw = bh * r.uniform(2.0, 2.6)
@@ -559,8 +560,11 @@ def render(seed, size=128):
     Drawing happens at 2× and is box-filtered down so edges are anti-aliased; each label
     pixel is the majority label of its 2×2 block (ties go to the top-left sample).
     """
-    if not isinstance(size, int) or size < 8:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 8:
         raise ValueError(f"size must be an int >= 8, got {size!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = int(seed)
     S = size * 2
     r = random.Random(seed)
     g = np.random.Generator(np.random.PCG64(seed))
@@ -645,3 +649,15 @@ def preview_grid(seeds, size=128, cols=8):
         pics.paste(Image.fromarray(rgb), (x, y))
         pics.paste(Image.fromarray(colorize(lab)), (cols * size + 8 + x, y))
     return pics
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Write a preview grid of scenes and their label maps.")
+    ap.add_argument("--out", default="training/runs/scenes_preview.png", help="PNG path")
+    ap.add_argument("--first", type=int, default=0, help="first seed (default 0)")
+    ap.add_argument("--count", type=int, default=64, help="number of scenes (default 64)")
+    ap.add_argument("--size", type=int, default=64, help="tile size in pixels (default 64, keeps the PNG small)")
+    a = ap.parse_args()
+    preview_grid(list(range(a.first, a.first + a.count)), a.size).save(a.out, optimize=True)

@@ -53,6 +53,37 @@ class RenderTest(unittest.TestCase):
                 with self.assertRaises(ValueError):
                     scenes.render(0, bad)
 
+    def test_bad_seed(self):
+        for bad in (-1, 1.5, "3", None):
+            with self.subTest(seed=bad):
+                with self.assertRaises(ValueError):
+                    scenes.render(bad, 32)
+
+    def test_brick_has_mortar_texture(self):
+        # Brick walls must show their bond: mortar courses make vertically adjacent brick
+        # pixels differ far more than adjacent plaster pixels in the same image.
+        found = 0
+        for seed in range(200):
+            rgb, lab = scenes.render(seed, 128)
+            lum = rgb.astype(float).mean(axis=2)
+            dy = np.abs(lum[1:] - lum[:-1])
+
+
+            def inside(k):
+                # Pairs well inside a region, so anti-aliased edges against windows do not count.
+                m = lab == k
+                core = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+                pair = core[:-1] & core[1:]
+                return dy[1:-1, 1:-1][pair]
+
+            b, p = inside(scenes.BRICK), inside(scenes.BUILDING)
+            if len(b) > 400 and len(p) > 400:
+                found += 1
+                self.assertGreater(b.mean(), 2 * p.mean(), f"seed {seed}")
+            if found == 5:
+                break
+        self.assertEqual(found, 5)
+
     def test_labels_in_range(self):
         for lab in self.labels:
             self.assertLess(int(lab.max()), len(scenes.CLASSES))
