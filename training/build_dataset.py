@@ -38,6 +38,8 @@ def build(n, size, seed, workers, chunk=250, log=print):
         raise ValueError(f"--size must be >= 8, got {size}")
     images = np.empty((n, size, size, 3), np.uint8)
     labels = np.empty((n, size, size), np.uint8)
+    # Several chunks per worker keep both processes busy even for small --n.
+    chunk = max(1, min(chunk, -(-n // (max(1, workers) * 4))))
     jobs = [(s, min(n, s + chunk), seed, size) for s in range(0, n, chunk)]
     t0 = time.time()
     done = 0
@@ -53,7 +55,8 @@ def build(n, size, seed, workers, chunk=250, log=print):
             labels[start : start + len(labs)] = labs
             done += len(imgs)
             el = time.time() - t0
-            log(f"{done}/{n} images, {done / max(el, 1e-9):.1f} images/s", flush=True)
+            if done == n or done % 2000 < len(imgs):
+                log(f"{done}/{n} images, {done / max(el, 1e-9):.1f} images/s", flush=True)
     finally:
         if pool is not None:
             pool.close()
