@@ -9,7 +9,6 @@ Every random draw comes from generators seeded by the image seed: the same seed 
 gives byte-identical arrays.
 """
 
-import math
 import random
 
 import numpy as np
