@@ -13,7 +13,10 @@ const splitmixGamma = 0x9E3779B97F4A7C15
 // float32, so Go and training/zrule.py agree bit for bit. The id range is
 // the caller's business (see Model.Z).
 func ZForID(dst []float32, id int64, seed uint64) {
-	state := seed ^ (uint64(id) * splitmixGamma)
+	// One splitmix64 step hashes (seed, id) into the stream's start, so the
+	// streams of nearby ids are unrelated (a plain id*gamma offset makes them
+	// shifted copies of one another).
+	var state uint64
 	next := func() uint64 {
 		state += splitmixGamma
 		x := state
@@ -21,6 +24,8 @@ func ZForID(dst []float32, id int64, seed uint64) {
 		x = (x ^ (x >> 27)) * 0x94D049BB133111EB
 		return x ^ (x >> 31)
 	}
+	state = seed ^ uint64(id)
+	state = next()
 	for i := range dst {
 		a, b := next(), next()
 		u1 := float64((a>>11)+1) * 0x1p-53
