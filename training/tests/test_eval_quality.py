@@ -1,0 +1,109 @@
+"""eval_quality.py: the statistics against closed forms, and the whole report at toy size."""
+
+import contextlib
+import io
+import json
+import os
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+import eval_quality as eq  # noqa: E402
+import gan  # noqa: E402
+from segmenter import CHECKPOINT_FORMAT, Segmenter  # noqa: E402
+
+
+class StatisticsTest(unittest.TestCase):
+    def test_frechet_closed_form_for_diagonal_covariances(self):
+        mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+        a, b = np.array([1.0, 4.0, 0.25]), np.array([4.0, 1.0, 0.25])
+        want = 1 + 0 + 4 + sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+        self.assertAlmostEqual(eq.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)), want, places=9)
+
+    def test_frechet_non_commuting_covariances(self):
+        rng = np.random.default_rng(0)
+        A = rng.normal(size=(4, 4))
+        B = rng.normal(size=(4, 4))
+        c1, c2 = A @ A.T + 0.1 * np.eye(4), B @ B.T + 0.1 * np.eye(4)
+        # tr((C1 C2)^1/2) = sum of sqrt of the (real, positive) eigenvalues of C1 C2.
+        ev = np.linalg.eigvals(c1 @ c2)
+        want = np.trace(c1) + np.trace(c2) - 2 * np.sqrt(ev.real).sum()
+        self.assertAlmostEqual(eq.frechet_distance(np.zeros(4), c1, np.zeros(4), c2), want, places=8)
+        self.assertAlmostEqual(eq.frechet_distance(np.ones(4), c1, np.ones(4), c1), 0.0, places=8)
+
+    def test_fid_of_samples(self):
+        rng = np.random.default_rng(1)
+        x = rng.normal(size=(4000, 3))
+        y = rng.normal(size=(4000, 3)) + np.array([2.0, 0, 0])
+        self.assertLess(eq.fid(x[:2000], x[2000:]), 0.02)
+        self.assertAlmostEqual(eq.fid(x, y), 4.0, delta=0.3)
+        with self.assertRaises(eq.EvalError):
+            eq.fid(x[:1], y)
+
+    def test_total_variation(self):
+        self.assertAlmostEqual(eq.total_variation([0.5, 0.5, 0], [0, 0.5, 0.5]), 0.5)
+        self.assertAlmostEqual(eq.total_variation([1, 2, 1], [2, 4, 2]), 0.0)
+        self.assertAlmostEqual(eq.total_variation([1, 0], [0, 1]), 1.0)
+        with self.assertRaises(eq.EvalError):
+            eq.total_variation([1, 0], [1, 0, 0])
+
+
+class ReportTest(unittest.TestCase):
+    def test_toy_report(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = gan.GANConfig(max_res=32, widths={4: 16, 8: 16, 16: 8, 32: 8})
+            torch.manual_seed(0)
+            g = gan.Generator(cfg)
+            gpath = os.path.join(tmp, "g.pt")
+            torch.save({"format": gan.CHECKPOINT_FORMAT, "config": cfg.to_dict(), "G_ema": g.state_dict(),
+                        "step": 3, "elapsed_s": 1.0}, gpath)
+            seg = Segmenter(widths=(8, 12, 16))
+            spath = os.path.join(tmp, "s.pt")
+            torch.save({"format": CHECKPOINT_FORMAT, "config": seg.config(), "model": seg.state_dict()}, spath)
+            out = os.path.join(tmp, "eval")
+            with contextlib.redirect_stdout(io.StringIO()):
+                rc = eq.main(["--model-ckpt", gpath, "--seg", spath, "--n", "12", "--out", out,
+                              "--batch", "5", "--grid", "8", "--threads", "1"])
+            self.assertEqual(rc, 0)
+            with open(os.path.join(out, "metrics.json")) as f:
+                m = json.load(f)
+            for key in ("segmenter_miou", "segmenter_class_iou", "class_tv", "fid_seg",
+                        "class_share_generated", "class_share_rendered"):
+                self.assertIn(key, m)
+            self.assertEqual(len(m["segmenter_class_iou"]), 12)
+            self.assertGreaterEqual(m["fid_seg"], -1e-6)
+            self.assertTrue(0 <= m["class_tv"] <= 1)
+            self.assertAlmostEqual(sum(m["class_share_generated"].values()), 1.0, places=6)
+            self.assertAlmostEqual(sum(m["class_share_rendered"].values()), 1.0, places=6)
+            # Renders are the renderer's: sky and grass occupy a real share of the true labels.
+            self.assertGreater(m["class_share_rendered"]["sky"], 0.05)
+            self.assertEqual(m["fid_feature_dim"], 8)
+            with open(os.path.join(out, "metrics.md")) as f:
+                md = f.read()
+            for name in ("sky", "door", "dome", "road"):
+                self.assertIn("| %s |" % name, md)
+            from PIL import Image
+
+            with Image.open(os.path.join(out, "samples.png")) as im:
+                self.assertEqual(im.size, (8 * 32, 4 * 32 + 3 * 2))
+
+    def test_rejects_wrong_checkpoints(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            seg = Segmenter(widths=(8, 12, 16))
+            spath = os.path.join(tmp, "s.pt")
+            torch.save({"format": CHECKPOINT_FORMAT, "config": seg.config(), "model": seg.state_dict()}, spath)
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                rc = eq.main(["--model-ckpt", spath, "--seg", spath, "--n", "8", "--out", tmp])
+            self.assertEqual(rc, 2)
+            self.assertIn("not a", err.getvalue())
+
+
+if __name__ == "__main__":
+    unittest.main()
