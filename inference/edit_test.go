@@ -1,0 +1,346 @@
+package inference
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func randomFeatures(rng *rand.Rand, n, c, h, w int) *Features {
+	f := &Features{Layer: LayerInfo{Name: "layerX", Index: 1, Channels: c, Height: h, Width: w}, N: n, Data: make([]float32, n*c*h*w)}
+	for i := range f.Data {
+		f.Data[i] = float32(rng.NormFloat64() * 3)
+	}
+	return f
+}
+
+func sameBits(a, b []float32) int {
+	if len(a) != len(b) {
+		return -2
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestApplyEditsEmptyIsIdentity(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	src := randomFeatures(rng, 2, 6, 4, 4)
+	dst := &Features{}
+	for _, edits := range [][]Edit{nil, {}, {{Units: nil, Mode: ModeRemove, Strength: 1, Mask: FullMask(4, 4)}},
+		{{Units: []int{1, 2}, Mode: ModeRemove, Strength: 0, Mask: FullMask(4, 4)}},
+		{{Units: []int{3}, Mode: ModeRemove, Strength: 1, Mask: RectMask(4, 4, 0, 0, 0, 0)}}} {
+		if err := ApplyEdits(dst, src, edits, nil, PoolMax); err != nil {
+			t.Fatal(err)
+		}
+		if i := sameBits(dst.Data, src.Data); i != -1 {
+			t.Fatalf("edits %v changed value %d", edits, i)
+		}
+	}
+}
+
+func TestApplyEditsSemantics(t *testing.T) {
+	const c, h, w = 4, 2, 2
+	levels := []float32{10, 20, 30, 40}
+	full := FullMask(4, 4)
+	tests := []struct {
+		name  string
+		edits []Edit
+		x     float32 // every input value
+		want  [c]float32
+	}{
+		{"remove", []Edit{{Units: []int{1}, Mode: ModeRemove, Strength: 1, Mask: full}}, 3, [c]float32{3, 0, 3, 3}},
+		{"add", []Edit{{Units: []int{0, 2}, Mode: ModeAdd, Strength: 1, Mask: full}}, 3, [c]float32{10, 3, 30, 3}},
+		{"set", []Edit{{Units: []int{3}, Mode: ModeSet, Value: -7, Strength: 1, Mask: full}}, 3, [c]float32{3, 3, 3, -7}},
+		{"half strength fades", []Edit{{Units: []int{0}, Mode: ModeAdd, Strength: 0.5, Mask: full}}, 2, [c]float32{6, 2, 2, 2}},
+		{"strength above one over-drives add", []Edit{{Units: []int{1}, Mode: ModeAdd, Strength: 2, Mask: full}}, 2, [c]float32{2, 40, 2, 2}},
+		{"strength above one is plain remove", []Edit{{Units: []int{1}, Mode: ModeRemove, Strength: 3, Mask: full}}, 2, [c]float32{2, 0, 2, 2}},
+		{"later edit wins: remove then add", []Edit{
+			{Units: []int{0}, Mode: ModeRemove, Strength: 1, Mask: full},
+			{Units: []int{0}, Mode: ModeAdd, Strength: 1, Mask: full}}, 5, [c]float32{10, 5, 5, 5}},
+		{"later edit wins: add then remove", []Edit{
+			{Units: []int{0}, Mode: ModeAdd, Strength: 1, Mask: full},
+			{Units: []int{0}, Mode: ModeRemove, Strength: 1, Mask: full}}, 5, [c]float32{0, 5, 5, 5}},
+		// α_acc = .5, v_acc = 0; new α = .5, v = 4 → α = .75, v = 2/.75 → x' = .25x + 2.
+		{"over operator", []Edit{
+			{Units: []int{2}, Mode: ModeRemove, Strength: 0.5, Mask: full},
+			{Units: []int{2}, Mode: ModeSet, Value: 4, Strength: 0.5, Mask: full}}, 8, [c]float32{8, 8, 4, 8}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &Features{Layer: LayerInfo{Name: "l", Channels: c, Height: h, Width: w}, N: 1, Data: make([]float32, c*h*w)}
+			for i := range src.Data {
+				src.Data[i] = tt.x
+			}
+			var dst Features
+			if err := ApplyEdits(&dst, src, tt.edits, levels, PoolMax); err != nil {
+				t.Fatal(err)
+			}
+			for u := 0; u < c; u++ {
+				for p := 0; p < h*w; p++ {
+					if got := dst.Data[u*h*w+p]; math.Abs(float64(got-tt.want[u])) > 1e-5 {
+						t.Fatalf("unit %d cell %d = %v, want %v", u, p, got, tt.want[u])
+					}
+				}
+			}
+		})
+	}
+}
+
+// Over-composition of a list must equal applying the edits one after another.
+func TestApplyEditsComposeEqualsSequential(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const c, h, w = 5, 4, 4
+	levels := []float32{1, 2, 3, 4, 5}
+	for trial := 0; trial < 50; trial++ {
+		src := randomFeatures(rng, 2, c, h, w)
+		var edits []Edit
+		for k := rng.IntN(5) + 1; k > 0; k-- {
+			mask := Mask{Width: 8, Height: 8, Alpha: make([]float32, 64)}
+			for i := range mask.Alpha {
+				if rng.IntN(3) > 0 {
+					mask.Alpha[i] = rng.Float32()
+				}
+			}
+			edits = append(edits, Edit{Units: []int{rng.IntN(c), rng.IntN(c)}, Mode: Mode(rng.IntN(3) + 1),
+				Value: float32(rng.NormFloat64()), Strength: rng.Float32() * 1.2, Mask: mask})
+		}
+		pool := Pooling(rng.IntN(2))
+		var all Features
+		if err := ApplyEdits(&all, src, edits, levels, pool); err != nil {
+			t.Fatal(err)
+		}
+		seq := &Features{Layer: src.Layer, N: src.N, Data: append([]float32(nil), src.Data...)}
+		for _, e := range edits {
+			// Duplicate units inside one edit compose with themselves; mimic that.
+			for _, u := range e.Units {
+				one := e
+				one.Units = []int{u}
+				if err := ApplyEdits(seq, seq, []Edit{one}, levels, pool); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for i := range all.Data {
+			if d := math.Abs(float64(all.Data[i] - seq.Data[i])); d > 1e-4*(1+math.Abs(float64(seq.Data[i]))) {
+				t.Fatalf("trial %d value %d: composed %v, sequential %v", trial, i, all.Data[i], seq.Data[i])
+			}
+		}
+	}
+}
+
+func TestApplyEditsBatchAndMaskedCells(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	src := randomFeatures(rng, 3, 4, 4, 4)
+	orig := append([]float32(nil), src.Data...)
+	// Canvas 16×16 over a 4×4 grid: pixels x in [4,8), y in [0,4) are exactly cell (0,1).
+	edits := []Edit{{Units: []int{2}, Mode: ModeRemove, Strength: 1, Mask: RectMask(16, 16, 4, 0, 8, 4)}}
+	if err := ApplyEdits(src, src, edits, nil, PoolMax); err != nil { // in place
+		t.Fatal(err)
+	}
+	for n := 0; n < 3; n++ {
+		for u := 0; u < 4; u++ {
+			for p := 0; p < 16; p++ {
+				i := (n*4+u)*16 + p
+				if u == 2 && p == 1 {
+					if src.Data[i] != 0 {
+						t.Fatalf("image %d unit 2 cell 1 = %v, want 0", n, src.Data[i])
+					}
+				} else if math.Float32bits(src.Data[i]) != math.Float32bits(orig[i]) {
+					t.Fatalf("image %d unit %d cell %d changed", n, u, p)
+				}
+			}
+		}
+	}
+}
+
+func TestMaskPool(t *testing.T) {
+	tests := []struct {
+		name   string
+		mask   Mask
+		gw, gh int
+		pool   Pooling
+		want   []float32
+	}{
+		{"max one pixel", onePixel(16, 16, 5, 2), 8, 8, PoolMax, cellValue(8, 8, 2, 1, 1)},
+		{"mean one pixel", onePixel(16, 16, 5, 2), 8, 8, PoolMean, cellValue(8, 8, 2, 1, 0.25)},
+		{"identity", onePixel(4, 4, 3, 3), 4, 4, PoolMean, cellValue(4, 4, 3, 3, 1)},
+		// 10 px over 4 cells: cell rows are [0,3) [2,5) [5,8) [7,10), so y=2 is in cells 0 and 1.
+		{"straddling max", onePixel(10, 10, 0, 2), 4, 4, PoolMax, []float32{1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
+		{"straddling mean", onePixel(10, 10, 0, 2), 4, 4, PoolMean, []float32{1. / 9, 0, 0, 0, 1. / 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
+		{"full", FullMask(32, 32), 8, 8, PoolMean, fill(64, 1)},
+		{"soft max", Mask{Width: 2, Height: 2, Alpha: []float32{0.2, 0.7, 0.1, 0}}, 1, 1, PoolMax, []float32{0.7}},
+		{"soft mean", Mask{Width: 2, Height: 2, Alpha: []float32{0.2, 0.7, 0.1, 0}}, 1, 1, PoolMean, []float32{0.25}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.mask.Validate(tt.gw, tt.gh); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]float32, tt.gw*tt.gh)
+			tt.mask.Pool(got, tt.gw, tt.gh, tt.pool)
+			for i := range got {
+				if math.Abs(float64(got[i]-tt.want[i])) > 1e-6 {
+					t.Fatalf("cell %d = %v, want %v (all %v)", i, got[i], tt.want[i], got)
+				}
+			}
+		})
+	}
+}
+
+func onePixel(w, h, x, y int) Mask {
+	m := Mask{Width: w, Height: h, Alpha: make([]float32, w*h)}
+	m.Alpha[y*w+x] = 1
+	return m
+}
+
+func cellValue(gw, gh, cx, cy int, v float32) []float32 {
+	out := make([]float32, gw*gh)
+	out[cy*gw+cx] = v
+	return out
+}
+
+func fill(n int, v float32) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
+func TestRectMask(t *testing.T) {
+	m := RectMask(4, 3, -2, 1, 9, 2)
+	want := []float32{0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0}
+	if sameBits(m.Alpha, want) != -1 {
+		t.Fatalf("RectMask = %v, want %v", m.Alpha, want)
+	}
+}
+
+func TestApplyEditsRejects(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	good := func() Edit { return Edit{Units: []int{0}, Mode: ModeRemove, Strength: 1, Mask: FullMask(8, 8)} }
+	levels := []float32{1, 2, 3}
+	nan := float32(math.NaN())
+	inf := float32(math.Inf(1))
+	tests := []struct {
+		name   string
+		edit   func() Edit
+		levels []float32
+		pool   Pooling
+		src    func(*Features)
+		want   error
+	}{
+		{"unit negative", func() Edit { e := good(); e.Units = []int{-1}; return e }, levels, PoolMax, nil, ErrUnitOutOfRange},
+		{"unit too big", func() Edit { e := good(); e.Units = []int{0, 3}; return e }, levels, PoolMax, nil, ErrUnitOutOfRange},
+		{"mask wrong length", func() Edit { e := good(); e.Mask.Alpha = e.Mask.Alpha[:63]; return e }, levels, PoolMax, nil, ErrMaskSize},
+		{"mask smaller than grid", func() Edit { e := good(); e.Mask = FullMask(2, 8); return e }, levels, PoolMax, nil, ErrMaskSize},
+		{"mask zero", func() Edit { e := good(); e.Mask = Mask{}; return e }, levels, PoolMax, nil, ErrMaskSize},
+		{"mask negative size", func() Edit { e := good(); e.Mask = Mask{Width: -4, Height: -4, Alpha: make([]float32, 16)}; return e }, levels, PoolMax, nil, ErrMaskSize},
+		{"mask huge", func() Edit { e := good(); e.Mask = Mask{Width: 1 << 20, Height: 1}; return e }, levels, PoolMax, nil, ErrMaskSize},
+		{"mask NaN", func() Edit { e := good(); e.Mask.Alpha[5] = nan; return e }, levels, PoolMax, nil, ErrBadMask},
+		{"mask above one", func() Edit { e := good(); e.Mask.Alpha[5] = 1.5; return e }, levels, PoolMax, nil, ErrBadMask},
+		{"mask negative", func() Edit { e := good(); e.Mask.Alpha[5] = -0.1; return e }, levels, PoolMax, nil, ErrBadMask},
+		{"strength NaN", func() Edit { e := good(); e.Strength = nan; return e }, levels, PoolMax, nil, ErrBadStrength},
+		{"strength negative", func() Edit { e := good(); e.Strength = -1; return e }, levels, PoolMax, nil, ErrBadStrength},
+		{"strength infinite", func() Edit { e := good(); e.Strength = inf; return e }, levels, PoolMax, nil, ErrBadStrength},
+		{"mode zero", func() Edit { e := good(); e.Mode = 0; return e }, levels, PoolMax, nil, ErrBadMode},
+		{"mode unknown", func() Edit { e := good(); e.Mode = 9; return e }, levels, PoolMax, nil, ErrBadMode},
+		{"set NaN", func() Edit { e := good(); e.Mode = ModeSet; e.Value = nan; return e }, levels, PoolMax, nil, ErrBadValue},
+		{"add without levels", func() Edit { e := good(); e.Mode = ModeAdd; return e }, nil, PoolMax, nil, ErrBadLevels},
+		{"add short levels", func() Edit { e := good(); e.Mode = ModeAdd; return e }, levels[:2], PoolMax, nil, ErrBadLevels},
+		{"add NaN level", func() Edit { e := good(); e.Mode = ModeAdd; return e }, []float32{1, nan, 3}, PoolMax, nil, ErrBadLevels},
+		{"unknown pooling", good, levels, Pooling(7), nil, ErrBadMask},
+		{"short data", good, levels, PoolMax, func(f *Features) { f.Data = f.Data[:10] }, ErrBadShape},
+		{"zero batch", good, levels, PoolMax, func(f *Features) { f.N = 0 }, ErrBadShape},
+		{"zero channels", good, levels, PoolMax, func(f *Features) { f.Layer.Channels = 0 }, ErrBadShape},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := randomFeatures(rng, 1, 3, 4, 4)
+			if tt.src != nil {
+				tt.src(src)
+			}
+			before := append([]float32(nil), src.Data...)
+			dst := &Features{Data: make([]float32, 48)}
+			err := ApplyEdits(dst, src, []Edit{good(), tt.edit()}, tt.levels, tt.pool)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("error = %v, want %v", err, tt.want)
+			}
+			if sameBits(src.Data, before) != -1 {
+				t.Fatal("src modified on error")
+			}
+			for _, v := range dst.Data {
+				if v != 0 {
+					t.Fatal("dst written on error")
+				}
+			}
+		})
+	}
+	if err := ApplyEdits(nil, randomFeatures(rng, 1, 3, 4, 4), nil, nil, PoolMax); !errors.Is(err, ErrBadShape) {
+		t.Errorf("nil dst error = %v", err)
+	}
+}
+
+// FuzzApplyEdits decodes arbitrary bytes into features, a mask and edits (as a
+// client could send them) and checks validation never panics and always
+// reports a typed error.
+func FuzzApplyEdits(f *testing.F) {
+	f.Add([]byte{3, 4, 4, 8, 8, 1, 0, 1, 0x3f, 0x80, 0, 0})
+	f.Add([]byte{1, 1, 1, 0, 0, 9, 200, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{2, 2, 3, 5, 7, 3, 1, 0x7f, 0xc0, 0, 0, 1, 1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		next := func() byte {
+			if len(data) == 0 {
+				return 0
+			}
+			b := data[0]
+			data = data[1:]
+			return b
+		}
+		nextF := func() float32 {
+			var b [4]byte
+			for i := range b {
+				b[i] = next()
+			}
+			return math.Float32frombits(binary.BigEndian.Uint32(b[:]))
+		}
+		c, h, w := int(next()%8), int(next()%8), int(next()%8)
+		mw, mh := int(next()%40)-2, int(next()%40)-2
+		src := &Features{Layer: LayerInfo{Name: "f", Channels: c, Height: h, Width: w}, N: 1, Data: make([]float32, c*h*w)}
+		alphaLen := max(mw*mh, 0)
+		if next()%4 == 0 {
+			alphaLen++
+		}
+		mask := Mask{Width: mw, Height: mh, Alpha: make([]float32, alphaLen)}
+		for i := range mask.Alpha {
+			mask.Alpha[i] = float32(next()) / 200
+		}
+		var edits []Edit
+		for k := int(next() % 4); k > 0; k-- {
+			edits = append(edits, Edit{Units: []int{int(int8(next()))}, Mode: Mode(next() % 5), Value: nextF(), Strength: nextF(), Mask: mask})
+		}
+		var levels []float32
+		for i := int(next() % 9); i > 0; i-- {
+			levels = append(levels, nextF())
+		}
+		var dst Features
+		err := ApplyEdits(&dst, src, edits, levels, Pooling(next()%3))
+		if err == nil {
+			if len(dst.Data) != len(src.Data) {
+				t.Fatalf("dst has %d values, src %d", len(dst.Data), len(src.Data))
+			}
+			return
+		}
+		for _, typed := range []error{ErrBadShape, ErrUnitOutOfRange, ErrMaskSize, ErrBadMask, ErrBadStrength, ErrBadValue, ErrBadMode, ErrBadLevels} {
+			if errors.Is(err, typed) {
+				return
+			}
+		}
+		t.Fatalf("untyped error: %v", err)
+	})
+}
