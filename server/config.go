@@ -1,0 +1,201 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config tunes the painter server. The zero value of every field means its
+// documented default, so Config{} is a working configuration.
+type Config struct {
+	// MaxSessions bounds concurrent websocket sessions; a client beyond it is
+	// closed with code 1013 "server full". Default 64.
+	MaxSessions int
+	// MaxEdits bounds the edits in one state (strokes + erase_all). Default 200.
+	MaxEdits int
+	// MaxHistory bounds the undo steps kept per session. Default 100.
+	MaxHistory int
+	// MaxUnits bounds the units one edit may switch. Default 64.
+	MaxUnits int
+	// MaxRadius bounds the brush radius in image pixels. Default: half the
+	// image's larger side.
+	MaxRadius int
+	// MaxPoints bounds the points of one stroke message. Default 1024.
+	MaxPoints int
+	// MaxStrokePoints bounds the points of one stroke including all its
+	// continued parts. Default 4096.
+	MaxStrokePoints int
+	// IdleTimeout closes a session that sent no message for this long
+	// (close code 4000). Default 10 minutes.
+	IdleTimeout time.Duration
+	// ReadLimit is the largest client message in bytes; a larger one closes
+	// the connection with code 1009. Default 65536.
+	ReadLimit int64
+	// WriteTimeout bounds each websocket write. Default 10 s.
+	WriteTimeout time.Duration
+	// PingPeriod is how often the server pings; a peer that does not answer
+	// within two periods is dropped. Default 30 s.
+	PingPeriod time.Duration
+	// MessagesPerSecond and MessageBurst form each session's token bucket;
+	// messages beyond it get a rate_limited error. Defaults 60 and 120.
+	MessagesPerSecond float64
+	MessageBurst      int
+	// AllowedOrigins are extra browser origins ("https://course.example.edu")
+	// allowed to open the websocket besides the page's own host. "*" allows
+	// any origin. Default none.
+	AllowedOrigins []string
+	// FrameAncestors are the origins allowed to frame /embed, on top of
+	// 'self'. "*" allows any site. The painter page itself is never framable.
+	// Default none (only 'self').
+	FrameAncestors []string
+	// JPEGQuality of image frames, 1–100. Default 90.
+	JPEGQuality int
+	// PublicBaseURL is the absolute site root used in share links and
+	// og:image ("https://paint.example.org"). Default: derived from each
+	// request's Host header (http, or https when the request came over TLS).
+	PublicBaseURL string
+	// BusyBackoff is the first wait before re-rendering after the engine
+	// said busy; it doubles up to 1 s. Default 50 ms.
+	BusyBackoff time.Duration
+	// RenderTimeout bounds one render. Default 30 s.
+	RenderTimeout time.Duration
+	// Logger receives the server's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults used for zero fields of Config.
+const (
+	DefaultMaxSessions       = 64
+	DefaultMaxEdits          = 200
+	DefaultMaxHistory        = 100
+	DefaultMaxUnits          = 64
+	DefaultMaxPoints         = 1024
+	DefaultMaxStrokePoints   = 4096
+	DefaultIdleTimeout       = 10 * time.Minute
+	DefaultReadLimit         = 64 << 10
+	DefaultWriteTimeout      = 10 * time.Second
+	DefaultPingPeriod        = 30 * time.Second
+	DefaultMessagesPerSecond = 60
+	DefaultMessageBurst      = 120
+	DefaultJPEGQuality       = 90
+	DefaultBusyBackoff       = 50 * time.Millisecond
+	DefaultRenderTimeout     = 30 * time.Second
+)
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("server: bad config")
+
+// withDefaults returns c with zero fields set to their defaults; imageW/H size
+// the default brush radius.
+func (c Config) withDefaults(imageW, imageH int) Config {
+	setInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	setDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	setInt(&c.MaxSessions, DefaultMaxSessions)
+	setInt(&c.MaxEdits, DefaultMaxEdits)
+	setInt(&c.MaxHistory, DefaultMaxHistory)
+	setInt(&c.MaxUnits, DefaultMaxUnits)
+	setInt(&c.MaxRadius, max(1, max(imageW, imageH)/2))
+	setInt(&c.MaxPoints, DefaultMaxPoints)
+	setInt(&c.MaxStrokePoints, DefaultMaxStrokePoints)
+	setInt(&c.MessageBurst, DefaultMessageBurst)
+	setInt(&c.JPEGQuality, DefaultJPEGQuality)
+	setDur(&c.IdleTimeout, DefaultIdleTimeout)
+	setDur(&c.WriteTimeout, DefaultWriteTimeout)
+	setDur(&c.PingPeriod, DefaultPingPeriod)
+	setDur(&c.BusyBackoff, DefaultBusyBackoff)
+	setDur(&c.RenderTimeout, DefaultRenderTimeout)
+	if c.ReadLimit == 0 {
+		c.ReadLimit = DefaultReadLimit
+	}
+	if c.MessagesPerSecond == 0 {
+		c.MessagesPerSecond = DefaultMessagesPerSecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// validate reports the first nonsensical field of a defaulted Config.
+func (c Config) validate() error {
+	type pos struct {
+		name string
+		v    int64
+	}
+	for _, p := range []pos{
+		{"MaxSessions", int64(c.MaxSessions)}, {"MaxEdits", int64(c.MaxEdits)},
+		{"MaxHistory", int64(c.MaxHistory)}, {"MaxUnits", int64(c.MaxUnits)},
+		{"MaxRadius", int64(c.MaxRadius)}, {"MaxPoints", int64(c.MaxPoints)},
+		{"MaxStrokePoints", int64(c.MaxStrokePoints)}, {"MessageBurst", int64(c.MessageBurst)},
+		{"ReadLimit", c.ReadLimit}, {"IdleTimeout", int64(c.IdleTimeout)},
+		{"WriteTimeout", int64(c.WriteTimeout)}, {"PingPeriod", int64(c.PingPeriod)},
+		{"BusyBackoff", int64(c.BusyBackoff)}, {"RenderTimeout", int64(c.RenderTimeout)},
+	} {
+		if p.v < 0 {
+			return fmt.Errorf("%w: %s must not be negative", ErrConfig, p.name)
+		}
+	}
+	if c.MessagesPerSecond < 0 {
+		return fmt.Errorf("%w: MessagesPerSecond must not be negative", ErrConfig)
+	}
+	if c.JPEGQuality < 1 || c.JPEGQuality > 100 {
+		return fmt.Errorf("%w: JPEGQuality %d is not in 1..100", ErrConfig, c.JPEGQuality)
+	}
+	if c.MaxStrokePoints < c.MaxPoints {
+		return fmt.Errorf("%w: MaxStrokePoints %d is below MaxPoints %d", ErrConfig, c.MaxStrokePoints, c.MaxPoints)
+	}
+	if c.ReadLimit < 1024 {
+		return fmt.Errorf("%w: ReadLimit %d is below 1024 bytes", ErrConfig, c.ReadLimit)
+	}
+	for _, o := range c.AllowedOrigins {
+		if err := checkOriginSyntax(o); err != nil {
+			return fmt.Errorf("%w: AllowedOrigins: %v", ErrConfig, err)
+		}
+	}
+	for _, o := range c.FrameAncestors {
+		if err := checkOriginSyntax(o); err != nil {
+			return fmt.Errorf("%w: FrameAncestors: %v", ErrConfig, err)
+		}
+	}
+	if c.PublicBaseURL != "" {
+		u, err := url.Parse(c.PublicBaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("%w: PublicBaseURL %q is not an absolute http(s) URL", ErrConfig, c.PublicBaseURL)
+		}
+	}
+	return nil
+}
+
+// checkOriginSyntax accepts "*" or scheme://host[:port] with nothing else,
+// because these strings go verbatim into a CSP header and an origin match.
+func checkOriginSyntax(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil ||
+		strings.ContainsAny(o, " ;,'\"") {
+		return fmt.Errorf("%q is not an origin like https://example.org", o)
+	}
+	return nil
+}
+
+// normalizeOrigin lower-cases an origin and drops a trailing slash so that
+// configured and browser-sent origins compare equal.
+func normalizeOrigin(o string) string {
+	return strings.TrimSuffix(strings.ToLower(o), "/")
+}

@@ -1,0 +1,125 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"image"
+	"io"
+	"net/http"
+)
+
+// ErrBusy is what an Engine returns (possibly wrapped) when it cannot take
+// more work right now. The server keeps the session's state and retries
+// after a short backoff instead of failing the user's stroke.
+var ErrBusy = errors.New("server: engine busy")
+
+// LayerInfo describes one generator layer: its name and output shape.
+type LayerInfo struct {
+	Name     string
+	Channels int
+	Width    int
+	Height   int
+}
+
+// ModelInfo is the part of a model's manifest the painter shows or checks
+// input against.
+type ModelInfo struct {
+	Name         string
+	Title        string
+	ImageWidth   int
+	ImageHeight  int
+	MaxID        int64 // valid ids are 0 ≤ id < MaxID
+	SampleIDs    []int64
+	DefaultLayer string
+	Layers       []LayerInfo // in generator order
+}
+
+// Features are an image's cached activations at one layer. The server never
+// looks inside; it only hands them back to the Engine that made them and
+// counts their size against a session's memory.
+type Features interface {
+	SizeBytes() int
+}
+
+// Edit is one intervention, already resolved to units and a layer-grid mask.
+type Edit struct {
+	// Units are the generator units to switch, best ranked first.
+	Units []int
+	// Remove switches the units off (value 0); otherwise they are switched on
+	// at their per-unit level.
+	Remove bool
+	// Mask has one alpha per cell of the layer grid, row-major
+	// (len = layer width × height), each 0 or 1. Masks are shared between
+	// renders and must not be modified.
+	Mask []float32
+}
+
+// Engine is what the painter needs from the generator. Implementations must
+// be safe for concurrent use and return ErrBusy (wrapped is fine) when
+// overloaded.
+type Engine interface {
+	Model() ModelInfo
+	// Features runs the generator from image id's z up to layer.
+	Features(ctx context.Context, layer string, id int64) (Features, error)
+	// Render applies edits (in order, composed as the reference does) to a
+	// copy of f and runs the rest of the generator. It must not modify f,
+	// and the same f and edits must always give the same pixels.
+	Render(ctx context.Context, f Features, edits []Edit) (*image.RGBA, error)
+}
+
+// Concept is one paintable concept as shown in the palette.
+type Concept struct {
+	Name  string
+	Color string // "#rrggbb"
+}
+
+// Concepts gives the palette and the dissection's unit rankings.
+type Concepts interface {
+	// List returns every concept in display order.
+	List() []Concept
+	// Ranked returns the units of layer that draw concept, best first, or
+	// nil when the concept has no units at that layer.
+	Ranked(layer, concept string) []int
+}
+
+// PageData is what the painter and embed pages are rendered from.
+type PageData struct {
+	// Hello is the same model description the websocket's hello message
+	// carries, so the page can draw its palette before the socket opens.
+	Hello Hello
+	// State is the share token from the page URL when it is valid, else "".
+	State string
+	// StateError is a short user-facing message when the URL carried a
+	// token that could not be used.
+	StateError string
+	// WSPath is the websocket path, relative to the site root ("/ws").
+	WSPath string
+	// BaseURL is the absolute site root without a trailing slash, e.g.
+	// "https://paint.example.org".
+	BaseURL string
+	// PageURL is the absolute URL of this page including ?state= when set.
+	PageURL string
+	// PainterURL is the absolute URL of the full painter for State (used by
+	// the embed page's "open full painter" link).
+	PainterURL string
+	// ImageURL is the absolute URL of /render.png for State (og:image).
+	ImageURL string
+	// Embed is true for the /embed variant.
+	Embed bool
+}
+
+// Pages renders the HTML pages; the web package implements it.
+type Pages interface {
+	Painter(w io.Writer, data PageData) error
+	Embed(w io.Writer, data PageData) error
+}
+
+// Deps are the collaborators a Server is built from.
+type Deps struct {
+	Engine   Engine   // required
+	Concepts Concepts // required
+	Pages    Pages    // required
+	// Static serves the UI's content-hashed assets; it is mounted at
+	// /static/ and receives the full request path. Optional.
+	Static http.Handler
+}

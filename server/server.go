@@ -1,0 +1,510 @@
+// Package server is the painter's backend: the websocket painting sessions,
+// the share-link renderer and the HTTP routes around the web UI.
+//
+// The wire protocol is documented in docs/protocol.md. The package talks to
+// the generator and the dissection results only through the small Engine and
+// Concepts interfaces defined here, so it is tested with fakes and wired to
+// the real model in cmd/ganpaint.
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/gorilla/websocket"
+)
+
+// ProtocolVersion is the "protocol" field of the hello message.
+const ProtocolVersion = 1
+
+// Hello is the model description sent as the first websocket message and by
+// GET /api/model (without T).
+type Hello struct {
+	T            string         `json:"t,omitempty"`
+	Protocol     int            `json:"protocol"`
+	Model        HelloModel     `json:"model"`
+	Image        HelloImage     `json:"image"`
+	MaxID        int64          `json:"max_id"`
+	SampleIDs    []int64        `json:"sample_ids"`
+	DefaultLayer string         `json:"default_layer"`
+	Layers       []HelloLayer   `json:"layers"`
+	Concepts     []HelloConcept `json:"concepts"`
+	Formats      []string       `json:"formats"`
+	Format       string         `json:"format"`
+	Limits       HelloLimits    `json:"limits"`
+}
+
+// HelloModel names the model.
+type HelloModel struct {
+	Name  string `json:"name"`
+	Title string `json:"title"`
+}
+
+// HelloImage is the generated image size in pixels.
+type HelloImage struct {
+	Width  int `json:"width"`
+	Height int `json:"height"`
+}
+
+// HelloLayer is one paintable layer with its grid and, per concept, how many
+// ranked units can be switched there.
+type HelloLayer struct {
+	Name     string         `json:"name"`
+	Channels int            `json:"channels"`
+	Width    int            `json:"width"`
+	Height   int            `json:"height"`
+	Concepts map[string]int `json:"concepts"`
+}
+
+// HelloConcept is one palette entry.
+type HelloConcept struct {
+	Name  string `json:"name"`
+	Color string `json:"color"`
+}
+
+// HelloLimits are the Config limits a client must respect.
+type HelloLimits struct {
+	MaxUnits          int     `json:"max_units"`
+	MaxRadius         int     `json:"max_radius"`
+	MaxPoints         int     `json:"max_points"`
+	MaxStrokePoints   int     `json:"max_stroke_points"`
+	MaxEdits          int     `json:"max_edits"`
+	MaxHistory        int     `json:"max_history"`
+	MaxMessageBytes   int64   `json:"max_message_bytes"`
+	MessagesPerSecond float64 `json:"messages_per_second"`
+	MessageBurst      int     `json:"message_burst"`
+}
+
+// ErrNoConcepts is returned by New when no layer has any ranked concept, so
+// nothing could be painted.
+var ErrNoConcepts = errors.New("server: no layer has concept rankings (run ganpaint dissect)")
+
+// maxImageSide keeps brush arithmetic exact in int64 (see paintPolyline).
+const maxImageSide = 1 << 14
+
+// Server is the painter's HTTP and websocket server.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	engine   Engine
+	concepts Concepts
+	pages    Pages
+	static   http.Handler
+
+	info         ModelInfo
+	layers       map[string]*layerEnv
+	defaultLayer string
+	defaultID    int64
+	hello        Hello
+	helloJSON    []byte // the hello message, sent to every session
+	modelJSON    []byte // GET /api/model
+	cspPage      string
+	cspEmbed     string
+	origins      map[string]bool
+	anyOrigin    bool
+	upgrader     websocket.Upgrader
+	handler      http.Handler
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	nextID   uint64
+	closed   bool
+	httpSrv  *http.Server
+}
+
+// New checks cfg and the model description and builds a Server.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if deps.Engine == nil || deps.Concepts == nil || deps.Pages == nil {
+		return nil, fmt.Errorf("%w: Engine, Concepts and Pages are required", ErrConfig)
+	}
+	info := deps.Engine.Model()
+	if info.ImageWidth <= 0 || info.ImageHeight <= 0 || info.ImageWidth > maxImageSide || info.ImageHeight > maxImageSide {
+		return nil, fmt.Errorf("server: model image size %d×%d is not supported", info.ImageWidth, info.ImageHeight)
+	}
+	if info.MaxID <= 0 {
+		return nil, fmt.Errorf("server: model max id %d must be positive", info.MaxID)
+	}
+	cfg = cfg.withDefaults(info.ImageWidth, info.ImageHeight)
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, log: cfg.Logger, engine: deps.Engine, concepts: deps.Concepts, pages: deps.Pages,
+		static: deps.Static, info: info, layers: map[string]*layerEnv{}, sessions: map[*session]struct{}{},
+		origins: map[string]bool{},
+	}
+	if err := s.buildHello(); err != nil {
+		return nil, err
+	}
+	for _, o := range cfg.AllowedOrigins {
+		if o == "*" {
+			s.anyOrigin = true
+		}
+		s.origins[normalizeOrigin(o)] = true
+	}
+	s.cspPage = "frame-ancestors 'none'"
+	anc := []string{"'self'"}
+	for _, o := range cfg.FrameAncestors {
+		anc = append(anc, strings.TrimSuffix(o, "/"))
+	}
+	s.cspEmbed = "frame-ancestors " + strings.Join(anc, " ")
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize:   4096,
+		WriteBufferSize:  16384,
+		CheckOrigin:      s.checkOrigin,
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			http.Error(w, http.StatusText(status), status)
+		},
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+func (s *Server) buildHello() error {
+	info := s.info
+	h := Hello{
+		Protocol:  ProtocolVersion,
+		Model:     HelloModel{Name: info.Name, Title: info.Title},
+		Image:     HelloImage{Width: info.ImageWidth, Height: info.ImageHeight},
+		MaxID:     info.MaxID,
+		SampleIDs: []int64{},
+		Formats:   []string{"jpeg", "png"},
+		Format:    "jpeg",
+		Limits: HelloLimits{
+			MaxUnits: s.cfg.MaxUnits, MaxRadius: s.cfg.MaxRadius, MaxPoints: s.cfg.MaxPoints,
+			MaxStrokePoints: s.cfg.MaxStrokePoints, MaxEdits: s.cfg.MaxEdits, MaxHistory: s.cfg.MaxHistory,
+			MaxMessageBytes: s.cfg.ReadLimit, MessagesPerSecond: s.cfg.MessagesPerSecond, MessageBurst: s.cfg.MessageBurst,
+		},
+	}
+	for _, id := range info.SampleIDs {
+		if id >= 0 && id < info.MaxID {
+			h.SampleIDs = append(h.SampleIDs, id)
+		}
+	}
+	list := s.concepts.List()
+	seen := map[string]bool{}
+	for _, c := range list {
+		if c.Name == "" || seen[c.Name] {
+			return fmt.Errorf("server: concept list has an empty or repeated name %q", c.Name)
+		}
+		seen[c.Name] = true
+		h.Concepts = append(h.Concepts, HelloConcept{Name: c.Name, Color: c.Color})
+	}
+	for _, li := range info.Layers {
+		if li.Width <= 0 || li.Height <= 0 {
+			return fmt.Errorf("server: layer %q has grid %d×%d", li.Name, li.Width, li.Height)
+		}
+		hl := HelloLayer{Name: li.Name, Channels: li.Channels, Width: li.Width, Height: li.Height, Concepts: map[string]int{}}
+		for _, c := range list {
+			ranked := s.concepts.Ranked(li.Name, c.Name)
+			for _, u := range ranked {
+				if u < 0 || (li.Channels > 0 && u >= li.Channels) {
+					return fmt.Errorf("server: concept %q at layer %q ranks unit %d of %d", c.Name, li.Name, u, li.Channels)
+				}
+			}
+			if len(ranked) > 0 {
+				hl.Concepts[c.Name] = len(ranked)
+			}
+		}
+		if len(hl.Concepts) == 0 {
+			continue
+		}
+		s.layers[li.Name] = &layerEnv{info: li, grid: grid{imageW: info.ImageWidth, imageH: info.ImageHeight, cols: li.Width, rows: li.Height}}
+		h.Layers = append(h.Layers, hl)
+	}
+	if len(h.Layers) == 0 {
+		return ErrNoConcepts
+	}
+	s.defaultLayer = h.Layers[0].Name
+	if _, ok := s.layers[info.DefaultLayer]; ok {
+		s.defaultLayer = info.DefaultLayer
+	}
+	h.DefaultLayer = s.defaultLayer
+	if len(h.SampleIDs) > 0 {
+		s.defaultID = h.SampleIDs[0]
+	}
+	s.hello = h
+	h.T = "hello"
+	var err error
+	if s.helloJSON, err = json.Marshal(h); err != nil {
+		return err
+	}
+	h.T = ""
+	s.modelJSON, err = json.Marshal(h)
+	return err
+}
+
+// Hello returns the model description (without T).
+func (s *Server) Hello() Hello { return s.hello }
+
+// Config returns the effective configuration with defaults filled in.
+func (s *Server) Config() Config { return s.cfg }
+
+// Handler returns the server's routes, e.g. for httptest.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Get("/", s.handlePage(false))
+	r.Get("/embed", s.handlePage(true))
+	r.Get("/ws", s.handleWS)
+	r.Get("/render.png", s.handleRender)
+	r.Get("/api/model", s.handleModel)
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	if s.static != nil {
+		r.Handle("/static/*", s.static)
+	}
+	return r
+}
+
+// Serve answers HTTP on ln until ctx is cancelled or Close is called; both
+// end with a nil error after the sessions are closed.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	if s.httpSrv != nil {
+		s.mu.Unlock()
+		return errors.New("server: Serve called twice")
+	}
+	s.httpSrv = hs
+	s.mu.Unlock()
+
+	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer stop()
+	err := hs.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close stops accepting connections, closes every session with code 1001
+// and waits (up to 5 s) for running requests. It is safe to call twice.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	hs := s.httpSrv
+	sessions := make([]*session, 0, len(s.sessions))
+	for ss := range s.sessions {
+		sessions = append(sessions, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range sessions {
+		ss.close(websocket.CloseGoingAway, "server shutting down")
+	}
+	if hs == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := hs.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return hs.Close()
+	}
+	return err
+}
+
+// checkOrigin allows clients without an Origin (not browsers), the page's
+// own host and the configured origins.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || s.anyOrigin {
+		return true
+	}
+	if s.origins[normalizeOrigin(origin)] {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}
+
+func (s *Server) baseURL(r *http.Request) string {
+	if s.cfg.PublicBaseURL != "" {
+		return strings.TrimSuffix(s.cfg.PublicBaseURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (s *Server) handlePage(embed bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		base := s.baseURL(r)
+		data := PageData{Hello: s.hello, WSPath: "/ws", BaseURL: base, Embed: embed}
+		if tok := r.URL.Query().Get("state"); tok != "" {
+			if _, err := s.decodeShare(tok); err != nil {
+				data.StateError = err.Message
+				s.log.Debug("page with unusable state", "path", r.URL.Path, "err", err)
+			} else {
+				data.State = tok
+			}
+		}
+		q := ""
+		if data.State != "" {
+			q = "?state=" + url.QueryEscape(data.State)
+		}
+		data.PainterURL = base + "/" + q
+		data.ImageURL = base + "/render.png" + q
+		if embed {
+			data.PageURL = base + "/embed" + q
+		} else {
+			data.PageURL = data.PainterURL
+		}
+
+		var buf bytes.Buffer
+		var err error
+		if embed {
+			err = s.pages.Embed(&buf, data)
+		} else {
+			err = s.pages.Painter(&buf, data)
+		}
+		if err != nil {
+			s.log.Error("rendering page", "embed", embed, "err", err)
+			http.Error(w, "page could not be rendered", http.StatusInternalServerError)
+			return
+		}
+		h := w.Header()
+		setCommonHeaders(h)
+		if embed {
+			h.Set("Content-Security-Policy", s.cspEmbed)
+		} else {
+			h.Set("Content-Security-Policy", s.cspPage)
+			h.Set("X-Frame-Options", "DENY")
+		}
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Cache-Control", "no-cache")
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+func setCommonHeaders(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+}
+
+func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	setCommonHeaders(h)
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-cache")
+	_, _ = w.Write(s.modelJSON)
+}
+
+// decodeShare decodes and validates a token against this model.
+func (s *Server) decodeShare(tok string) (*painter, *protoError) {
+	st, err := DecodeState(tok)
+	if err != nil {
+		return nil, perr(codeBadState, "%s", err.Error())
+	}
+	return s.painterFromShare(st)
+}
+
+func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) {
+	setCommonHeaders(w.Header())
+	p := s.defaultPainter()
+	if tok := r.URL.Query().Get("state"); tok != "" {
+		var bad *protoError
+		if p, bad = s.decodeShare(tok); bad != nil {
+			s.log.Debug("render.png with unusable state", "err", bad)
+			http.Error(w, bad.Message, http.StatusBadRequest)
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RenderTimeout)
+	defer cancel()
+	f, err := s.engine.Features(ctx, p.layer.info.Name, p.id)
+	var img *image.RGBA
+	if err == nil {
+		img, err = s.engine.Render(ctx, f, engineEdits(p.edits()))
+	}
+	if err != nil {
+		if errors.Is(err, ErrBusy) {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "busy, try again", http.StatusServiceUnavailable)
+			return
+		}
+		if r.Context().Err() == nil {
+			s.log.Error("render.png", "err", err)
+		}
+		http.Error(w, "render failed", http.StatusInternalServerError)
+		return
+	}
+	var buf bytes.Buffer
+	if err := encodePNG(&buf, img); err != nil {
+		s.log.Error("render.png encode", "err", err)
+		http.Error(w, "render failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	_, _ = w.Write(buf.Bytes())
+}
+
+// Image frame formats (byte 4 of the frame header).
+const (
+	formatJPEG byte = 1
+	formatPNG  byte = 2
+)
+
+// frameMagic starts every binary image frame.
+const frameMagic = "GPF1"
+
+// frameHeaderLen is the fixed header before the encoded image.
+const frameHeaderLen = 12
+
+// encodePNG is the one PNG encoding used for frames and /render.png, so both
+// give identical bytes for identical pixels.
+func encodePNG(buf *bytes.Buffer, img image.Image) error {
+	enc := png.Encoder{CompressionLevel: png.DefaultCompression}
+	return enc.Encode(buf, img)
+}
+
+// encodeFrame builds a binary frame: header then the encoded image.
+func (s *Server) encodeFrame(buf *bytes.Buffer, format byte, seq uint32, img image.Image) error {
+	buf.Reset()
+	buf.WriteString(frameMagic)
+	buf.Write([]byte{format, 0, 0, 0, byte(seq >> 24), byte(seq >> 16), byte(seq >> 8), byte(seq)})
+	if format == formatPNG {
+		return encodePNG(buf, img)
+	}
+	return jpeg.Encode(buf, img, &jpeg.Options{Quality: s.cfg.JPEGQuality})
+}

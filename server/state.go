@@ -1,0 +1,476 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+)
+
+// Error codes of error frames (docs/protocol.md).
+const (
+	codeBadJSON        = "bad_json"
+	codeBadMessage     = "bad_message"
+	codeBadSeq         = "bad_seq"
+	codeUnknownConcept = "unknown_concept"
+	codeUnknownLayer   = "unknown_layer"
+	codeOutOfRange     = "out_of_range"
+	codeTooBig         = "too_big"
+	codeRateLimited    = "rate_limited"
+	codeNothingUndo    = "nothing_to_undo"
+	codeNothingRedo    = "nothing_to_redo"
+	codeBadState       = "bad_state"
+	codeBusy           = "busy"
+	codeInternal       = "internal"
+)
+
+// protoError is a rejected client request: a protocol error code plus a
+// short message that is safe to show to the user.
+type protoError struct {
+	Code    string
+	Message string
+}
+
+func (e *protoError) Error() string { return e.Code + ": " + e.Message }
+
+func perr(code, format string, args ...any) *protoError {
+	return &protoError{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// edit is one applied edit. Edits are immutable once made: snapshots of the
+// history share them, and the renderer reads them without locks.
+type edit struct {
+	concept    string
+	remove     bool
+	everywhere bool
+	units      int
+	radius     int
+	points     []Point
+	strokeID   uint32
+	unitList   []int
+	mask       []float32
+}
+
+// layerEnv is what validating edits at one layer needs.
+type layerEnv struct {
+	info LayerInfo
+	grid grid
+}
+
+// clientMsg is every field any client message may carry. Numbers are
+// float64 pointers so that missing, fractional and out-of-range values are
+// told apart and reported with the right code instead of a decoder error.
+type clientMsg struct {
+	T       string      `json:"t"`
+	Seq     *float64    `json:"seq"`
+	ID      *float64    `json:"id"`
+	Layer   *string     `json:"layer"`
+	Concept *string     `json:"concept"`
+	Mode    *string     `json:"mode"`
+	Units   *float64    `json:"units"`
+	Radius  *float64    `json:"radius"`
+	Points  [][]float64 `json:"points"`
+	Stroke  *float64    `json:"stroke"`
+	Format  *string     `json:"format"`
+}
+
+// parseMessage decodes one text frame. The seq it returns is best effort
+// (0 when unreadable) so that error frames can name the message.
+func parseMessage(data []byte) (*clientMsg, uint32, *protoError) {
+	if !json.Valid(data) {
+		return nil, 0, perr(codeBadJSON, "message is not valid JSON")
+	}
+	i := 0
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	if i == len(data) || data[i] != '{' {
+		return nil, 0, perr(codeBadJSON, "message is not a JSON object")
+	}
+	var m clientMsg
+	if err := json.Unmarshal(data, &m); err != nil {
+		// Salvage the seq so the client can tell which message failed.
+		var s struct {
+			Seq float64 `json:"seq"`
+		}
+		_ = json.Unmarshal(data, &s)
+		seq, _ := seqValue(&s.Seq)
+		return nil, seq, perr(codeBadMessage, "a field has the wrong type")
+	}
+	seq, _ := seqValue(m.Seq)
+	return &m, seq, nil
+}
+
+func seqValue(v *float64) (uint32, bool) {
+	if v == nil || *v != math.Trunc(*v) || *v < 1 || *v > math.MaxUint32 {
+		return 0, false
+	}
+	return uint32(*v), true
+}
+
+// intField reads an integer-valued number within [lo, hi].
+func intField(name string, v *float64, lo, hi int64) (int64, *protoError) {
+	if v == nil {
+		return 0, perr(codeBadMessage, "%s is missing", name)
+	}
+	if *v != math.Trunc(*v) {
+		return 0, perr(codeBadMessage, "%s must be an integer", name)
+	}
+	if *v < float64(lo) || *v > float64(hi) {
+		return 0, perr(codeOutOfRange, "%s %v is not in %d..%d", name, *v, lo, hi)
+	}
+	return int64(*v), nil
+}
+
+// roundedField reads a number rounded to the nearest integer within [lo, hi].
+func roundedField(name string, v *float64, lo, hi int) (int, *protoError) {
+	if v == nil {
+		return 0, perr(codeBadMessage, "%s is missing", name)
+	}
+	r := math.Round(*v)
+	if r < float64(lo) || r > float64(hi) {
+		return 0, perr(codeOutOfRange, "%s %v is not in %d..%d", name, *v, lo, hi)
+	}
+	return int(r), nil
+}
+
+// painter is one session's painting state and history. It is not safe for
+// concurrent use; the websocket session guards it with a mutex.
+type painter struct {
+	srv   *Server
+	layer *layerEnv
+	id    int64
+	// history[cur] is the current edit list; entries before it are undo
+	// steps, entries after it redo steps.
+	history    [][]*edit
+	cur        int
+	lastStroke uint32 // stroke id of the last applied message, 0 if it was no stroke part
+	seq        uint32 // last applied seq
+	seenSeq    uint32 // highest seq received
+}
+
+func (p *painter) edits() []*edit { return p.history[p.cur] }
+
+func (p *painter) canUndo() bool { return p.cur > 0 }
+func (p *painter) canRedo() bool { return p.cur < len(p.history)-1 }
+
+// push makes edits the new current state, dropping redo steps and the
+// oldest undo steps beyond MaxHistory.
+func (p *painter) push(edits []*edit) {
+	p.history = append(p.history[:p.cur+1], edits)
+	if over := len(p.history) - 1 - p.srv.cfg.MaxHistory; over > 0 {
+		// Copy down so the dropped snapshots can be collected.
+		n := copy(p.history, p.history[over:])
+		clear(p.history[n:])
+		p.history = p.history[:n]
+	}
+	p.cur = len(p.history) - 1
+}
+
+// apply validates m and applies it. It returns whether the state changed (a
+// render is needed) and the error to report.
+func (p *painter) apply(m *clientMsg) (changed bool, e *protoError) {
+	switch m.T {
+	case "format":
+		return false, perr(codeBadMessage, "format is handled by the session")
+	case "load", "stroke", "erase_all", "undo", "redo", "reset":
+	case "":
+		return false, perr(codeBadMessage, "message has no type")
+	default:
+		return false, perr(codeBadMessage, "unknown message type %q", truncate(m.T, 32))
+	}
+	seq, ok := seqValue(m.Seq)
+	if !ok {
+		return false, perr(codeBadSeq, "seq must be an integer in 1..4294967295")
+	}
+	if seq <= p.seenSeq {
+		return false, perr(codeBadSeq, "seq %d is not greater than %d", seq, p.seenSeq)
+	}
+	p.seenSeq = seq
+	var err *protoError
+	switch m.T {
+	case "load":
+		err = p.load(m)
+	case "stroke":
+		err = p.stroke(m)
+	case "erase_all":
+		err = p.eraseAll(m)
+	case "undo":
+		if !p.canUndo() {
+			err = perr(codeNothingUndo, "nothing to undo")
+		} else {
+			p.cur--
+		}
+	case "redo":
+		if !p.canRedo() {
+			err = perr(codeNothingRedo, "nothing to redo")
+		} else {
+			p.cur++
+		}
+	case "reset":
+		p.push(nil)
+	}
+	if err != nil {
+		return false, err
+	}
+	if m.T != "stroke" {
+		p.lastStroke = 0
+	}
+	p.seq = seq
+	return true, nil
+}
+
+func (p *painter) load(m *clientMsg) *protoError {
+	id, err := intField("id", m.ID, 0, p.srv.info.MaxID-1)
+	if err != nil {
+		return err
+	}
+	layer := p.layer
+	if m.Layer != nil {
+		l, ok := p.srv.layers[*m.Layer]
+		if !ok {
+			return perr(codeUnknownLayer, "layer %q cannot be painted", truncate(*m.Layer, 32))
+		}
+		layer = l
+	}
+	p.layer, p.id = layer, id
+	p.history = [][]*edit{nil}
+	p.cur = 0
+	return nil
+}
+
+func (p *painter) eraseAll(m *clientMsg) *protoError {
+	if m.Concept == nil {
+		return perr(codeBadMessage, "concept is missing")
+	}
+	if len(p.edits()) >= p.srv.cfg.MaxEdits {
+		return perr(codeTooBig, "at most %d edits; undo or reset first", p.srv.cfg.MaxEdits)
+	}
+	ranked, err := p.srv.rankedUnits(p.layer, *m.Concept)
+	if err != nil {
+		return err
+	}
+	units, err2 := intField("units", m.Units, 1, int64(min(len(ranked), p.srv.cfg.MaxUnits)))
+	if err2 != nil {
+		return err2
+	}
+	e, err := p.srv.newEdit(p.layer, ShareEdit{Concept: *m.Concept, Remove: true, Everywhere: true, Units: int(units)})
+	if err != nil {
+		return err
+	}
+	p.push(appendEdit(p.edits(), e))
+	return nil
+}
+
+func (p *painter) stroke(m *clientMsg) *protoError {
+	if m.Concept == nil || m.Mode == nil {
+		return perr(codeBadMessage, "stroke needs concept and mode")
+	}
+	var remove bool
+	switch *m.Mode {
+	case "add":
+	case "remove":
+		remove = true
+	default:
+		return perr(codeBadMessage, "mode must be \"add\" or \"remove\"")
+	}
+	ranked, err := p.srv.rankedUnits(p.layer, *m.Concept)
+	if err != nil {
+		return err
+	}
+	units, err := intField("units", m.Units, 1, int64(min(len(ranked), p.srv.cfg.MaxUnits)))
+	if err != nil {
+		return err
+	}
+	radius, err := roundedField("radius", m.Radius, 1, p.srv.cfg.MaxRadius)
+	if err != nil {
+		return err
+	}
+	var strokeID uint32
+	if m.Stroke != nil {
+		v, err := intField("stroke", m.Stroke, 1, math.MaxUint32)
+		if err != nil {
+			return err
+		}
+		strokeID = uint32(v)
+	}
+	if len(m.Points) == 0 {
+		return perr(codeBadMessage, "stroke has no points")
+	}
+	if len(m.Points) > p.srv.cfg.MaxPoints {
+		return perr(codeTooBig, "%d points in one message, at most %d", len(m.Points), p.srv.cfg.MaxPoints)
+	}
+	pts, err := p.srv.points(p.layer, m.Points)
+	if err != nil {
+		return err
+	}
+	cur := p.edits()
+	if strokeID != 0 && strokeID == p.lastStroke && len(cur) > 0 && cur[len(cur)-1].strokeID == strokeID {
+		last := cur[len(cur)-1]
+		if last.concept != *m.Concept || last.remove != remove || last.units != int(units) || last.radius != radius {
+			return perr(codeBadMessage, "a continued stroke must keep its concept, mode, units and radius")
+		}
+		if len(last.points)+len(pts) > p.srv.cfg.MaxStrokePoints {
+			return perr(codeTooBig, "a stroke has at most %d points; start a new one", p.srv.cfg.MaxStrokePoints)
+		}
+		ext := *last
+		ext.points = append(append(make([]Point, 0, len(last.points)+len(pts)), last.points...), pts...)
+		ext.mask = append([]float32(nil), last.mask...)
+		// The joining segment from the previous last point is part of the
+		// polyline, so the mask stays equal to a from-scratch rasterisation.
+		p.layer.grid.paintPolyline(ext.mask, ext.points[len(last.points)-1:], radius)
+		next := append(make([]*edit, 0, len(cur)), cur[:len(cur)-1]...)
+		// Continuing replaces the current snapshot rather than adding an
+		// undo step: the whole drag is one step.
+		p.history[p.cur] = append(next, &ext)
+		p.history = p.history[:p.cur+1]
+		return nil
+	}
+	if len(cur) >= p.srv.cfg.MaxEdits {
+		return perr(codeTooBig, "at most %d edits; undo or reset first", p.srv.cfg.MaxEdits)
+	}
+	e, err := p.srv.newEdit(p.layer, ShareEdit{Concept: *m.Concept, Remove: remove, Units: int(units), Radius: radius, Points: pts})
+	if err != nil {
+		return err
+	}
+	e.strokeID = strokeID
+	p.push(appendEdit(cur, e))
+	p.lastStroke = strokeID
+	return nil
+}
+
+// appendEdit returns a new slice: snapshots in the history share their
+// elements and must never see each other's appends.
+func appendEdit(cur []*edit, e *edit) []*edit {
+	return append(append(make([]*edit, 0, len(cur)+1), cur...), e)
+}
+
+// rankedUnits resolves a concept name at a layer.
+func (s *Server) rankedUnits(l *layerEnv, concept string) ([]int, *protoError) {
+	ranked := s.concepts.Ranked(l.info.Name, concept)
+	if len(ranked) == 0 {
+		return nil, perr(codeUnknownConcept, "unknown concept %q", truncate(concept, 32))
+	}
+	return ranked, nil
+}
+
+// points rounds and range-checks client coordinates.
+func (s *Server) points(l *layerEnv, raw [][]float64) ([]Point, *protoError) {
+	pts := make([]Point, len(raw))
+	for i, xy := range raw {
+		if len(xy) != 2 {
+			return nil, perr(codeBadMessage, "point %d must be [x, y]", i)
+		}
+		x, y := math.Round(xy[0]), math.Round(xy[1])
+		if x < 0 || x >= float64(l.grid.imageW) || y < 0 || y >= float64(l.grid.imageH) {
+			return nil, perr(codeOutOfRange, "point (%v, %v) is outside the %d×%d image", xy[0], xy[1], l.grid.imageW, l.grid.imageH)
+		}
+		pts[i] = Point{int(x), int(y)}
+	}
+	return pts, nil
+}
+
+// newEdit validates one edit at layer l and builds its mask. Live messages
+// and share tokens both go through here, so a token can only describe
+// states a client could have painted.
+func (s *Server) newEdit(l *layerEnv, se ShareEdit) (*edit, *protoError) {
+	ranked, err := s.rankedUnits(l, se.Concept)
+	if err != nil {
+		return nil, err
+	}
+	if se.Units < 1 || se.Units > min(len(ranked), s.cfg.MaxUnits) {
+		return nil, perr(codeOutOfRange, "units %d is not in 1..%d", se.Units, min(len(ranked), s.cfg.MaxUnits))
+	}
+	e := &edit{
+		concept:    se.Concept,
+		remove:     se.Remove,
+		everywhere: se.Everywhere,
+		units:      se.Units,
+		unitList:   append([]int(nil), ranked[:se.Units]...),
+		mask:       make([]float32, l.grid.cells()),
+	}
+	if se.Everywhere {
+		if !se.Remove {
+			return nil, perr(codeBadMessage, "only removal can apply everywhere")
+		}
+		for i := range e.mask {
+			e.mask[i] = 1
+		}
+		return e, nil
+	}
+	if se.Radius < 1 || se.Radius > s.cfg.MaxRadius {
+		return nil, perr(codeOutOfRange, "radius %d is not in 1..%d", se.Radius, s.cfg.MaxRadius)
+	}
+	if len(se.Points) == 0 || len(se.Points) > s.cfg.MaxStrokePoints {
+		return nil, perr(codeTooBig, "a stroke has 1..%d points", s.cfg.MaxStrokePoints)
+	}
+	for _, pt := range se.Points {
+		if pt.X < 0 || pt.X >= l.grid.imageW || pt.Y < 0 || pt.Y >= l.grid.imageH {
+			return nil, perr(codeOutOfRange, "point (%d, %d) is outside the %d×%d image", pt.X, pt.Y, l.grid.imageW, l.grid.imageH)
+		}
+	}
+	e.radius = se.Radius
+	e.points = se.Points
+	l.grid.paintPolyline(e.mask, e.points, e.radius)
+	return e, nil
+}
+
+// painterFromShare validates a decoded share state against the model.
+func (s *Server) painterFromShare(st ShareState) (*painter, *protoError) {
+	if st.Model != s.info.Name {
+		return nil, perr(codeBadState, "the link is for model %q, this server has %q", truncate(st.Model, 32), s.info.Name)
+	}
+	l, ok := s.layers[st.Layer]
+	if !ok {
+		return nil, perr(codeBadState, "layer %q cannot be painted", truncate(st.Layer, 32))
+	}
+	if st.ID < 0 || st.ID >= s.info.MaxID {
+		return nil, perr(codeBadState, "image id %d is out of range", st.ID)
+	}
+	if len(st.Edits) > s.cfg.MaxEdits {
+		return nil, perr(codeBadState, "%d edits, at most %d", len(st.Edits), s.cfg.MaxEdits)
+	}
+	edits := make([]*edit, 0, len(st.Edits))
+	for _, se := range st.Edits {
+		e, err := s.newEdit(l, se)
+		if err != nil {
+			return nil, perr(codeBadState, "%s", err.Message)
+		}
+		edits = append(edits, e)
+	}
+	return &painter{srv: s, layer: l, id: st.ID, history: [][]*edit{edits}}, nil
+}
+
+// defaultPainter starts at the default layer and first sample image.
+func (s *Server) defaultPainter() *painter {
+	return &painter{srv: s, layer: s.layers[s.defaultLayer], id: s.defaultID, history: [][]*edit{nil}}
+}
+
+// share describes the current state as a share state.
+func shareOf(model string, l *layerEnv, id int64, edits []*edit) ShareState {
+	st := ShareState{Model: model, Layer: l.info.Name, ID: id}
+	for _, e := range edits {
+		st.Edits = append(st.Edits, ShareEdit{
+			Concept: e.concept, Remove: e.remove, Everywhere: e.everywhere,
+			Units: e.units, Radius: e.radius, Points: e.points,
+		})
+	}
+	return st
+}
+
+// engineEdits converts edits for the Engine.
+func engineEdits(edits []*edit) []Edit {
+	out := make([]Edit, len(edits))
+	for i, e := range edits {
+		out[i] = Edit{Units: e.unitList, Remove: e.remove, Mask: e.mask}
+	}
+	return out
+}
+
+// truncate shortens client-supplied text before it is echoed in an error.
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}

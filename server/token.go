@@ -1,0 +1,360 @@
+package server
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+)
+
+// Share tokens carry a whole painter state in a URL. Layout (version 1):
+//
+//	base64url-nopad( 0x01 || deflate( body ) )
+//	body   = str(model) str(layer) uv(id) uv(nconcepts) str(concept)* uv(nedits) edit*
+//	edit   = byte(flags: 1 remove, 2 everywhere) uv(concept index) uv(units)
+//	         [ uv(radius) uv(npoints) uv(x0) uv(y0) (sv(dx) sv(dy))* ]   strokes only
+//	str    = uv(len) bytes;  uv = unsigned varint;  sv = zigzag varint
+//
+// Concepts are stored once in a table because a state usually repeats a few
+// names many times; points are deltas because consecutive brush points are
+// close, which makes them one byte each before deflate.
+
+// TokenVersion is the first byte of every token this code writes.
+const TokenVersion = 1
+
+// Hard limits of the codec itself, independent of any model or Config: they
+// bound what a hostile token can make the decoder allocate.
+const (
+	MaxTokenLen      = 16384  // characters of the base64url token
+	MaxTokenBody     = 262144 // bytes after inflating
+	maxTokenString   = 256
+	maxTokenConcepts = 1024
+	maxTokenValue    = 1 << 16 // units, radius and coordinates are below this
+)
+
+// ErrBadToken is wrapped by every share-token decoding or encoding error.
+var ErrBadToken = errors.New("bad share token")
+
+// Point is a brush point in image pixels.
+type Point struct{ X, Y int }
+
+// ShareEdit is one edit of a share state.
+type ShareEdit struct {
+	Concept    string
+	Remove     bool
+	Everywhere bool // erase_all: the whole image; Radius and Points are unused
+	Units      int
+	Radius     int
+	Points     []Point
+}
+
+// ShareState is everything needed to reproduce one painted image.
+type ShareState struct {
+	Model string
+	Layer string
+	ID    int64
+	Edits []ShareEdit
+}
+
+const (
+	flagRemove     = 1
+	flagEverywhere = 2
+)
+
+// EncodeState returns the URL-safe token of st. It fails only when st is
+// outside the codec's limits (negative or huge numbers, long names).
+func EncodeState(st ShareState) (string, error) {
+	var body []byte
+	putStr := func(s string) error {
+		if len(s) > maxTokenString {
+			return fmt.Errorf("%w: name of %d bytes", ErrBadToken, len(s))
+		}
+		body = binary.AppendUvarint(body, uint64(len(s)))
+		body = append(body, s...)
+		return nil
+	}
+	putSmall := func(what string, v int) error {
+		if v < 0 || v >= maxTokenValue {
+			return fmt.Errorf("%w: %s %d out of range", ErrBadToken, what, v)
+		}
+		body = binary.AppendUvarint(body, uint64(v))
+		return nil
+	}
+	if err := putStr(st.Model); err != nil {
+		return "", err
+	}
+	if err := putStr(st.Layer); err != nil {
+		return "", err
+	}
+	if st.ID < 0 {
+		return "", fmt.Errorf("%w: negative id", ErrBadToken)
+	}
+	body = binary.AppendUvarint(body, uint64(st.ID))
+
+	index := map[string]int{}
+	var names []string
+	for _, e := range st.Edits {
+		if _, ok := index[e.Concept]; !ok {
+			index[e.Concept] = len(names)
+			names = append(names, e.Concept)
+		}
+	}
+	if len(names) > maxTokenConcepts {
+		return "", fmt.Errorf("%w: %d concepts", ErrBadToken, len(names))
+	}
+	body = binary.AppendUvarint(body, uint64(len(names)))
+	for _, n := range names {
+		if err := putStr(n); err != nil {
+			return "", err
+		}
+	}
+	body = binary.AppendUvarint(body, uint64(len(st.Edits)))
+	for _, e := range st.Edits {
+		var flags byte
+		if e.Remove {
+			flags |= flagRemove
+		}
+		if e.Everywhere {
+			flags |= flagEverywhere
+		}
+		body = append(body, flags)
+		body = binary.AppendUvarint(body, uint64(index[e.Concept]))
+		if err := putSmall("units", e.Units); err != nil {
+			return "", err
+		}
+		if e.Everywhere {
+			continue
+		}
+		if err := putSmall("radius", e.Radius); err != nil {
+			return "", err
+		}
+		if len(e.Points) == 0 {
+			return "", fmt.Errorf("%w: stroke without points", ErrBadToken)
+		}
+		body = binary.AppendUvarint(body, uint64(len(e.Points)))
+		prev := Point{}
+		for i, p := range e.Points {
+			if p.X < 0 || p.X >= maxTokenValue || p.Y < 0 || p.Y >= maxTokenValue {
+				return "", fmt.Errorf("%w: point (%d,%d) out of range", ErrBadToken, p.X, p.Y)
+			}
+			if i == 0 {
+				body = binary.AppendUvarint(body, uint64(p.X))
+				body = binary.AppendUvarint(body, uint64(p.Y))
+			} else {
+				body = binary.AppendVarint(body, int64(p.X-prev.X))
+				body = binary.AppendVarint(body, int64(p.Y-prev.Y))
+			}
+			prev = p
+		}
+	}
+	if len(body) > MaxTokenBody {
+		return "", fmt.Errorf("%w: state of %d bytes is too big", ErrBadToken, len(body))
+	}
+
+	var buf bytes.Buffer
+	buf.WriteByte(TokenVersion)
+	zw, err := flate.NewWriter(&buf, flate.BestCompression)
+	if err != nil {
+		return "", err
+	}
+	if _, err := zw.Write(body); err != nil {
+		return "", err
+	}
+	if err := zw.Close(); err != nil {
+		return "", err
+	}
+	tok := base64.RawURLEncoding.EncodeToString(buf.Bytes())
+	if len(tok) > MaxTokenLen {
+		return "", fmt.Errorf("%w: token of %d characters is too long", ErrBadToken, len(tok))
+	}
+	return tok, nil
+}
+
+// DecodeState parses a token written by EncodeState. It checks the token's
+// structure and the codec's limits; whether the state fits a model is
+// checked by the server.
+func DecodeState(tok string) (ShareState, error) {
+	var st ShareState
+	if tok == "" {
+		return st, fmt.Errorf("%w: empty", ErrBadToken)
+	}
+	if len(tok) > MaxTokenLen {
+		return st, fmt.Errorf("%w: %d characters, at most %d", ErrBadToken, len(tok), MaxTokenLen)
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(tok)
+	if err != nil {
+		return st, fmt.Errorf("%w: not base64url", ErrBadToken)
+	}
+	if len(raw) < 2 {
+		return st, fmt.Errorf("%w: too short", ErrBadToken)
+	}
+	if raw[0] != TokenVersion {
+		return st, fmt.Errorf("%w: version %d, this server reads version %d", ErrBadToken, raw[0], TokenVersion)
+	}
+	zr := flate.NewReader(bytes.NewReader(raw[1:]))
+	body, err := io.ReadAll(io.LimitReader(zr, MaxTokenBody+1))
+	zr.Close()
+	if err != nil {
+		return st, fmt.Errorf("%w: corrupt data", ErrBadToken)
+	}
+	if len(body) > MaxTokenBody {
+		return st, fmt.Errorf("%w: inflates beyond %d bytes", ErrBadToken, MaxTokenBody)
+	}
+
+	d := tokenReader{b: body}
+	st.Model = d.str("model")
+	st.Layer = d.str("layer")
+	id := d.uv("id", math.MaxInt64)
+	st.ID = int64(id)
+	nConcepts := d.uv("concept count", maxTokenConcepts)
+	names := make([]string, 0, min(nConcepts, uint64(len(body))))
+	for i := uint64(0); i < nConcepts && d.err == nil; i++ {
+		names = append(names, d.str("concept"))
+	}
+	// Every edit takes at least 3 bytes, so the remaining length bounds the
+	// allocation whatever the count claims.
+	nEdits := d.uv("edit count", uint64(len(body)))
+	if d.err == nil && nEdits > uint64(d.remaining()/3) {
+		d.fail("edit count %d exceeds the data", nEdits)
+	}
+	if d.err == nil && nEdits > 0 {
+		st.Edits = make([]ShareEdit, 0, nEdits)
+	}
+	for i := uint64(0); i < nEdits && d.err == nil; i++ {
+		var e ShareEdit
+		flags := d.byte()
+		if flags&^(flagRemove|flagEverywhere) != 0 {
+			d.fail("unknown edit flags %#x", flags)
+			break
+		}
+		e.Remove = flags&flagRemove != 0
+		e.Everywhere = flags&flagEverywhere != 0
+		ci := d.uv("concept index", uint64(len(names)))
+		if d.err == nil && ci >= uint64(len(names)) {
+			d.fail("concept index %d of %d", ci, len(names))
+			break
+		}
+		if d.err != nil {
+			break
+		}
+		e.Concept = names[ci]
+		e.Units = int(d.uv("units", maxTokenValue-1))
+		if !e.Everywhere {
+			e.Radius = int(d.uv("radius", maxTokenValue-1))
+			n := d.uv("point count", uint64(d.remaining()/2))
+			if d.err == nil && n == 0 {
+				d.fail("stroke without points")
+			}
+			if d.err != nil {
+				break
+			}
+			e.Points = make([]Point, n)
+			var p Point
+			for j := range e.Points {
+				if j == 0 {
+					p.X = int(d.uv("x", maxTokenValue-1))
+					p.Y = int(d.uv("y", maxTokenValue-1))
+				} else {
+					p.X += int(d.sv("dx"))
+					p.Y += int(d.sv("dy"))
+				}
+				if d.err == nil && (p.X < 0 || p.X >= maxTokenValue || p.Y < 0 || p.Y >= maxTokenValue) {
+					d.fail("point (%d,%d) out of range", p.X, p.Y)
+				}
+				if d.err != nil {
+					break
+				}
+				e.Points[j] = p
+			}
+		}
+		st.Edits = append(st.Edits, e)
+	}
+	if d.err == nil && d.remaining() != 0 {
+		d.fail("%d trailing bytes", d.remaining())
+	}
+	if d.err != nil {
+		return ShareState{}, d.err
+	}
+	return st, nil
+}
+
+// tokenReader reads varint fields and remembers the first error so the
+// decoder reads as a straight sequence of fields.
+type tokenReader struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (d *tokenReader) remaining() int { return len(d.b) - d.off }
+
+func (d *tokenReader) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: "+format, append([]any{ErrBadToken}, args...)...)
+	}
+}
+
+func (d *tokenReader) uv(what string, limit uint64) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b[d.off:])
+	if n <= 0 {
+		d.fail("truncated %s", what)
+		return 0
+	}
+	d.off += n
+	if v > limit {
+		d.fail("%s %d is too large", what, v)
+		return 0
+	}
+	return v
+}
+
+func (d *tokenReader) sv(what string) int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b[d.off:])
+	if n <= 0 {
+		d.fail("truncated %s", what)
+		return 0
+	}
+	d.off += n
+	if v <= -maxTokenValue || v >= maxTokenValue {
+		d.fail("%s %d is too large", what, v)
+		return 0
+	}
+	return v
+}
+
+func (d *tokenReader) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if d.off >= len(d.b) {
+		d.fail("truncated edit")
+		return 0
+	}
+	c := d.b[d.off]
+	d.off++
+	return c
+}
+
+func (d *tokenReader) str(what string) string {
+	n := d.uv(what+" length", maxTokenString)
+	if d.err != nil {
+		return ""
+	}
+	if uint64(d.remaining()) < n {
+		d.fail("truncated %s", what)
+		return ""
+	}
+	s := string(d.b[d.off : d.off+int(n)])
+	d.off += int(n)
+	return s
+}

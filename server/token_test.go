@@ -1,0 +1,179 @@
+package server
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func sampleState() ShareState {
+	return ShareState{
+		Model: "scenes128", Layer: "layer4", ID: 123456,
+		Edits: []ShareEdit{
+			{Concept: "tree", Units: 15, Radius: 6, Points: []Point{{10, 20}, {11, 22}, {15, 21}, {0, 0}, {127, 127}}},
+			{Concept: "sky", Remove: true, Everywhere: true, Units: 20},
+			{Concept: "tree", Remove: true, Units: 4, Radius: 1, Points: []Point{{64, 64}}},
+			{Concept: "dôme", Units: 65535, Radius: 65535, Points: []Point{{65535, 0}, {0, 65535}}},
+		},
+	}
+}
+
+func TestStateRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		st   ShareState
+	}{
+		{"empty edits", ShareState{Model: "m", Layer: "layer1", ID: 0}},
+		{"sample", sampleState()},
+		{"max id", ShareState{Model: "m", Layer: "l", ID: 1<<63 - 1}},
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	long := ShareState{Model: "scenes128", Layer: "layer4", ID: 7}
+	for i := 0; i < 50; i++ {
+		e := ShareEdit{Concept: []string{"tree", "grass", "door"}[i%3], Units: 1 + i, Radius: 1 + i%10, Remove: i%2 == 0}
+		x, y := 64, 64
+		for j := 0; j < 40; j++ {
+			x = min(max(x+rng.IntN(7)-3, 0), 127)
+			y = min(max(y+rng.IntN(7)-3, 0), 127)
+			e.Points = append(e.Points, Point{x, y})
+		}
+		long.Edits = append(long.Edits, e)
+	}
+	tests = append(tests, struct {
+		name string
+		st   ShareState
+	}{"50 strokes of 40 points", long})
+
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, err := EncodeState(tc.st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.ContainsAny(tok, "+/=?&#%") {
+				t.Errorf("token %q is not URL-safe", tok)
+			}
+			got, err := DecodeState(tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.st) {
+				t.Errorf("round trip:\n got %+v\nwant %+v", got, tc.st)
+			}
+			t.Logf("%d edits → %d characters", len(tc.st.Edits), len(tok))
+		})
+	}
+}
+
+// rawToken builds a token around an arbitrary body, to reach decoder
+// branches that EncodeState never produces.
+func rawToken(version byte, body []byte) string {
+	var buf bytes.Buffer
+	buf.WriteByte(version)
+	zw, _ := flate.NewWriter(&buf, flate.BestSpeed)
+	zw.Write(body)
+	zw.Close()
+	return base64.RawURLEncoding.EncodeToString(buf.Bytes())
+}
+
+func TestDecodeStateErrors(t *testing.T) {
+	good, err := EncodeState(sampleState())
+	if err != nil {
+		t.Fatal(err)
+	}
+	uv := binary.AppendUvarint
+	head := func() []byte {
+		b := uv(nil, 1)
+		b = append(b, 'm')
+		b = uv(b, 1)
+		b = append(b, 'l')
+		return uv(b, 3) // id
+	}
+	bomb := make([]byte, MaxTokenBody+10)
+	tests := []struct {
+		name string
+		tok  string
+	}{
+		{"empty", ""},
+		{"not base64", "ab$cd"},
+		{"padding", good + "=="},
+		{"too long", strings.Repeat("A", MaxTokenLen+1)},
+		{"one byte", "AQ"},
+		{"future version", rawToken(2, head())},
+		{"not deflate", base64.RawURLEncoding.EncodeToString([]byte{1, 0xff, 0xff, 0xff})},
+		{"truncated deflate", good[:len(good)/2]},
+		{"inflation bomb", rawToken(1, bomb)},
+		{"truncated body", rawToken(1, head()[:3])},
+		{"trailing bytes", rawToken(1, append(uv(uv(head(), 0), 0), 9))},
+		{"edit count beyond data", rawToken(1, uv(uv(head(), 0), 1000))},
+		{"concept index out of range", rawToken(1, append(uv(uv(head(), 0), 1), 0, 0, 1))},
+		{"unknown flags", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 't'), 1), 8, 0, 1))},
+		{"stroke without points", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 't'), 1), 0, 0, 1, 1, 0))},
+		{"negative coordinate", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 't'), 1), 0, 0, 1, 1, 2, 0, 0, 1, 0))},
+		{"huge units", rawToken(1, uv(append(uv(append(uv(uv(head(), 1), 1), 't'), 1), 2, 0), 1<<20))},
+		{"long name", rawToken(1, uv(nil, 300))},
+		{"id overflow", rawToken(1, uv(append(uv(append(uv(nil, 1), 'm'), 1), 'l'), 1<<63))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeState(tc.tok)
+			if !errors.Is(err, ErrBadToken) {
+				t.Errorf("DecodeState = %v, want ErrBadToken", err)
+			}
+		})
+	}
+}
+
+func TestEncodeStateErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		st   ShareState
+	}{
+		{"negative id", ShareState{ID: -1}},
+		{"long model", ShareState{Model: strings.Repeat("m", 300)}},
+		{"negative point", ShareState{Edits: []ShareEdit{{Concept: "t", Units: 1, Radius: 1, Points: []Point{{-1, 0}}}}}},
+		{"huge radius", ShareState{Edits: []ShareEdit{{Concept: "t", Units: 1, Radius: 1 << 16, Points: []Point{{1, 0}}}}}},
+		{"no points", ShareState{Edits: []ShareEdit{{Concept: "t", Units: 1, Radius: 1}}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := EncodeState(tc.st); !errors.Is(err, ErrBadToken) {
+				t.Errorf("EncodeState = %v, want ErrBadToken", err)
+			}
+		})
+	}
+}
+
+// FuzzDecodeState checks that no input makes the decoder panic or accept
+// something it cannot write back identically.
+func FuzzDecodeState(f *testing.F) {
+	good, _ := EncodeState(sampleState())
+	f.Add(good)
+	f.Add("")
+	f.Add("AQ")
+	f.Add(rawToken(1, []byte{1, 'm', 1, 'l', 0, 0, 0}))
+	f.Add(rawToken(1, []byte{1, 'm', 1, 'l', 0, 1, 1, 't', 1, 0, 0, 3, 2, 1, 5, 5}))
+	f.Fuzz(func(t *testing.T, tok string) {
+		st, err := DecodeState(tok)
+		if err != nil {
+			if !errors.Is(err, ErrBadToken) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		again, err := EncodeState(st)
+		if err != nil {
+			t.Fatalf("decoded state does not re-encode: %v", err)
+		}
+		st2, err := DecodeState(again)
+		if err != nil || !reflect.DeepEqual(st, st2) {
+			t.Fatalf("re-encoded state differs: %v\n%+v\n%+v", err, st, st2)
+		}
+	})
+}
