@@ -1,0 +1,563 @@
+package dissection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ganpaint-go/ganpaint/inference"
+)
+
+// Generator is what dissection needs from a model; *inference.Model
+// satisfies it, tests use a fake.
+type Generator interface {
+	Manifest() inference.Manifest
+	Layers() []inference.LayerInfo
+	ZBatch(ids []int64) ([]float32, error)
+	Head(ctx context.Context, layer string, zs []float32, n int) (*inference.Features, error)
+	Tail(ctx context.Context, f *inference.Features) (*inference.Images, error)
+	Generate(ctx context.Context, zs []float32, n int, layers []string) (*inference.Images, map[string]*inference.Features, error)
+	Segment(ctx context.Context, imgs *inference.Images) ([]uint8, error)
+}
+
+// Threshold methods.
+const (
+	MethodQuantile = "quantile" // fixed top quantile (Config.Quantile)
+	MethodIQR      = "iqr"      // the reference's IQR-maximising level
+)
+
+// ErrBadConfig reports an invalid Config (for example samples ≤ 0).
+var ErrBadConfig = errors.New("dissection: bad configuration")
+
+// Config controls a dissection. Zero fields take the documented defaults.
+type Config struct {
+	// Layers to dissect (required), e.g. ["layer4", "layer6"].
+	Layers []string
+	// Samples is the number of generated images (required, > 0).
+	Samples int
+	// Seed selects the image ids (see SampleIDs). Default 0.
+	Seed int64
+	// Method is MethodQuantile (default) or MethodIQR.
+	Method string
+	// Quantile is the fixed threshold quantile of MethodQuantile. Default 0.99.
+	Quantile float64
+	// LevelQuantile gives each unit's "add" level. Default 0.99.
+	LevelQuantile float64
+	// IoUThreshold and IQRThreshold make a unit interpretable when its IoU
+	// and IQR with its best label both exceed them. Defaults 0.05 and 0.01
+	// (the reference's); set IQRThreshold negative to ignore the IQR.
+	IoUThreshold float64
+	IQRThreshold float64
+	// TopK is how many top image ids to keep per unit. Default 12.
+	TopK int
+	// Batch is the number of images per inference call. Default 8.
+	Batch int
+	// InFlight is how many inference calls run at once. Default
+	// runtime.NumCPU() (one per inference worker).
+	InFlight int
+	// Workers is the size of the pool that tallies statistics. Default
+	// runtime.NumCPU().
+	Workers int
+	// SketchK is the quantile sketch resolution. Default DefaultSketchK.
+	SketchK int
+	// IQRLevels is the number of candidate levels of MethodIQR. Default 100.
+	IQRLevels int
+	// Causal configures the causal-effect measurement.
+	Causal CausalConfig
+	// Progress receives the progress bar; nil draws none.
+	Progress io.Writer
+	// Logger receives summaries. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock of the progress bar. Default time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if len(c.Layers) == 0 {
+		return c, fmt.Errorf("%w: no layers given", ErrBadConfig)
+	}
+	if c.Samples <= 0 {
+		return c, fmt.Errorf("%w: samples must be > 0 (got %d)", ErrBadConfig, c.Samples)
+	}
+	if c.Method == "" {
+		c.Method = MethodQuantile
+	}
+	if c.Method != MethodQuantile && c.Method != MethodIQR {
+		return c, fmt.Errorf("%w: threshold method %q (want %q or %q)", ErrBadConfig, c.Method, MethodQuantile, MethodIQR)
+	}
+	def := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.Quantile, 0.99)
+	def(&c.LevelQuantile, 0.99)
+	def(&c.IoUThreshold, 0.05)
+	def(&c.IQRThreshold, 0.01)
+	for _, q := range []float64{c.Quantile, c.LevelQuantile} {
+		if !(q > 0 && q < 1) {
+			return c, fmt.Errorf("%w: quantile %v must be in (0,1)", ErrBadConfig, q)
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defInt(&c.TopK, 12)
+	defInt(&c.Batch, 8)
+	defInt(&c.InFlight, runtime.NumCPU())
+	defInt(&c.Workers, runtime.NumCPU())
+	defInt(&c.SketchK, DefaultSketchK)
+	defInt(&c.IQRLevels, 100)
+	if c.TopK < 0 || c.Batch < 0 || c.Batch > inference.MaxBatch || c.InFlight < 0 || c.Workers < 0 || c.IQRLevels < 2 {
+		return c, fmt.Errorf("%w: top-k %d, batch %d (max %d), in-flight %d, workers %d, iqr levels %d",
+			ErrBadConfig, c.TopK, c.Batch, inference.MaxBatch, c.InFlight, c.Workers, c.IQRLevels)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	var err error
+	c.Causal, err = c.Causal.withDefaults()
+	return c, err
+}
+
+// SampleIDs returns n distinct image ids in [0, maxID) drawn from a
+// splitmix64 stream started at seed; the first n of a longer call are the
+// same ids, so the causal samples (drawn after the dissection samples) never
+// overlap them.
+func SampleIDs(seed int64, n int, maxID int64) ([]int64, error) {
+	if n < 0 || maxID <= 0 || int64(n) > maxID {
+		return nil, fmt.Errorf("%w: cannot draw %d distinct ids below max_id %d", ErrBadConfig, n, maxID)
+	}
+	state := uint64(seed)
+	seen := make(map[int64]bool, n)
+	ids := make([]int64, 0, n)
+	for len(ids) < n {
+		state += 0x9E3779B97F4A7C15
+		x := state
+		x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
+		x = (x ^ (x >> 27)) * 0x94D049BB133111EB
+		x ^= x >> 31
+		id := int64(x % uint64(maxID))
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// layerAcc accumulates one layer's statistics over both passes.
+type layerAcc struct {
+	info     inference.LayerInfo
+	sketches []*Sketch
+	tops     []topK
+
+	// pass 2
+	patches   patchIndex
+	thr       []float32   // MethodQuantile: per-unit threshold
+	levels    [][]float32 // MethodIQR: per-unit candidate levels, ascending
+	levelQ    []float64   // quantile of each candidate level (same order)
+	inter     []int64     // units × classes (MethodQuantile)
+	above     []int64     // units (MethodQuantile)
+	hist      []int64     // units × classes × (levels+1) (MethodIQR)
+	unitLevel []float32   // per-unit "add" level
+}
+
+// Dissect measures every unit of cfg.Layers against the model's segmenter.
+// The result is not saved; call Save. Causal effects are measured too when
+// cfg.Causal selects the layer (see CausalConfig).
+func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	man := g.Manifest()
+	if man.Segmenter == nil || len(man.Segmenter.Classes) == 0 {
+		return nil, fmt.Errorf("%w: model %q has no segmenter; dissection needs one (docs/model-format.md)", inference.ErrNoSegmenter, man.Name)
+	}
+	if len(man.Segmenter.Classes) > 256 {
+		return nil, fmt.Errorf("%w: %d classes (at most 256)", ErrBadConfig, len(man.Segmenter.Classes))
+	}
+	classNames := make([]string, len(man.Segmenter.Classes))
+	for i, c := range man.Segmenter.Classes {
+		classNames[i] = c.Name
+	}
+	all := g.Layers()
+	byName := map[string]inference.LayerInfo{}
+	names := make([]string, len(all))
+	for i, l := range all {
+		byName[l.Name] = l
+		names[i] = l.Name
+	}
+	var accs []*layerAcc
+	seenLayer := map[string]bool{}
+	for _, name := range cfg.Layers {
+		li, ok := byName[name]
+		if !ok {
+			return nil, fmt.Errorf("%w (%w): %q (model %s has %s)", ErrUnknownLayer, inference.ErrUnknownLayer, name, man.Name, strings.Join(names, ", "))
+		}
+		if seenLayer[name] {
+			continue
+		}
+		seenLayer[name] = true
+		a := &layerAcc{info: li, sketches: make([]*Sketch, li.Channels), tops: make([]topK, li.Channels)}
+		tail := tailSize(cfg, int64(cfg.Samples)*int64(li.Height*li.Width))
+		for u := range a.sketches {
+			a.sketches[u] = NewTailSketch(cfg.SketchK, tail)
+			a.tops[u].k = cfg.TopK
+		}
+		accs = append(accs, a)
+	}
+	ids, err := SampleIDs(cfg.Seed, cfg.Samples, man.Z.MaxID)
+	if err != nil {
+		return nil, err
+	}
+
+	// Pass 1: per-unit quantiles and top images from the layer activations
+	// alone (Head), which is much cheaper than full generation.
+	p1 := newProgress(cfg.Progress, "pass 1/2 quantiles", len(ids), cfg.Now)
+	err = pipeline(ctx, ids, cfg.Batch, cfg.InFlight,
+		func(ctx context.Context, batch []int64) ([]*inference.Features, error) {
+			zs, err := g.ZBatch(batch)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]*inference.Features, len(accs))
+			for i, a := range accs {
+				f, err := g.Head(ctx, a.info.Name, zs, len(batch))
+				if err != nil {
+					return nil, err
+				}
+				if err := checkFeatures(f, a.info, len(batch)); err != nil {
+					return nil, err
+				}
+				out[i] = f
+			}
+			return out, nil
+		},
+		func(batch []int64, fs []*inference.Features) error {
+			for i, a := range accs {
+				a.addPass1(fs[i].Data, batch, cfg.Workers)
+			}
+			p1.add(len(batch))
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	p1.finish()
+
+	fracs := IQRFractions(cfg.IQRLevels)
+	for _, a := range accs {
+		if err := a.prepare(cfg, fracs); err != nil {
+			return nil, err
+		}
+	}
+
+	// Pass 2: generate and segment, then count per unit and class.
+	layerNames := make([]string, len(accs))
+	for i, a := range accs {
+		layerNames[i] = a.info.Name
+	}
+	classes := len(classNames)
+	labelCount := make([]int64, classes)
+	var total int64
+	segH, segW := 0, 0
+	type genOut struct {
+		feats map[string]*inference.Features
+		seg   []uint8
+		h, w  int
+	}
+	p2 := newProgress(cfg.Progress, "pass 2/2 IoU", len(ids), cfg.Now)
+	err = pipeline(ctx, ids, cfg.Batch, cfg.InFlight,
+		func(ctx context.Context, batch []int64) (genOut, error) {
+			zs, err := g.ZBatch(batch)
+			if err != nil {
+				return genOut{}, err
+			}
+			imgs, feats, err := g.Generate(ctx, zs, len(batch), layerNames)
+			if err != nil {
+				return genOut{}, err
+			}
+			for _, a := range accs {
+				if err := checkFeatures(feats[a.info.Name], a.info, len(batch)); err != nil {
+					return genOut{}, err
+				}
+			}
+			seg, err := g.Segment(ctx, imgs)
+			if err != nil {
+				return genOut{}, err
+			}
+			if len(seg) != len(batch)*imgs.H*imgs.W || imgs.H <= 0 || imgs.W <= 0 {
+				return genOut{}, fmt.Errorf("%w: segmenter returned %d labels for %d images of %dx%d", inference.ErrBadShape, len(seg), len(batch), imgs.W, imgs.H)
+			}
+			return genOut{feats, seg, imgs.H, imgs.W}, nil
+		},
+		func(batch []int64, o genOut) error {
+			if segH == 0 {
+				segH, segW = o.h, o.w
+				for _, a := range accs {
+					if err := a.allocPass2(cfg, classes, segH, segW); err != nil {
+						return err
+					}
+				}
+			}
+			if o.h != segH || o.w != segW {
+				return fmt.Errorf("%w: segmentation size changed from %dx%d to %dx%d", inference.ErrBadShape, segW, segH, o.w, o.h)
+			}
+			plane := segH * segW
+			for i := 0; i < len(batch); i++ {
+				for _, c := range o.seg[i*plane : (i+1)*plane] {
+					if int(c) >= classes {
+						return fmt.Errorf("%w: segmenter label %d but %d classes", inference.ErrBadShape, c, classes)
+					}
+					labelCount[c]++
+				}
+			}
+			total += int64(len(batch) * plane)
+			for _, a := range accs {
+				if err := a.addPass2(cfg, o.feats[a.info.Name].Data, o.seg, len(batch)); err != nil {
+					return err
+				}
+			}
+			p2.add(len(batch))
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	p2.finish()
+
+	res := &Results{Model: man.Name, Layers: map[string]*Layer{}}
+	for _, a := range accs {
+		l := a.finish(cfg, man.Name, classNames, labelCount, total, segH, segW, fracs)
+		res.Layers[l.Layer] = l
+		k, m := l.Summary()
+		cfg.Logger.Info("dissected", "layer", l.Layer, "interpretable", k, "units", len(l.Units), "concepts", m)
+	}
+	for _, a := range accs {
+		if !cfg.Causal.wants(a.info.Name, man.DefaultLayer, layerNames) {
+			continue
+		}
+		l := res.Layers[a.info.Name]
+		causal, err := MeasureCausal(ctx, g, l, cfg)
+		if err != nil {
+			return nil, err
+		}
+		l.Causal = causal
+	}
+	return res, nil
+}
+
+// MaxExactTail caps the per-unit exact tail of the quantile sketches.
+const MaxExactTail = 1 << 17
+
+// tailSize is the number of largest values each unit's sketch keeps
+// exactly: twice the mass above the lower of the threshold and level
+// quantiles, so both are exact order statistics (a plain sketch's ±0.5% rank
+// error would be ±50% of a top-1% tail, and IoU at that threshold is
+// sensitive to it). Capped at MaxExactTail values per unit.
+func tailSize(cfg Config, n int64) int {
+	q := cfg.LevelQuantile
+	if cfg.Method == MethodQuantile {
+		q = min(q, cfg.Quantile)
+	}
+	t := int64(math.Ceil(2*(1-q)*float64(n))) + 16
+	return int(min(t, n, MaxExactTail))
+}
+
+func checkFeatures(f *inference.Features, li inference.LayerInfo, n int) error {
+	if f == nil || f.N != n || len(f.Data) != n*li.Channels*li.Height*li.Width {
+		got := 0
+		if f != nil {
+			got = len(f.Data)
+		}
+		return fmt.Errorf("%w: %s activations have %d values, want %d×%d×%d×%d", inference.ErrBadShape, li.Name, got, n, li.Channels, li.Height, li.Width)
+	}
+	return nil
+}
+
+func (a *layerAcc) addPass1(data []float32, ids []int64, workers int) {
+	hw := a.info.Height * a.info.Width
+	c := a.info.Channels
+	parallelFor(c, workers, func(lo, hi int) {
+		for u := lo; u < hi; u++ {
+			for i, id := range ids {
+				vals := data[(i*c+u)*hw : (i*c+u+1)*hw]
+				a.sketches[u].AddSlice(vals)
+				m := float32(math.Inf(-1))
+				for _, v := range vals {
+					m = max(m, v)
+				}
+				a.tops[u].add(id, m)
+			}
+		}
+	})
+}
+
+// prepare turns the sketches into thresholds or candidate levels.
+func (a *layerAcc) prepare(cfg Config, fracs []float64) error {
+	c := a.info.Channels
+	a.unitLevel = make([]float32, c)
+	qs := []float64{cfg.LevelQuantile, cfg.Quantile}
+	if cfg.Method == MethodIQR {
+		a.levels = make([][]float32, c)
+		a.levelQ = make([]float64, len(fracs))
+		for j := range fracs {
+			a.levelQ[j] = 1 - fracs[len(fracs)-1-j]
+		}
+		qs = append(qs, a.levelQ...)
+	} else {
+		a.thr = make([]float32, c)
+	}
+	for u := 0; u < c; u++ {
+		v, err := a.sketches[u].Quantiles(qs)
+		if err != nil {
+			return fmt.Errorf("%s unit %d: %w", a.info.Name, u, err)
+		}
+		a.unitLevel[u] = v[0]
+		if cfg.Method == MethodIQR {
+			// Quantiles of a sketch are monotone in q, so levels come out
+			// ascending; sort anyway to keep binOf's precondition explicit.
+			lv := v[2:]
+			slices.Sort(lv)
+			a.levels[u] = lv
+		} else {
+			a.thr[u] = v[1]
+		}
+	}
+	a.sketches = nil
+	return nil
+}
+
+func (a *layerAcc) allocPass2(cfg Config, classes, segH, segW int) error {
+	up, err := NewUpsampler(a.info.Height, a.info.Width, segH, segW)
+	if err != nil {
+		return err
+	}
+	a.patches = patchIndex{up: up, classes: classes}
+	c := a.info.Channels
+	if cfg.Method == MethodIQR {
+		a.hist = make([]int64, c*classes*(cfg.IQRLevels+1))
+	} else {
+		a.inter = make([]int64, c*classes)
+		a.above = make([]int64, c)
+	}
+	return nil
+}
+
+func (a *layerAcc) addPass2(cfg Config, data []float32, seg []uint8, n int) error {
+	classes := a.patches.classes
+	np := a.patches.numPatches()
+	plane := a.patches.up.H * a.patches.up.W
+	hists := make([]int32, n*np*classes)
+	errs := make([]error, n)
+	parallelFor(n, cfg.Workers, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			errs[i] = a.patches.fillHist(hists[i*np*classes:(i+1)*np*classes], seg[i*plane:(i+1)*plane])
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	hw := a.info.Height * a.info.Width
+	c := a.info.Channels
+	nb := cfg.IQRLevels + 1
+	parallelFor(c, cfg.Workers, func(lo, hi int) {
+		for u := lo; u < hi; u++ {
+			for i := 0; i < n; i++ {
+				act := data[(i*c+u)*hw : (i*c+u+1)*hw]
+				s := seg[i*plane : (i+1)*plane]
+				h := hists[i*np*classes : (i+1)*np*classes]
+				if cfg.Method == MethodIQR {
+					a.patches.tallyHist(act, a.levels[u], s, h, a.hist[u*classes*nb:(u+1)*classes*nb])
+				} else {
+					a.patches.tallyThreshold(act, a.thr[u], s, h, a.inter[u*classes:(u+1)*classes], &a.above[u])
+				}
+			}
+		}
+	})
+	return nil
+}
+
+func (a *layerAcc) finish(cfg Config, model string, classNames []string, labels []int64, total int64, segH, segW int, fracs []float64) *Layer {
+	classes := len(classNames)
+	c := a.info.Channels
+	l := &Layer{
+		SchemaVersion: SchemaVersion, Model: model, Layer: a.info.Name,
+		Channels: c, Height: a.info.Height, Width: a.info.Width,
+		Samples: cfg.Samples, Seed: cfg.Seed, SegHeight: segH, SegWidth: segW,
+		ThresholdMethod: cfg.Method, LevelQuantile: cfg.LevelQuantile,
+		IoUThreshold: cfg.IoUThreshold, IQRThreshold: cfg.IQRThreshold,
+		ClassNames: slices.Clone(classNames), ClassShare: make([]float64, classes),
+		Units: make([]Unit, c), Rankings: map[string][]int{},
+	}
+	if cfg.Method == MethodQuantile {
+		l.Quantile = cfg.Quantile
+	}
+	for k := range labels {
+		if total > 0 {
+			l.ClassShare[k] = float64(labels[k]) / float64(total)
+		}
+	}
+	nb := cfg.IQRLevels + 1
+	for u := 0; u < c; u++ {
+		var inter []int64
+		var above int64
+		rec := Unit{Unit: u, Level: a.unitLevel[u], TopIDs: slices.Clone(a.tops[u].ids), TopActs: slices.Clone(a.tops[u].acts)}
+		if rec.TopIDs == nil {
+			rec.TopIDs, rec.TopActs = []int64{}, []float32{}
+		}
+		best := 0
+		var iqrVal float64
+		if cfg.Method == MethodIQR {
+			h := a.hist[u*classes*nb : (u+1)*classes*nb]
+			ch := chooseIQR(h, a.levels[u], labels, total)
+			inter, above = countsAt(h, nb, classes, ch.bin)
+			best, iqrVal = ch.class, ch.iqr
+			rec.Threshold, rec.ThresholdQuantile = a.levels[u][ch.bin], a.levelQ[ch.bin]
+		} else {
+			inter, above = a.inter[u*classes:(u+1)*classes], a.above[u]
+			rec.Threshold, rec.ThresholdQuantile = a.thr[u], cfg.Quantile
+		}
+		rec.ClassIoU = make([]float64, classes)
+		for k := 0; k < classes; k++ {
+			rec.ClassIoU[k] = iou(inter[k], above, labels[k])
+		}
+		if cfg.Method == MethodQuantile {
+			for k := 1; k < classes; k++ {
+				if rec.ClassIoU[k] > rec.ClassIoU[best] {
+					best = k
+				}
+			}
+			if total > 0 {
+				iqrVal = makeTable(inter[best], above, labels[best], total).iqr()
+			}
+		}
+		rec.Label = classNames[best]
+		rec.IoU = rec.ClassIoU[best]
+		rec.IQR = iqrVal
+		rec.Interpretable = rec.IoU > cfg.IoUThreshold && (cfg.IQRThreshold < 0 || rec.IQR > cfg.IQRThreshold)
+		l.Units[u] = rec
+	}
+	scores := make([]float64, c)
+	for k, name := range classNames {
+		for u := range scores {
+			scores[u] = l.Units[u].ClassIoU[k]
+		}
+		l.Rankings[name] = rankUnits(scores)
+	}
+	return l
+}
