@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/ganpaint-go/ganpaint/inference"
+)
+
+func init() {
+	subcommands["render"] = subcommand{
+		summary: "render an image id with edits to a PNG or JPEG file",
+		run:     runRender,
+	}
+}
+
+// conceptResolver maps a concept name to the units that draw it at a layer
+// (ranked by dissection, best first). The integrator wires dissection
+// results in through conceptsFor (defaultmodel.go).
+type conceptResolver interface {
+	Units(layer, concept string, count int) ([]int, error)
+}
+
+// errNoConcepts tells the user why a concept name was refused.
+var errNoConcepts = errors.New("concept names need dissection results for this model (run `ganpaint dissect`); use unit numbers like 12+40+7")
+
+// editSpec is one parsed --edit flag. Units is nil when Concept is set.
+type editSpec struct {
+	Concept        string
+	Units          []int
+	Mode           inference.Mode
+	X0, Y0, X1, Y1 int
+	Whole          bool // no rectangle given: the whole image
+}
+
+// maxEditUnits bounds a unit list so a typo cannot allocate without limit.
+const maxEditUnits = 4096
+
+// parseEditSpec parses CONCEPT_OR_UNITS:add|remove[:x0,y0,x1,y1]; units are
+// joined with '+', coordinates are image pixels with x1, y1 exclusive, and no
+// rectangle means the whole image.
+func parseEditSpec(s string) (editSpec, error) {
+	var e editSpec
+	parts := strings.Split(s, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return e, fmt.Errorf("edit %q: want CONCEPT_OR_UNITS:add|remove[:x0,y0,x1,y1]", s)
+	}
+	target := strings.TrimSpace(parts[0])
+	switch {
+	case target == "":
+		return e, fmt.Errorf("edit %q: no concept or units", s)
+	case target[0] >= '0' && target[0] <= '9':
+		for _, u := range strings.Split(target, "+") {
+			n, err := strconv.Atoi(strings.TrimSpace(u))
+			if err != nil || n < 0 {
+				return e, fmt.Errorf("edit %q: unit %q is not a non-negative integer", s, u)
+			}
+			if len(e.Units) == maxEditUnits {
+				return e, fmt.Errorf("edit %q: more than %d units", s, maxEditUnits)
+			}
+			e.Units = append(e.Units, n)
+		}
+	default:
+		for _, r := range target {
+			if !(r == '_' || r == '-' || r == ' ' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')) {
+				return e, fmt.Errorf("edit %q: concept name %q may only hold letters, digits, '_', '-', ' '", s, target)
+			}
+		}
+		e.Concept = target
+	}
+	switch strings.ToLower(strings.TrimSpace(parts[1])) {
+	case "add":
+		e.Mode = inference.ModeAdd
+	case "remove":
+		e.Mode = inference.ModeRemove
+	default:
+		return e, fmt.Errorf("edit %q: mode %q is not add or remove", s, parts[1])
+	}
+	if len(parts) == 2 {
+		e.Whole = true
+		return e, nil
+	}
+	coords := strings.Split(parts[2], ",")
+	if len(coords) != 4 {
+		return e, fmt.Errorf("edit %q: rectangle %q must be x0,y0,x1,y1", s, parts[2])
+	}
+	var v [4]int
+	for i, c := range coords {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil {
+			return e, fmt.Errorf("edit %q: coordinate %q is not an integer", s, c)
+		}
+		v[i] = n
+	}
+	e.X0, e.Y0, e.X1, e.Y1 = v[0], v[1], v[2], v[3]
+	if e.X0 < 0 || e.Y0 < 0 || e.X1 <= e.X0 || e.Y1 <= e.Y0 {
+		return e, fmt.Errorf("edit %q: rectangle needs 0 ≤ x0 < x1 and 0 ≤ y0 < y1", s)
+	}
+	return e, nil
+}
+
+// toEdit resolves the spec against a model's image size and concepts.
+func (e editSpec) toEdit(layer string, imgW, imgH int, units int, strength float32, concepts conceptResolver) (inference.Edit, error) {
+	out := inference.Edit{Units: e.Units, Mode: e.Mode, Strength: strength}
+	if e.Concept != "" {
+		if concepts == nil {
+			return out, fmt.Errorf("edit %q: %w", e.Concept, errNoConcepts)
+		}
+		u, err := concepts.Units(layer, e.Concept, units)
+		if err != nil {
+			return out, fmt.Errorf("edit %q: %w", e.Concept, err)
+		}
+		out.Units = u
+	}
+	if e.Whole {
+		out.Mask = inference.FullMask(imgW, imgH)
+		return out, nil
+	}
+	if e.X1 > imgW || e.Y1 > imgH {
+		return out, fmt.Errorf("edit rectangle %d,%d,%d,%d is outside the %dx%d image", e.X0, e.Y0, e.X1, e.Y1, imgW, imgH)
+	}
+	out.Mask = inference.RectMask(imgW, imgH, e.X0, e.Y0, e.X1, e.Y1)
+	return out, nil
+}
+
+type editFlags []editSpec
+
+func (f *editFlags) String() string { return fmt.Sprint(len(*f), " edits") }
+func (f *editFlags) Set(s string) error {
+	e, err := parseEditSpec(s)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, e)
+	return nil
+}
+
+// openModel loads --model DIR, or the embedded default model when dir is "".
+func openModel(dir, ortLib string, opts inference.Options) (*inference.Model, fs.FS, error) {
+	lib, err := inference.ResolveLibrary(ortLib)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := inference.InitRuntime(lib); err != nil {
+		return nil, nil, err
+	}
+	var fsys fs.FS
+	if dir != "" {
+		st, err := os.Stat(dir)
+		if err != nil || !st.IsDir() {
+			return nil, nil, fmt.Errorf("--model %q is not a model directory", dir)
+		}
+		fsys = os.DirFS(dir)
+	} else if fsys, err = defaultModel(); err != nil {
+		return nil, nil, err
+	}
+	m, err := inference.Load(fsys, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, fsys, nil
+}
+
+func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("render", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	model := fl.String("model", "", "model directory (default: the embedded default model)")
+	id := fl.Int64("id", 0, "image id")
+	layer := fl.String("layer", "", "layer to paint at (default: the manifest's default_layer)")
+	var edits editFlags
+	fl.Var(&edits, "edit", "CONCEPT_OR_UNITS:add|remove[:x0,y0,x1,y1], units joined by '+', image pixels, x1,y1 exclusive,\nno rectangle = whole image; repeatable, applied in order")
+	out := fl.String("out", "", "output file (.png, .jpg or .jpeg; '-' writes PNG to stdout)")
+	quality := fl.Int("quality", 90, "JPEG quality 1..100")
+	strength := fl.Float64("strength", 1, "edit strength (≥ 0; 0..1 fades, > 1 over-drives add)")
+	units := fl.Int("units", 15, "units per concept name")
+	pool := fl.String("pool", "max", "mask pooling onto the layer grid: max or mean")
+	ortLib := fl.String("ort-lib", "", "ONNX Runtime library (default: $"+inference.EnvLibrary+", then .ort/, then system paths)")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fl.Args())
+	}
+	if *out == "" {
+		return errors.New("--out FILE is required")
+	}
+	format, err := outputFormat(*out)
+	if err != nil {
+		return err
+	}
+	if format == "jpeg" && (*quality < 1 || *quality > 100) {
+		return fmt.Errorf("--quality %d must be 1..100", *quality)
+	}
+	pooling, err := parsePooling(*pool)
+	if err != nil {
+		return err
+	}
+	if *units <= 0 {
+		return fmt.Errorf("--units %d must be positive", *units)
+	}
+	m, fsys, err := openModel(*model, *ortLib, inference.Options{Workers: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	man := m.Manifest()
+	if *layer == "" {
+		*layer = man.DefaultLayer
+	}
+	li, err := m.Layer(*layer)
+	if err != nil {
+		return err
+	}
+	concepts, err := conceptsFor(fsys, m)
+	if err != nil {
+		return err
+	}
+	var list []inference.Edit
+	needLevels := false
+	for _, spec := range edits {
+		e, err := spec.toEdit(li.Name, man.Image.Width, man.Image.Height, *units, float32(*strength), concepts)
+		if err != nil {
+			return err
+		}
+		needLevels = needLevels || e.Mode == inference.ModeAdd
+		list = append(list, e)
+	}
+	var levels []float32
+	if needLevels {
+		if levels, err = m.Levels(li.Name); err != nil {
+			return err
+		}
+	}
+	// Validate before the (slower) generator runs so bad input fails fast.
+	if err := inference.ValidateEdits(li, list, levels); err != nil {
+		return err
+	}
+	z, err := m.Z(*id)
+	if err != nil {
+		return err
+	}
+	feat, err := m.Head(ctx, li.Name, z, 1)
+	if err != nil {
+		return err
+	}
+	if err := inference.ApplyEdits(feat, feat, list, levels, pooling); err != nil {
+		return err
+	}
+	img, err := m.Tail(ctx, feat)
+	if err != nil {
+		return err
+	}
+	rgba := img.RGBA(0, m.ImageRange())
+	encode := func(w io.Writer) error {
+		if format == "jpeg" {
+			return inference.EncodeJPEG(w, rgba, *quality)
+		}
+		return inference.EncodePNG(w, rgba)
+	}
+	if *out == "-" {
+		return encode(stdout)
+	}
+	if err := writeFileAtomic(*out, encode); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "wrote %s (%s, id %d, layer %s, %d edits)\n", *out, format, *id, li.Name, len(list))
+	return nil
+}
+
+func outputFormat(out string) (string, error) {
+	if out == "-" {
+		return "png", nil
+	}
+	switch strings.ToLower(filepath.Ext(out)) {
+	case ".png":
+		return "png", nil
+	case ".jpg", ".jpeg":
+		return "jpeg", nil
+	}
+	return "", fmt.Errorf("--out %q: extension must be .png, .jpg or .jpeg", out)
+}
+
+func parsePooling(s string) (inference.Pooling, error) {
+	switch s {
+	case "max":
+		return inference.PoolMax, nil
+	case "mean":
+		return inference.PoolMean, nil
+	}
+	return 0, fmt.Errorf("--pool %q must be max or mean", s)
+}
+
+// writeFileAtomic writes through a temporary file in the same folder, so a
+// failed render never leaves a truncated image behind.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	// CreateTemp makes the file private; an image is meant to be shared.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

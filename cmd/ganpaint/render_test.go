@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image/png"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ganpaint-go/ganpaint/inference"
+)
+
+const plantedModelDir = "../../inference/testdata/planted"
+
+// engineRuntimeOrSkip initialises ONNX Runtime: a failure under CI (CI=true),
+// a skip elsewhere.
+func engineRuntimeOrSkip(t *testing.T) {
+	t.Helper()
+	lib, err := inference.ResolveLibrary("")
+	if err == nil {
+		err = inference.InitRuntime(lib)
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("ONNX Runtime is required under CI: %v", err)
+		}
+		t.Skipf("ONNX Runtime not available: %v", err)
+	}
+}
+
+func TestParseEditSpec(t *testing.T) {
+	tests := []struct {
+		in   string
+		want editSpec
+		err  string
+	}{
+		{"12+40+7:add:0,0,8,8", editSpec{Units: []int{12, 40, 7}, Mode: inference.ModeAdd, X1: 8, Y1: 8}, ""},
+		{"3:remove:4,5,6,7", editSpec{Units: []int{3}, Mode: inference.ModeRemove, X0: 4, Y0: 5, X1: 6, Y1: 7}, ""},
+		{"tree:add", editSpec{Concept: "tree", Mode: inference.ModeAdd, Whole: true}, ""},
+		{" 5 + 6 :REMOVE: 1, 2, 3, 4", editSpec{Units: []int{5, 6}, Mode: inference.ModeRemove, X0: 1, Y0: 2, X1: 3, Y1: 4}, ""},
+		{"", editSpec{}, "want CONCEPT_OR_UNITS"},
+		{"tree", editSpec{}, "want CONCEPT_OR_UNITS"},
+		{"a:b:c:d", editSpec{}, "want CONCEPT_OR_UNITS"},
+		{":add", editSpec{}, "no concept or units"},
+		{"1+x:add", editSpec{}, "not a non-negative integer"},
+		{"1+:add", editSpec{}, "not a non-negative integer"},
+		{"1+-2:add", editSpec{}, "not a non-negative integer"},
+		{"99999999999999999999:add", editSpec{}, "not a non-negative integer"},
+		{"tr/ee:add", editSpec{}, "may only hold"},
+		{"1:paint", editSpec{}, "not add or remove"},
+		{"1:add:1,2,3", editSpec{}, "x0,y0,x1,y1"},
+		{"1:add:1,2,3,x", editSpec{}, "not an integer"},
+		{"1:add:5,0,5,4", editSpec{}, "x0 < x1"},
+		{"1:add:-1,0,5,4", editSpec{}, "x0 < x1"},
+		{"1:add:0,4,5,2", editSpec{}, "y0 < y1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseEditSpec(tt.in)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error = %v, want one mentioning %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzParseEditSpec(f *testing.F) {
+	for _, s := range []string{"12+40+7:add:0,0,8,8", "tree:remove", "1:add:1,2,3", "::", "0:add:0,0,1,1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := parseEditSpec(s)
+		if err != nil {
+			return
+		}
+		if (e.Concept == "") == (e.Units == nil) {
+			t.Fatalf("%q: exactly one of concept and units must be set: %+v", s, e)
+		}
+		if e.Mode != inference.ModeAdd && e.Mode != inference.ModeRemove {
+			t.Fatalf("%q: mode %v", s, e.Mode)
+		}
+		if !e.Whole && (e.X0 < 0 || e.Y0 < 0 || e.X1 <= e.X0 || e.Y1 <= e.Y0) {
+			t.Fatalf("%q: bad rectangle accepted %+v", s, e)
+		}
+		if _, err := e.toEdit("layer", 64, 64, 15, 1, nil); err != nil && e.Concept == "" && e.Whole {
+			t.Fatalf("%q: whole-image unit edit rejected: %v", s, err)
+		}
+	})
+}
+
+func renderPlanted(t *testing.T, args ...string) []byte {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "img.png")
+	var stderr bytes.Buffer
+	full := append([]string{"--model", plantedModelDir, "--id", "7", "--layer", "layer2", "--out", out}, args...)
+	if err := runRender(context.Background(), full, &bytes.Buffer{}, &stderr); err != nil {
+		t.Fatalf("render %v: %v (%s)", args, err, stderr.String())
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func TestRenderPlanted(t *testing.T) {
+	engineRuntimeOrSkip(t)
+	plain, err := png.Decode(bytes.NewReader(renderPlanted(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Removing every concept unit in the left half leaves background there and
+	// the right half untouched (see inference/testdata/planted/README.md).
+	edited, err := png.Decode(bytes.NewReader(renderPlanted(t, "--edit", "0+1+2+3:remove:0,0,16,32")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edited.Bounds().Dx() != 32 || edited.Bounds().Dy() != 32 {
+		t.Fatalf("image is %v, want 32x32", edited.Bounds())
+	}
+	for y := 0; y < 32; y++ {
+		for x := 0; x < 32; x++ {
+			r, g, b, _ := edited.At(x, y).RGBA()
+			if x < 16 {
+				if r>>8 != 0x80 || g>>8 != 0x80 || b>>8 != 0x80 {
+					t.Fatalf("pixel (%d,%d) = %v, want background grey", x, y, edited.At(x, y))
+				}
+			} else if edited.At(x, y) != plain.At(x, y) {
+				t.Fatalf("pixel (%d,%d) changed outside the edit", x, y)
+			}
+		}
+	}
+	// Rendering is deterministic, to the byte.
+	if !bytes.Equal(renderPlanted(t, "--edit", "2:add:8,8,24,24"), renderPlanted(t, "--edit", "2:add:8,8,24,24")) {
+		t.Fatal("two identical renders differ")
+	}
+}
+
+func TestRenderJPEGAndStdout(t *testing.T) {
+	engineRuntimeOrSkip(t)
+	out := filepath.Join(t.TempDir(), "img.jpg")
+	if err := runRender(context.Background(), []string{"--model", plantedModelDir, "--id", "1", "--out", out, "--quality", "80"}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil || len(data) < 3 || data[0] != 0xff || data[1] != 0xd8 {
+		t.Fatalf("not a JPEG: %v", err)
+	}
+	var stdout bytes.Buffer
+	if err := runRender(context.Background(), []string{"--model", plantedModelDir, "--id", "1", "--out", "-"}, &stdout, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(&stdout); err != nil {
+		t.Fatalf("stdout is not a PNG: %v", err)
+	}
+}
+
+type fakeConcepts struct {
+	units func(layer, concept string, count int) ([]int, error)
+}
+
+func (f fakeConcepts) Units(layer, concept string, count int) ([]int, error) {
+	return f.units(layer, concept, count)
+}
+
+func TestEditSpecConcepts(t *testing.T) {
+	spec, err := parseEditSpec("tree:remove:0,0,4,4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := spec.toEdit("layer2", 32, 32, 15, 1, nil); !errors.Is(err, errNoConcepts) {
+		t.Fatalf("no resolver error = %v", err)
+	}
+	var asked string
+	res := fakeConcepts{units: func(layer, concept string, count int) ([]int, error) {
+		asked = layer + "/" + concept
+		return []int{3, 1}, nil
+	}}
+	e, err := spec.toEdit("layer2", 32, 32, 15, 1, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asked != "layer2/tree" || !reflect.DeepEqual(e.Units, []int{3, 1}) || e.Mask.Width != 32 {
+		t.Fatalf("resolved %q to %+v", asked, e)
+	}
+	unknown := fakeConcepts{units: func(string, string, int) ([]int, error) { return nil, errors.New("unknown concept") }}
+	if _, err := spec.toEdit("layer2", 32, 32, 15, 1, unknown); err == nil || !strings.Contains(err.Error(), "unknown concept") {
+		t.Fatalf("resolver error not passed on: %v", err)
+	}
+}
+
+func TestRenderRejects(t *testing.T) {
+	engineRuntimeOrSkip(t)
+	dir := t.TempDir()
+	png := filepath.Join(dir, "x.png")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no out", []string{"--model", plantedModelDir}, "--out"},
+		{"bad extension", []string{"--model", plantedModelDir, "--out", filepath.Join(dir, "x.gif")}, "extension"},
+		{"bad quality", []string{"--model", plantedModelDir, "--out", filepath.Join(dir, "x.jpg"), "--quality", "0"}, "quality"},
+		{"bad pool", []string{"--model", plantedModelDir, "--out", png, "--pool", "median"}, "--pool"},
+		{"bad edit", []string{"--model", plantedModelDir, "--out", png, "--edit", "1:paint"}, "not add or remove"},
+		{"concept without dissection", []string{"--model", plantedModelDir, "--out", png, "--edit", "tree:add"}, "dissect"},
+		{"unit out of range", []string{"--model", plantedModelDir, "--out", png, "--layer", "layer2", "--edit", "8:remove"}, "unit out of range"},
+		{"rect outside image", []string{"--model", plantedModelDir, "--out", png, "--edit", "1:add:0,0,33,8"}, "outside"},
+		{"unknown layer", []string{"--model", plantedModelDir, "--out", png, "--layer", "layer9"}, "unknown layer"},
+		{"id out of range", []string{"--model", plantedModelDir, "--out", png, "--id", "100000"}, "out of range"},
+		{"negative strength", []string{"--model", plantedModelDir, "--out", png, "--strength", "-1", "--edit", "1:add"}, "strength"},
+		{"missing model dir", []string{"--model", filepath.Join(dir, "absent"), "--out", png}, "not a model directory"},
+		{"default model", []string{"--out", png}, "no embedded default model"},
+		{"stray argument", []string{"--out", png, "extra"}, "unexpected"},
+	}
+	_, noDefault := defaultModel()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.name == "default model" && noDefault == nil {
+				t.Skip("a default model is embedded")
+			}
+			err := runRender(context.Background(), tt.args, &bytes.Buffer{}, &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := os.Stat(png); !os.IsNotExist(err) {
+		t.Fatalf("a failed render left %s behind", png)
+	}
+}
+
+func TestBenchPlanted(t *testing.T) {
+	engineRuntimeOrSkip(t)
+	var stdout bytes.Buffer
+	if err := runBench(context.Background(), []string{"--model", plantedModelDir, "--strokes", "12"}, &stdout, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"model planted", "layer layer2", "stroke -> encoded image", "full regeneration", "p50", "p99", "speed-up"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("bench output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	for _, args := range [][]string{{"--model", plantedModelDir, "--strokes", "0"}, {"--model", plantedModelDir, "--quality", "101"}, {"--model", plantedModelDir, "--layer", "nope"}} {
+		if err := runBench(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
+			t.Errorf("bench %v accepted", args)
+		}
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	var d []time.Duration
+	for i := 100; i >= 1; i-- {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	s := summarize(d)
+	if s.p50 != 50*time.Millisecond || s.p99 != 99*time.Millisecond || s.mean != 50500*time.Microsecond {
+		t.Fatalf("summarize = %+v", s)
+	}
+	if s := summarize([]time.Duration{3}); s.p50 != 3 || s.p99 != 3 {
+		t.Fatalf("single = %+v", s)
+	}
+}
