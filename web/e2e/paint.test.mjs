@@ -69,13 +69,14 @@ async function launch() {
 }
 
 // waitSettled waits until the image on screen shows the last message sent
-// (seq of the frame == last seq sent) and returns that seq.
+// (seq of the frame == last seq sent, in the final encoding) and returns that
+// seq.
 async function waitSettled(page, minFrames = 1) {
   await page.waitForFunction(
     (n) => {
       const g = window.ganpaint;
       const img = document.getElementById('image');
-      return g && g.connected && Number(img.dataset.frames) >= n && g.seq === g.sentSeq;
+      return g && g.settled && Number(img.dataset.frames) >= n;
     },
     minFrames,
     { timeout: waitMS },

@@ -20,6 +20,11 @@
   // A spinner only after this delay, so fast renders never flicker.
   const SPINNER_DELAY_MS = 180;
   const STATUS_CLEAR_MS = 6000;
+  // Frames up to this many pixels come as PNG: lossless, so the canvas is
+  // exactly what /render.png and a share link give, and small enough (a
+  // 128×128 frame is some tens of kB) that JPEG's savings are not worth its
+  // colour bleeding, which the pixelated upscaling would magnify.
+  const PNG_MAX_PIXELS = 128 * 128;
 
   const el = {
     wrap: $('canvas-wrap'),
@@ -82,6 +87,8 @@
     canRedo: false,
     edits: 0,
     frameSeq: -1, // seq of the image on screen
+    frameFormat: 0, // its encoding: 1 JPEG, 2 PNG (frame header codes)
+    wantFormat: 0, // the encoding asked for on this connection
   };
 
   // ---- status line and connection indicator ---------------------------------
@@ -291,6 +298,12 @@
     if (el.samples && !el.samples.children.length) buildSampleTiles();
     if (el.layer) syncLayerSelect();
     resizeOverlay();
+    const formats = h.formats || [];
+    session.wantFormat = h.format === 'png' ? 2 : 1;
+    if (h.format !== 'png' && formats.includes('png') && model.width * model.height <= PNG_MAX_PIXELS && conn.ws) {
+      conn.ws.send(JSON.stringify({ t: 'format', format: 'png' }));
+      session.wantFormat = 2;
+    }
   }
 
   function sameConcepts(a, b) {
@@ -311,7 +324,10 @@
 
   function onError(e) {
     const seq = e.seq | 0;
-    if (seq) {
+    // busy and internal keep the message applied (the image follows later);
+    // every other code means the message changed nothing.
+    const kept = e.code === 'busy' || e.code === 'internal';
+    if (seq && !kept) {
       dropStrokeOverlay(seq);
       pending.done(seq);
     }
@@ -344,6 +360,7 @@
         imageCtx.drawImage(bmp, 0, 0, el.image.width, el.image.height);
         bmp.close();
         session.frameSeq = seq;
+        session.frameFormat = fmt;
         el.image.dataset.seq = String(seq);
         el.image.dataset.frames = String((Number(el.image.dataset.frames) || 0) + 1);
         el.wrap.classList.add('has-image');
@@ -427,7 +444,7 @@
     }
     for (const b of $$('.preset')) {
       const n = Number(b.dataset.units);
-      b.setAttribute('aria-pressed', String(n === ui.units));
+      b.setAttribute('aria-pressed', String(n === units));
       b.disabled = n > cap;
     }
   }
@@ -544,6 +561,8 @@
   }
 
   function act(t) {
+    // Undo in the middle of a drag would split the stroke in two.
+    if (activeDrag) return;
     if (!conn.send({ t })) setStatus('Not connected yet.', 'warn');
   }
 
@@ -621,7 +640,11 @@
       setStatus(ui.concept ? ui.concept + ' cannot be painted at ' + session.layer + '.' : 'Pick a concept first.', 'warn');
       return;
     }
-    el.overlay.setPointerCapture(ev.pointerId);
+    try {
+      el.overlay.setPointerCapture(ev.pointerId);
+    } catch {
+      // The pointer is already gone; the drag still works inside the canvas.
+    }
     const s = newStroke([]);
     activeDrag = { pointerId: ev.pointerId, stroke: s, lastSend: 0, timer: 0 };
     strokes.push(s);
@@ -1035,6 +1058,11 @@
       // sentSeq is the last seq sent on this connection; the image is up to
       // date when seq === sentSeq.
       get sentSeq() { return conn.seq; },
+      // settled: the image on screen is the latest state in the encoding
+      // asked for, so its pixels are final.
+      get settled() {
+        return conn.ready() && session.frameSeq === conn.seq && session.frameFormat === session.wantFormat;
+      },
       get connected() { return conn.ready(); },
       get id() { return session.id; },
       get edits() { return session.edits; },
