@@ -14,7 +14,7 @@ import (
 // CausalConfig controls the causal-effect measurement (docs/dissection-format.md).
 // Zero fields take the documented defaults.
 type CausalConfig struct {
-	// Samples is M, the images every (class, k) is measured on. Default 32;
+	// Samples is M, the images every (class, k) is measured on. Default 24;
 	// negative disables the causal measurement altogether. The images are
 	// drawn after the dissection samples from the same id stream, so they are
 	// held out from the dissection.
@@ -35,7 +35,7 @@ type CausalConfig struct {
 	// Default 20 (clamped to the layer's units).
 	LocationK int
 	// LocationImages is how many images each location-map cell is tried on.
-	// Default 4; negative disables the location map.
+	// Default 3; negative disables the location map.
 	LocationImages int
 	// LocationGrid caps the location map's side: a layer grid finer than
 	// this is measured in blocks of cells. Default 8.
@@ -48,7 +48,7 @@ type CausalConfig struct {
 
 func (c CausalConfig) withDefaults() (CausalConfig, error) {
 	if c.Samples == 0 {
-		c.Samples = 32
+		c.Samples = 24
 	}
 	if len(c.Ks) == 0 {
 		c.Ks = []int{5, 10, 20, 40}
@@ -71,7 +71,7 @@ func (c CausalConfig) withDefaults() (CausalConfig, error) {
 		c.LocationK = 20
 	}
 	if c.LocationImages == 0 {
-		c.LocationImages = 4
+		c.LocationImages = 3
 	}
 	if c.LocationGrid == 0 {
 		c.LocationGrid = 8

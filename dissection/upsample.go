@@ -135,6 +135,7 @@ func (p patchIndex) tallyThreshold(act []float32, thr float32, seg []uint8, hist
 	u := p.up
 	pi := 0
 	var count int64
+	var topBuf, botBuf [64]float32
 	for _, gy := range u.rows.groups {
 		r0 := act[gy.i0*u.w:]
 		r1 := act[gy.i1*u.w:]
@@ -151,14 +152,13 @@ func (p patchIndex) tallyThreshold(act []float32, thr float32, seg []uint8, hist
 				}
 				count += int64((gy.end - gy.start) * (gx.end - gx.start))
 			default:
+				top, bot := p.columnLerps(topBuf[:0], botBuf[:0], gx, a, b, c, d)
 				for ty := gy.start; ty < gy.end; ty++ {
 					wy := u.rows.w[ty]
-					row := seg[ty*u.W:]
-					for tx := gx.start; tx < gx.end; tx++ {
-						wx := u.cols.w[tx]
-						v := lerp(lerp(a, b, wx), lerp(c, d, wx), wy)
-						if v > thr {
-							inter[row[tx]]++
+					row := seg[ty*u.W+gx.start : ty*u.W+gx.end]
+					for j, lab := range row {
+						if lerp(top[j], bot[j], wy) > thr {
+							inter[lab]++
 							count++
 						}
 					}
@@ -168,6 +168,18 @@ func (p patchIndex) tallyThreshold(act []float32, thr float32, seg []uint8, hist
 		}
 	}
 	*above += count
+}
+
+// columnLerps interpolates the patch's top (a→b) and bottom (c→d) edges at
+// each of its output columns; every row of the patch then needs one lerp
+// per pixel. The results are identical to interpolating per pixel.
+func (p patchIndex) columnLerps(top, bot []float32, gx group, a, b, c, d float32) ([]float32, []float32) {
+	for tx := gx.start; tx < gx.end; tx++ {
+		wx := p.up.cols.w[tx]
+		top = append(top, lerp(a, b, wx))
+		bot = append(bot, lerp(c, d, wx))
+	}
+	return top, bot
 }
 
 // binOf is the number of levels strictly below v (levels sorted ascending):
@@ -191,6 +203,7 @@ func (p patchIndex) tallyHist(act []float32, levels []float32, seg []uint8, hist
 	u := p.up
 	nb := len(levels) + 1
 	pi := 0
+	var topBuf, botBuf [64]float32
 	for _, gy := range u.rows.groups {
 		r0 := act[gy.i0*u.w:]
 		r1 := act[gy.i1*u.w:]
@@ -203,18 +216,27 @@ func (p patchIndex) tallyHist(act []float32, levels []float32, seg []uint8, hist
 				for k, n := range h {
 					out[k*nb+blo] += int64(n)
 				}
-			} else {
-				for ty := gy.start; ty < gy.end; ty++ {
-					wy := u.rows.w[ty]
-					row := seg[ty*u.W:]
-					for tx := gx.start; tx < gx.end; tx++ {
-						wx := u.cols.w[tx]
-						v := lerp(lerp(a, b, wx), lerp(c, d, wx), wy)
-						// Interpolated values lie in [lo, hi], so only the
-						// bins between blo and bhi need searching.
-						bin := blo + binOf(levels[blo:bhi], v)
-						out[int(row[tx])*nb+bin]++
+				pi++
+				continue
+			}
+			top, bot := p.columnLerps(topBuf[:0], botBuf[:0], gx, a, b, c, d)
+			for ty := gy.start; ty < gy.end; ty++ {
+				wy := u.rows.w[ty]
+				row := seg[ty*u.W+gx.start : ty*u.W+gx.end]
+				// Along a row of a patch the values are linear in x, hence
+				// monotone, so the bin moves in one direction: walk it from
+				// the previous pixel's bin instead of searching. Values lie
+				// in [lo, hi], so the bin stays within [blo, bhi].
+				bin := blo
+				for j, lab := range row {
+					v := lerp(top[j], bot[j], wy)
+					for bin < bhi && levels[bin] < v {
+						bin++
 					}
+					for bin > blo && levels[bin-1] >= v {
+						bin--
+					}
+					out[int(lab)*nb+bin]++
 				}
 			}
 			pi++
