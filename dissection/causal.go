@@ -463,8 +463,8 @@ func (c *Causal) WriteTable(w io.Writer, classOrder []string) {
 			continue
 		}
 		for _, e := range rows {
-			fmt.Fprintf(w, "%-10s %4d  %8.4f %8.4f %+8.4f %6.1f%%  %8.4f %8.4f %+8.4f\n", name, e.K,
-				e.ShareBefore, e.ShareAfter, -e.Drop, 100*e.RelDrop, e.RegionShare, e.RegionAfter, e.Rise)
+			fmt.Fprintf(w, "%-10s %4d  %8.4f %8.4f %8.4f %6.1f%%  %8.4f %8.4f %+8.4f\n", name, e.K,
+				e.ShareBefore, e.ShareAfter, e.Drop, 100*e.RelDrop, e.RegionShare, e.RegionAfter, e.Rise)
 		}
 	}
 	if len(c.Locations) == 0 {
