@@ -38,6 +38,8 @@
     redo: $('redo'),
     reset: $('reset'),
     grid: $('grid'),
+    compare: $('compare'),
+    original: $('original'),
     download: $('download'),
     share: $('share'),
     shareBox: $('share-box'),
@@ -66,6 +68,7 @@
     radius: el.brush ? Number(el.brush.value) : Math.max(1, Math.round(cfg.model.width / 16)),
     units: cfg.units.default,
     grid: false,
+    comparing: false,
   };
 
   // What the server told us. Until hello arrives, the page config stands in.
@@ -361,6 +364,7 @@
         bmp.close();
         session.frameSeq = seq;
         session.frameFormat = fmt;
+        keepOriginal();
         el.image.dataset.seq = String(seq);
         el.image.dataset.frames = String((Number(el.image.dataset.frames) || 0) + 1);
         el.wrap.classList.add('has-image');
@@ -369,6 +373,31 @@
         updateControls();
       })
       .catch(() => setStatus('Could not decode an image from the server.', 'error'));
+  }
+
+  // The unedited image of the current id and layer, kept for comparing.
+  // Only known once it has been on screen (not for a page opened from a
+  // share link with edits).
+  let originalKey = '';
+  const imageKey = () => session.id + '/' + session.layer;
+
+  function keepOriginal() {
+    if (!el.original || session.edits !== 0) return;
+    const c = el.original.getContext('2d');
+    if (el.original.width !== el.image.width || el.original.height !== el.image.height) {
+      el.original.width = el.image.width;
+      el.original.height = el.image.height;
+    }
+    c.clearRect(0, 0, el.original.width, el.original.height);
+    c.drawImage(el.image, 0, 0);
+    originalKey = imageKey();
+  }
+
+  function setCompare(on) {
+    const ok = !!el.original && originalKey === imageKey() && session.edits > 0;
+    ui.comparing = on && ok;
+    el.wrap.classList.toggle('comparing', ui.comparing);
+    if (el.compare) el.compare.setAttribute('aria-pressed', String(ui.comparing));
   }
 
   // ---- controls ---------------------------------------------------------------
@@ -380,6 +409,8 @@
     if (el.reset) el.reset.disabled = !live || session.edits === 0;
     const paintable = conceptUnits(ui.concept) > 0;
     if (el.eraseAll) el.eraseAll.disabled = !live || !paintable;
+    if (el.compare) el.compare.disabled = !(originalKey === imageKey() && session.edits > 0);
+    if (ui.comparing) setCompare(true); // drops out when the original no longer applies
     if (el.palette) {
       for (const b of $$('.concept', el.palette)) {
         const ok = conceptUnits(b.dataset.concept) > 0;
@@ -940,6 +971,7 @@
   if (el.redo) el.redo.addEventListener('click', () => act('redo'));
   if (el.reset) el.reset.addEventListener('click', () => act('reset'));
   if (el.grid) el.grid.addEventListener('click', () => setGrid(!ui.grid));
+  if (el.compare) el.compare.addEventListener('click', () => setCompare(!ui.comparing));
   if (el.eraseAll) {
     el.eraseAll.addEventListener('click', () => {
       if (!conn.send({ t: 'erase_all', concept: ui.concept, units: effectiveUnits() })) setStatus('Not connected yet.', 'warn');
@@ -1040,7 +1072,9 @@
       ev.preventDefault();
       return;
     }
-    if (key === 'd') setMode('add');
+    if (key === 'o') {
+      if (!ev.repeat) setCompare(true);
+    } else if (key === 'd') setMode('add');
     else if (key === 'r') setMode('remove');
     else if (key === '[') setRadius(ui.radius - Math.max(1, Math.round(ui.radius * 0.2)));
     else if (key === ']') setRadius(ui.radius + Math.max(1, Math.round(ui.radius * 0.2)));
@@ -1049,6 +1083,11 @@
     else return;
     ev.preventDefault();
   });
+
+  document.addEventListener('keyup', (ev) => {
+    if (ev.key.toLowerCase() === 'o' && ui.comparing) setCompare(false);
+  });
+  window.addEventListener('blur', () => { if (ui.comparing) setCompare(false); });
 
   // Read-only view for tests and debugging in the console.
   Object.defineProperty(window, 'ganpaint', {
