@@ -1,0 +1,71 @@
+# GANPaint-Go. The two set-up commands are `make run` and `make test`; every
+# other target is a step they use or a tool for developers.
+SHELL := /bin/bash
+GO ?= go
+PYTHON ?= /usr/bin/python3
+ADDR ?= 127.0.0.1:8080
+BIN := bin/ganpaint
+ORT_LIB := $(CURDIR)/.ort/libonnxruntime.so.1
+TEMPL := $(GO) run github.com/a-h/templ/cmd/templ@v0.3.1100
+export ONNXRUNTIME_LIB ?= $(ORT_LIB)
+
+.PHONY: run build ort test test-go test-python test-toy test-browser check-generated lint bench model dissect clean
+
+## run: fetch ONNX Runtime if missing, build, and serve the painter on the embedded model.
+run: build
+	./$(BIN) serve --addr $(ADDR)
+
+build: ort
+	$(GO) build -o $(BIN) ./cmd/ganpaint
+
+## ort: fetch the ONNX Runtime shared library into .ort/ (skipped when present).
+ort: $(ORT_LIB)
+$(ORT_LIB):
+	bash scripts/fetch-ort.sh
+
+## test: install what is missing, then run every test: Go (unit, golden, fuzz seeds),
+## generated-code and formatting checks, Python training tests, the toy training
+## pipeline and the real-browser test.
+test: ort check-generated lint test-go test-python test-toy test-browser
+	@echo "make test: all suites passed"
+
+check-generated:
+	$(TEMPL) generate -path web >/dev/null
+	@git diff --exit-code -- '*_templ.go' || { echo "templ output is stale: run '$(TEMPL) generate' and commit"; exit 1; }
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$')); [ -z "$$out" ] || { echo "gofmt needed: $$out"; exit 1; }
+	$(GO) vet ./...
+
+test-go: ort
+	$(GO) test -count=1 ./...
+
+test-python:
+	bash scripts/install-deps.sh python
+	$(PYTHON) -m unittest discover -s training/tests -t . -v
+
+test-toy:
+	bash scripts/install-deps.sh python
+	bash training/toy_pipeline.sh
+
+test-browser: build
+	bash scripts/install-deps.sh browser
+	bash web/e2e/install.sh
+	GANPAINT_BIN=$(CURDIR)/$(BIN) bash web/e2e/run.sh
+
+## bench: engine micro-benchmarks and stroke latency against full regeneration.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./inference/ ./server/
+	./$(BIN) bench
+
+## model: retrain the default model from scratch (hours on a 2-core CPU) and re-export it.
+model:
+	bash scripts/install-deps.sh python
+	bash training/make_model.sh
+
+## dissect: re-run the dissection of the default model and store it next to the model.
+dissect: build
+	./$(BIN) dissect --model assets/models/scenes128 --layers layer4,layer6 --samples 1000
+
+clean:
+	rm -rf bin
