@@ -95,6 +95,7 @@ func BenchmarkApplyEdits(b *testing.B) {
 		{"1edit_grid32_max", 1, 32, PoolMax},
 		{"20edits_grid32_max", 20, 32, PoolMax},
 		{"20edits_canvas256_mean", 20, 256, PoolMean},
+		{"200edits_canvas256_prepooled", 200, 256, PoolMax},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			edits := make([]Edit, tc.edits)
@@ -106,6 +107,12 @@ func BenchmarkApplyEdits(b *testing.B) {
 				x, y := rng.IntN(tc.canvas), rng.IntN(tc.canvas)
 				edits[i] = Edit{Units: units, Mode: Mode(1 + i%2), Strength: 1,
 					Mask: RectMask(tc.canvas, tc.canvas, x, y, x+tc.canvas/4, y+tc.canvas/4)}
+				if tc.edits > 100 { // what a painter session keeps: one pooled mask per stroke
+					var err error
+					if edits[i].Mask, err = edits[i].Mask.Pooled(8, 8, tc.pooling); err != nil {
+						b.Fatal(err)
+					}
+				}
 			}
 			var dst Features
 			for b.Loop() {

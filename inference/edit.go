@@ -1,6 +1,7 @@
 package inference
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -87,6 +88,18 @@ const maxMaskSide = 1 << 13
 
 // Validate checks the mask against a layer grid of gw×gh cells.
 func (mk Mask) Validate(gw, gh int) error {
+	if err := mk.checkSize(gw, gh); err != nil {
+		return err
+	}
+	for i, a := range mk.Alpha {
+		if !(a >= 0 && a <= 1) { // also rejects NaN
+			return badAlpha(mk, i)
+		}
+	}
+	return nil
+}
+
+func (mk Mask) checkSize(gw, gh int) error {
 	if mk.Width <= 0 || mk.Height <= 0 || mk.Width > maxMaskSide || mk.Height > maxMaskSide {
 		return fmt.Errorf("%w: %dx%d, each side must be in [1, %d]", ErrMaskSize, mk.Width, mk.Height, maxMaskSide)
 	}
@@ -96,12 +109,11 @@ func (mk Mask) Validate(gw, gh int) error {
 	if mk.Width < gw || mk.Height < gh {
 		return fmt.Errorf("%w: %dx%d is smaller than the %dx%d layer grid", ErrMaskSize, mk.Width, mk.Height, gw, gh)
 	}
-	for i, a := range mk.Alpha {
-		if !(a >= 0 && a <= 1) { // also rejects NaN
-			return fmt.Errorf("%w: alpha %v at (%d,%d) is outside [0, 1]", ErrBadMask, a, i%mk.Width, i/mk.Width)
-		}
-	}
 	return nil
+}
+
+func badAlpha(mk Mask, i int) error {
+	return fmt.Errorf("%w: alpha %v at (%d,%d) is outside [0, 1]", ErrBadMask, mk.Alpha[i], i%mk.Width, i/mk.Width)
 }
 
 // Pool maps the mask onto a gw×gh grid. Cell (i, j) covers canvas rows
@@ -109,20 +121,56 @@ func (mk Mask) Validate(gw, gh int) error {
 // multiple of the grid a border pixel counts for both cells it straddles.
 // dst must have gw·gh values; the mask must be valid for the grid.
 func (mk Mask) Pool(dst []float32, gw, gh int, pool Pooling) {
+	_ = mk.pool(dst, gw, gh, pool)
+}
+
+// Pooled validates the mask and returns it pooled to the gw×gh grid, as a
+// mask of that size. Pooling a grid-sized mask again is the identity, so a
+// caller that keeps long edit lists (the painter re-applies every stroke on
+// each frame) can pool each stroke's mask once and store the small one.
+func (mk Mask) Pooled(gw, gh int, pool Pooling) (Mask, error) {
+	if err := mk.checkSize(gw, gh); err != nil {
+		return Mask{}, err
+	}
+	if pool != PoolMax && pool != PoolMean {
+		return Mask{}, fmt.Errorf("%w: unknown pooling %d", ErrBadMask, int(pool))
+	}
+	out := Mask{Width: gw, Height: gh, Alpha: make([]float32, gw*gh)}
+	if err := mk.pool(out.Alpha, gw, gh, pool); err != nil {
+		return Mask{}, err
+	}
+	return out, nil
+}
+
+// pool is Pool preceded by a check of every alpha value, so ApplyEdits
+// can validate and pool in one call.
+func (mk Mask) pool(dst []float32, gw, gh int, pool Pooling) error {
+	for i, a := range mk.Alpha {
+		if !(a >= 0 && a <= 1) { // also rejects NaN
+			return badAlpha(mk, i)
+		}
+	}
+	w := mk.Width
+	if w == gw && mk.Height == gh {
+		copy(dst, mk.Alpha)
+		return nil
+	}
 	for i := 0; i < gh; i++ {
 		y0, y1 := i*mk.Height/gh, ceilDiv((i+1)*mk.Height, gh)
 		for j := 0; j < gw; j++ {
-			x0, x1 := j*mk.Width/gw, ceilDiv((j+1)*mk.Width, gw)
+			x0, x1 := j*w/gw, ceilDiv((j+1)*w, gw)
 			var acc float32
 			for y := y0; y < y1; y++ {
-				row := mk.Alpha[y*mk.Width+x0 : y*mk.Width+x1]
+				row := mk.Alpha[y*w+x0 : y*w+x1]
 				if pool == PoolMean {
 					for _, a := range row {
 						acc += a
 					}
 				} else {
 					for _, a := range row {
-						acc = max(acc, a)
+						if a > acc {
+							acc = a
+						}
 					}
 				}
 			}
@@ -132,6 +180,7 @@ func (mk Mask) Pool(dst []float32, gw, gh int, pool Pooling) {
 			dst[i*gw+j] = acc
 		}
 	}
+	return nil
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
@@ -175,12 +224,23 @@ func validateEdit(layer LayerInfo, e Edit) error {
 	return e.Mask.Validate(layer.Width, layer.Height)
 }
 
+// validateEditHeader is validateEdit without scanning mask values, which
+// ApplyEdits checks while pooling.
+func validateEditHeader(layer LayerInfo, e Edit) error {
+	m := e.Mask
+	e.Mask = Mask{}
+	if err := validateEdit(layer, e); err != nil && !errors.Is(err, ErrMaskSize) {
+		return err
+	}
+	return m.checkSize(layer.Width, layer.Height)
+}
+
 // editScratch holds the per-call accumulation buffers of ApplyEdits.
 type editScratch struct {
 	slot   []int32   // unit → index into alpha/value, −1 when untouched
 	alpha  []float32 // [slots, H·W]
 	value  []float32 // [slots, H·W]
-	pooled []float32 // [H·W]
+	pooled []float32 // [edits, H·W]
 }
 
 var editScratchPool = sync.Pool{New: func() any { return new(editScratch) }}
@@ -204,8 +264,17 @@ func ApplyEdits(dst, src *Features, edits []Edit, levels []float32, pool Pooling
 	if pool != PoolMax && pool != PoolMean {
 		return fmt.Errorf("%w: unknown pooling %d", ErrBadMask, int(pool))
 	}
-	if err := ValidateEdits(li, edits, levels); err != nil {
-		return err
+	needLevels := false
+	for i, e := range edits {
+		if err := validateEditHeader(li, e); err != nil {
+			return fmt.Errorf("edit %d: %w", i, err)
+		}
+		needLevels = needLevels || e.Mode == ModeAdd
+	}
+	if needLevels {
+		if err := checkLevels(levels, li.Channels); err != nil {
+			return fmt.Errorf("layer %s: %w", li.Name, err)
+		}
 	}
 	plane := li.Height * li.Width
 	sc := editScratchPool.Get().(*editScratch)
@@ -226,16 +295,23 @@ func ApplyEdits(dst, src *Features, edits []Edit, levels []float32, pool Pooling
 			}
 		}
 	}
+	// Pool (and value-check) every mask before anything is written, so an
+	// invalid edit leaves dst untouched.
+	sc.pooled = grow(sc.pooled, len(edits)*plane)
+	for i, e := range edits {
+		if err := e.Mask.pool(sc.pooled[i*plane:(i+1)*plane], li.Width, li.Height, pool); err != nil {
+			return fmt.Errorf("edit %d: %w", i, err)
+		}
+	}
 	sc.alpha = grow(sc.alpha, nSlots*plane)
 	sc.value = grow(sc.value, nSlots*plane)
-	sc.pooled = grow(sc.pooled, plane)
 	clear(sc.alpha)
 	clear(sc.value)
-	for _, e := range edits {
+	for i, e := range edits {
 		if len(e.Units) == 0 {
 			continue
 		}
-		e.Mask.Pool(sc.pooled, li.Width, li.Height, pool)
+		pooled := sc.pooled[i*plane : (i+1)*plane]
 		opacity := min(e.Strength, 1)
 		for _, u := range e.Units {
 			var v float32
@@ -247,7 +323,7 @@ func ApplyEdits(dst, src *Features, edits []Edit, levels []float32, pool Pooling
 			}
 			s := int(sc.slot[u]) * plane
 			accA, accV := sc.alpha[s:s+plane], sc.value[s:s+plane]
-			for p, m := range sc.pooled {
+			for p, m := range pooled {
 				an := opacity * m
 				if an == 0 {
 					continue

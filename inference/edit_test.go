@@ -344,3 +344,45 @@ func FuzzApplyEdits(f *testing.F) {
 		t.Fatalf("untyped error: %v", err)
 	})
 }
+
+func TestMaskPooledIsIdempotent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	src := randomFeatures(rng, 1, 3, 8, 8)
+	levels := []float32{1, 2, 3}
+	for _, pool := range []Pooling{PoolMax, PoolMean} {
+		mask := Mask{Width: 50, Height: 37, Alpha: make([]float32, 50*37)}
+		for i := range mask.Alpha {
+			mask.Alpha[i] = rng.Float32()
+		}
+		small, err := mask.Pooled(8, 8, pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if small.Width != 8 || small.Height != 8 {
+			t.Fatalf("pooled mask is %dx%d", small.Width, small.Height)
+		}
+		var a, b Features
+		big := []Edit{{Units: []int{0, 2}, Mode: ModeAdd, Strength: 0.7, Mask: mask}}
+		pre := []Edit{{Units: []int{0, 2}, Mode: ModeAdd, Strength: 0.7, Mask: small}}
+		if err := ApplyEdits(&a, src, big, levels, pool); err != nil {
+			t.Fatal(err)
+		}
+		if err := ApplyEdits(&b, src, pre, levels, pool); err != nil {
+			t.Fatal(err)
+		}
+		if i := sameBits(a.Data, b.Data); i != -1 {
+			t.Fatalf("pool %d: pre-pooled mask gives a different result at %d", pool, i)
+		}
+	}
+	bad := FullMask(16, 16)
+	bad.Alpha[3] = float32(math.NaN())
+	if _, err := bad.Pooled(8, 8, PoolMax); !errors.Is(err, ErrBadMask) {
+		t.Errorf("NaN mask error = %v", err)
+	}
+	if _, err := FullMask(4, 4).Pooled(8, 8, PoolMax); !errors.Is(err, ErrMaskSize) {
+		t.Errorf("small mask error = %v", err)
+	}
+	if _, err := FullMask(8, 8).Pooled(8, 8, Pooling(3)); !errors.Is(err, ErrBadMask) {
+		t.Errorf("bad pooling error = %v", err)
+	}
+}
