@@ -296,6 +296,12 @@ func (l *Layer) validate() error {
 		if u.Label != "" && !classes[u.Label] {
 			return fmt.Errorf("unit %d has unknown label %q", i, u.Label)
 		}
+		if len(u.ClassIoU) != len(l.ClassNames) {
+			return fmt.Errorf("unit %d has %d class IoUs for %d classes", i, len(u.ClassIoU), len(l.ClassNames))
+		}
+		if len(u.TopIDs) != len(u.TopActs) {
+			return fmt.Errorf("unit %d has %d top ids but %d activations", i, len(u.TopIDs), len(u.TopActs))
+		}
 	}
 	for c, r := range l.Rankings {
 		if !classes[c] {

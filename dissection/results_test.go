@@ -3,6 +3,7 @@ package dissection
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -112,7 +113,9 @@ func TestLoadErrors(t *testing.T) {
 		{"truncated units", map[string]string{IndexFile: `{"schema_version":1,"layers":{"a":"a.json"}}`,
 			"a.json": `{"schema_version":1,"layer":"a","channels":3,"units":[]}`}, ErrBadResults, "unit records"},
 		{"bad ranking", map[string]string{IndexFile: `{"schema_version":1,"layers":{"a":"a.json"}}`,
-			"a.json": `{"schema_version":1,"layer":"a","channels":1,"class_names":["sky"],"units":[{"unit":0}],"rankings":{"sky":[0,0]}}`}, ErrBadResults, "repeated"},
+			"a.json": `{"schema_version":1,"layer":"a","channels":1,"class_names":["sky"],"units":[{"unit":0,"class_iou":[0]}],"rankings":{"sky":[0,0]}}`}, ErrBadResults, "repeated"},
+		{"short class iou", map[string]string{IndexFile: `{"schema_version":1,"layers":{"a":"a.json"}}`,
+			"a.json": `{"schema_version":1,"layer":"a","channels":1,"class_names":["sky","tree"],"units":[{"unit":0,"class_iou":[0]}]}`}, ErrBadResults, "class IoUs"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -133,7 +136,7 @@ func TestSaveRejectsBadLayerName(t *testing.T) {
 
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(`{"schema_version":1,"model":"m","layers":{"a":"a.json"}}`),
-		[]byte(`{"schema_version":1,"layer":"a","channels":1,"class_names":["sky"],"units":[{"unit":0,"label":"sky","level":1}],"rankings":{"sky":[0]}}`))
+		[]byte(`{"schema_version":1,"layer":"a","channels":1,"class_names":["sky"],"units":[{"unit":0,"label":"sky","level":1,"class_iou":[0.5]}],"rankings":{"sky":[0]}}`))
 	f.Add([]byte(`{"schema_version":0}`), []byte(``))
 	f.Add([]byte(`{"schema_version":1,"layers":{"a":"a.json"}}`), []byte(`{"schema_version":1,"layer":"a","channels":-1}`))
 	f.Fuzz(func(t *testing.T, index, layer []byte) {
@@ -161,6 +164,7 @@ func FuzzLoad(f *testing.F) {
 				}
 			}
 			l.Summary()
+			l.WriteSummary(io.Discard)
 		}
 	})
 }
