@@ -18,7 +18,11 @@ import (
 func pipeline[T any](ctx context.Context, ids []int64, batch, inflight int,
 	produce func(ctx context.Context, ids []int64) (T, error),
 	consume func(ids []int64, v T) error) error {
+	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
+	// Deferred calls run last-in first-out: cancel first, so a launcher
+	// blocked on a full semaphore wakes up, then wait for every goroutine.
+	defer wg.Wait()
 	defer cancel()
 	nb := (len(ids) + batch - 1) / batch
 	span := func(i int) []int64 { return ids[i*batch : min((i+1)*batch, len(ids))] }
@@ -31,8 +35,6 @@ func pipeline[T any](ctx context.Context, ids []int64, batch, inflight int,
 		results[i] = make(chan result, 1)
 	}
 	sem := make(chan struct{}, inflight)
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
