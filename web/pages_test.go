@@ -191,7 +191,7 @@ func TestPageMeta(t *testing.T) {
 	}
 	// Sample thumbnails are share tokens of the unedited images, which the
 	// server's own decoder must accept.
-	thumbs := regexp.MustCompile(`<img src="/render.png\?state=([A-Za-z0-9_-]+)"`).FindAllStringSubmatch(html, -1)
+	thumbs := regexp.MustCompile(`<img data-src="/render.png\?state=([A-Za-z0-9_-]+)"`).FindAllStringSubmatch(html, -1)
 	if len(thumbs) != len(d.Hello.SampleIDs) {
 		t.Fatalf("%d thumbnails, want %d", len(thumbs), len(d.Hello.SampleIDs))
 	}

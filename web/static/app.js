@@ -365,6 +365,7 @@
         session.frameSeq = seq;
         session.frameFormat = fmt;
         keepOriginal();
+        loadThumbs();
         el.image.dataset.seq = String(seq);
         el.image.dataset.frames = String((Number(el.image.dataset.frames) || 0) + 1);
         el.wrap.classList.add('has-image');
@@ -398,6 +399,37 @@
     ui.comparing = on && ok;
     el.wrap.classList.toggle('comparing', ui.comparing);
     if (el.compare) el.compare.setAttribute('aria-pressed', String(ui.comparing));
+  }
+
+  // Thumbnails are server renders too. They load after the first frame and
+  // two at a time, so they never delay the image being painted, and a busy
+  // answer (503) is retried instead of leaving a hole.
+  const THUMB_PARALLEL = 2;
+  const THUMB_RETRIES = 4;
+  let thumbsStarted = false;
+
+  function loadThumbs() {
+    if (thumbsStarted || !el.samples) return;
+    thumbsStarted = true;
+    const queue = $$('img[data-src]', el.samples);
+    const next = () => {
+      const img = queue.shift();
+      if (!img) return;
+      let tries = 0;
+      img.onload = () => {
+        img.closest('.thumb').classList.add('loaded');
+        next();
+      };
+      img.onerror = () => {
+        if (++tries > THUMB_RETRIES) {
+          next();
+          return;
+        }
+        setTimeout(() => { img.src = img.dataset.src + (img.dataset.src.includes('?') ? '&' : '?') + 'retry=' + tries; }, 500 * 2 ** tries);
+      };
+      img.src = img.dataset.src;
+    };
+    for (let i = 0; i < THUMB_PARALLEL; i++) next();
   }
 
   // ---- controls ---------------------------------------------------------------
