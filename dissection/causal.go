@@ -145,7 +145,9 @@ func MeasureCausal(ctx context.Context, g Generator, l *Layer, cfg Config) (*Cau
 	if li.Channels != len(l.Units) {
 		return nil, fmt.Errorf("%w: results for %s have %d units, model has %d", ErrBadResults, l.Layer, len(l.Units), li.Channels)
 	}
-	all, err := SampleIDs(cfg.Seed, l.Samples+cc.Samples, man.Z.MaxID)
+	// The dissection's seed, not cfg's, so that the held-out images really
+	// are disjoint from the ones the rankings were measured on.
+	all, err := SampleIDs(l.Seed, l.Samples+cc.Samples, man.Z.MaxID)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +208,7 @@ func MeasureCausal(ctx context.Context, g Generator, l *Layer, cfg Config) (*Cau
 		return nil, fmt.Errorf("%w: image %dx%d is not a multiple of the %s grid %dx%d", inference.ErrBadShape, imgW, imgH, li.Name, li.Width, li.Height)
 	}
 
-	plan, err := planCausal(l, cc, M, li, cfg.Seed)
+	plan, err := planCausal(l, cc, M, li, l.Seed)
 	if err != nil {
 		return nil, err
 	}

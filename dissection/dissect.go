@@ -220,6 +220,10 @@ func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
 		}
 		accs = append(accs, a)
 	}
+	// Mistakes in the causal settings surface now, not after the long passes.
+	if err := checkCausal(cfg, classNames, cfg.Layers, man); err != nil {
+		return nil, err
+	}
 	ids, err := SampleIDs(cfg.Seed, cfg.Samples, man.Z.MaxID)
 	if err != nil {
 		return nil, err
@@ -359,6 +363,27 @@ func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
 		l.Causal = causal
 	}
 	return res, nil
+}
+
+func checkCausal(cfg Config, classNames, layers []string, man inference.Manifest) error {
+	cc := cfg.Causal
+	if cc.Samples < 0 {
+		return nil
+	}
+	for _, l := range cc.Layers {
+		if !slices.Contains(layers, l) {
+			return fmt.Errorf("%w: causal layer %q is not among the dissected layers %v", ErrBadConfig, l, layers)
+		}
+	}
+	for _, c := range cc.Classes {
+		if !slices.Contains(classNames, c) {
+			return fmt.Errorf("%w: causal class %q (classes: %s)", ErrUnknownConcept, c, strings.Join(classNames, ", "))
+		}
+	}
+	if int64(cfg.Samples)+int64(cc.Samples) > man.Z.MaxID {
+		return fmt.Errorf("%w: %d dissection + %d causal samples exceed max_id %d", ErrBadConfig, cfg.Samples, cc.Samples, man.Z.MaxID)
+	}
+	return nil
 }
 
 // MaxExactTail caps the per-unit exact tail of the quantile sketches.

@@ -250,6 +250,8 @@ func TestDissectBadInput(t *testing.T) {
 		{"short segmentation", short, Config{Layers: []string{"a"}, Samples: 10}, inference.ErrBadShape},
 		{"too many samples", newFakeGen(), Config{Layers: []string{"a"}, Samples: 2_000_000}, ErrBadConfig},
 		{"unknown causal class", newFakeGen(), Config{Layers: []string{"a"}, Samples: 10, Causal: CausalConfig{Classes: []string{"dragon"}}}, ErrUnknownConcept},
+		{"causal layer not dissected", newFakeGen(), Config{Layers: []string{"a"}, Samples: 10, Causal: CausalConfig{Layers: []string{"b"}}}, ErrBadConfig},
+		{"causal samples beyond max_id", newFakeGen(), Config{Layers: []string{"a"}, Samples: 999_990, Causal: CausalConfig{Samples: 20}}, ErrBadConfig},
 		{"bad k", newFakeGen(), Config{Layers: []string{"a"}, Samples: 10, Causal: CausalConfig{Ks: []int{0}}}, ErrBadConfig},
 	}
 	for _, c := range cases {
