@@ -7,7 +7,6 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"math"
 	"sync"
 )
 
@@ -40,33 +39,38 @@ func (im *Images) RGBAInto(dst *image.RGBA, i int, valueRange [2]float32) error 
 	if !rangeOK(valueRange) {
 		return fmt.Errorf("%w: value range %v", ErrBadShape, valueRange)
 	}
-	lo, span := valueRange[0], valueRange[1]-valueRange[0]
+	// One multiply per value: (v−lo)·(255/span) differs from (v−lo)/span·255
+	// by at most an ulp, which only matters for values within 1e-5 of a
+	// rounding boundary.
+	lo, k := valueRange[0], 255/(valueRange[1]-valueRange[0])
 	plane := im.H * im.W
 	r := im.Data[i*3*plane : i*3*plane+plane]
 	g := im.Data[i*3*plane+plane : i*3*plane+2*plane]
 	b := im.Data[i*3*plane+2*plane : (i+1)*3*plane]
 	for y := 0; y < im.H; y++ {
 		row := dst.Pix[y*dst.Stride : y*dst.Stride+4*im.W]
-		for x := 0; x < im.W; x++ {
-			p := y*im.W + x
-			row[4*x] = toByte((r[p] - lo) / span * 255)
-			row[4*x+1] = toByte((g[p] - lo) / span * 255)
-			row[4*x+2] = toByte((b[p] - lo) / span * 255)
-			row[4*x+3] = 255
+		rr, gg, bb := r[y*im.W:(y+1)*im.W], g[y*im.W:(y+1)*im.W], b[y*im.W:(y+1)*im.W]
+		for x := range rr {
+			px := row[4*x : 4*x+4 : 4*x+4]
+			px[0] = toByte((rr[x] - lo) * k)
+			px[1] = toByte((gg[x] - lo) * k)
+			px[2] = toByte((bb[x] - lo) * k)
+			px[3] = 255
 		}
 	}
 	return nil
 }
 
-// toByte rounds half away from zero and clamps; NaN becomes 0.
+// toByte rounds half away from zero (for the non-negative values that reach
+// the conversion) and clamps to [0, 255]; NaN becomes 0.
 func toByte(v float32) uint8 {
 	if !(v > 0) {
 		return 0
 	}
-	if v >= 255 {
+	if v >= 254.5 {
 		return 255
 	}
-	return uint8(math.Round(float64(v)))
+	return uint8(v + 0.5)
 }
 
 // pngBuffers lets the PNG encoder reuse its compression state across calls.
