@@ -693,16 +693,21 @@
     };
   }
 
-  function startDrag(ev) {
+  function canPaint() {
     if (!conn.ready()) {
       if (conn.idle || !conn.ws) conn.open();
       setStatus('Not connected yet; try again in a moment.', 'warn');
-      return;
+      return false;
     }
     if (!ui.concept || conceptUnits(ui.concept) <= 0) {
       setStatus(ui.concept ? ui.concept + ' cannot be painted at ' + session.layer + '.' : 'Pick a concept first.', 'warn');
-      return;
+      return false;
     }
+    return true;
+  }
+
+  function startDrag(ev) {
+    if (!canPaint()) return;
     try {
       el.overlay.setPointerCapture(ev.pointerId);
     } catch {
@@ -714,6 +719,38 @@
     addPoint(quantize(toImage(ev)));
     // A click paints at once; a drag sends parts as it goes.
     sendPart(false);
+  }
+
+  // paintDot is the keyboard's stroke: one brush dab at the cursor.
+  function paintDot(p) {
+    if (activeDrag || !canPaint()) return;
+    const s = newStroke([]);
+    activeDrag = { pointerId: null, stroke: s, lastSend: 0, timer: 0 };
+    strokes.push(s);
+    addPoint(quantize(p));
+    endDrag(true);
+  }
+
+  // Arrow keys move the brush one layer-grid cell (Shift: one pixel) and
+  // Enter or Space paints, so the canvas works without a pointer.
+  function canvasKey(ev) {
+    const layer = model.layers.get(session.layer);
+    const big = layer ? model.width / layer.width : Math.max(1, model.width / 16);
+    const step = ev.shiftKey ? 1 : big;
+    if (!hover) hover = { x: model.width / 2, y: model.height / 2 };
+    const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+    if (moves[ev.key]) {
+      hover = {
+        x: Math.min(model.width - 1, Math.max(0, hover.x + moves[ev.key][0])),
+        y: Math.min(model.height - 1, Math.max(0, hover.y + moves[ev.key][1])),
+      };
+    } else if (ev.key === 'Enter' || ev.key === ' ') {
+      paintDot(hover);
+    } else {
+      return false;
+    }
+    drawOverlay();
+    return true;
   }
 
   function addPoint(p) {
@@ -810,7 +847,7 @@
       if (i >= 0) strokes.splice(i, 1);
     }
     activeDrag = null;
-    if (el.overlay.hasPointerCapture && el.overlay.hasPointerCapture(d.pointerId)) {
+    if (d.pointerId !== null && el.overlay.hasPointerCapture(d.pointerId)) {
       el.overlay.releasePointerCapture(d.pointerId);
     }
     drawOverlay();
@@ -1086,6 +1123,19 @@
     });
   }
   if (el.shareURL) el.shareURL.addEventListener('focus', () => el.shareURL.select());
+
+  el.overlay.addEventListener('keydown', (ev) => {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (canvasKey(ev)) ev.preventDefault();
+  });
+  el.overlay.addEventListener('focus', () => {
+    if (!hover) hover = { x: model.width / 2, y: model.height / 2 };
+    drawOverlay();
+  });
+  el.overlay.addEventListener('blur', () => {
+    hover = null;
+    drawOverlay();
+  });
 
   document.addEventListener('keydown', (ev) => {
     if (ev.defaultPrevented || ev.altKey) return;
