@@ -355,6 +355,9 @@
     const seq = v.getUint32(8);
     const type = fmt === 2 ? 'image/png' : 'image/jpeg';
     const n = ++frameArrivals;
+    // The state message comes right before its frame; by the time the decode
+    // finishes, a newer one may have arrived.
+    const edits = session.edits;
     createImageBitmap(new Blob([buf.slice(FRAME_HEADER)], { type }))
       .then((bmp) => {
         if (n < frameDrawn) { bmp.close(); return; }
@@ -364,7 +367,7 @@
         bmp.close();
         session.frameSeq = seq;
         session.frameFormat = fmt;
-        keepOriginal();
+        if (edits === 0) keepOriginal();
         loadThumbs();
         el.image.dataset.seq = String(seq);
         el.image.dataset.frames = String((Number(el.image.dataset.frames) || 0) + 1);
@@ -383,7 +386,7 @@
   const imageKey = () => session.id + '/' + session.layer;
 
   function keepOriginal() {
-    if (!el.original || session.edits !== 0) return;
+    if (!el.original) return;
     const c = el.original.getContext('2d');
     if (el.original.width !== el.image.width || el.original.height !== el.image.height) {
       el.original.width = el.image.width;
