@@ -301,3 +301,51 @@ func TestNewPagesNeedsAssets(t *testing.T) {
 func TestPagesImplementServer(t *testing.T) {
 	var _ server.Pages = testPages(t)
 }
+
+// TestConfigMatchesScript keeps the Go config and app.js in step: every
+// cfg.field (and cfg.object.field) the script reads must be in the JSON.
+func TestConfigMatchesScript(t *testing.T) {
+	js, err := staticFS.ReadFile("static/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := newView(basePageData(), mustAssets(t, testFS("x")), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(v.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	uses := regexp.MustCompile(`\bcfg\.([a-z_]+)(?:\.([a-z_]+))?`).FindAllStringSubmatch(string(js), -1)
+	if len(uses) < 10 {
+		t.Fatalf("found only %d cfg reads in app.js; has the variable been renamed?", len(uses))
+	}
+	arrayMethods := map[string]bool{"length": true, "slice": true, "map": true}
+	for _, m := range uses {
+		top, ok := cfg[m[1]]
+		if !ok {
+			t.Errorf("app.js reads cfg.%s, which the page config lacks", m[1])
+			continue
+		}
+		if m[2] == "" {
+			continue
+		}
+		switch val := top.(type) {
+		case map[string]any:
+			if _, ok := val[m[2]]; !ok {
+				t.Errorf("app.js reads cfg.%s.%s, which the page config lacks", m[1], m[2])
+			}
+		case []any:
+			if !arrayMethods[m[2]] {
+				t.Errorf("app.js reads cfg.%s.%s on an array", m[1], m[2])
+			}
+		default:
+			t.Errorf("app.js reads cfg.%s.%s on a %T", m[1], m[2], top)
+		}
+	}
+}
