@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer lets the test read a log while the server writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// copyModel copies a model directory so a test can add a dissection to it.
+func copyModel(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if info.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func TestServeFlagErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"stray argument", []string{"extra"}, "unexpected arguments"},
+		{"log level", []string{"--log-level", "loud"}, "--log-level"},
+		{"missing model dir", []string{"--model", filepath.Join(t.TempDir(), "nope")}, "is not a directory"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := runServe(context.Background(), tc.args, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestServeNeedsDissection(t *testing.T) {
+	engineRuntimeOrSkip(t)
+	dir := copyModel(t, plantedModelDir)
+	err := runServe(context.Background(), []string{"--model", dir, "--addr", "127.0.0.1:0"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "ganpaint dissect") {
+		t.Errorf("err = %v, want a hint to run ganpaint dissect", err)
+	}
+}
+
+func TestServeEndToEnd(t *testing.T) {
+	engineRuntimeOrSkip(t)
+	dir := copyModel(t, plantedModelDir)
+	if err := runDissect(context.Background(), []string{"--model", dir, "--samples", "64", "--threshold", "iqr",
+		"--causal-samples", "0", "--quiet"}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("dissect: %v", err)
+	}
+
+	var logs lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runServe(ctx, []string{"--model", dir, "--addr", "127.0.0.1:0", "--frame-ancestors", "https://course.example.edu"}, io.Discard, &logs)
+	}()
+	urlRE := regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+/)`)
+	var base string
+	for deadline := time.Now().Add(20 * time.Second); base == ""; {
+		if m := urlRE.FindStringSubmatch(logs.String()); m != nil {
+			base = m[1]
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve ended early: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("server never logged its URL:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	get := func(path string) (*http.Response, []byte) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+	if _, body := get("healthz"); string(body) != "ok\n" {
+		t.Errorf("healthz %q", body)
+	}
+	_, body := get("api/model")
+	var model struct {
+		Model struct{ Name string } `json:"model"`
+	}
+	if err := json.Unmarshal(body, &model); err != nil || model.Model.Name != "planted" {
+		t.Errorf("api/model %s (%v)", body, err)
+	}
+	resp, body := get("embed")
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "https://course.example.edu") ||
+		!bytes.Contains(body, []byte("<html")) {
+		t.Errorf("embed: %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp, body := get("render.png"); resp.StatusCode != 200 || !bytes.HasPrefix(body, []byte("\x89PNG")) {
+		t.Errorf("render.png: %d", resp.StatusCode)
+	}
+	for _, key := range []string{"max_sessions=64", "frame_ancestors=[https://course.example.edu]", "model=planted"} {
+		if !strings.Contains(logs.String(), key) {
+			t.Errorf("start log lacks %q:\n%s", key, logs.String())
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve returned %v after cancel", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop after cancel")
+	}
+}

@@ -1,0 +1,225 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"slices"
+	"sync"
+
+	"github.com/ganpaint-go/ganpaint/dissection"
+	"github.com/ganpaint-go/ganpaint/inference"
+)
+
+// ModelEngine adapts an *inference.Model to Engine: Features runs the
+// generator's head for one id, Render applies the edits to a copy and runs
+// the tail. It is safe for concurrent use (the Model has its own worker
+// pool and answers inference.ErrBusy when its queue is full, which
+// ModelEngine reports as ErrBusy).
+type ModelEngine struct {
+	m    *inference.Model
+	info ModelInfo
+
+	mu     sync.Mutex
+	levels map[string][]float32
+
+	scratch sync.Pool // *renderScratch
+}
+
+// renderScratch holds the per-render buffers so strokes do not allocate a
+// layer's activations and an image's floats every time.
+type renderScratch struct {
+	feats inference.Features
+	imgs  inference.Images
+}
+
+// modelFeatures are one image's activations at one layer.
+type modelFeatures struct{ f *inference.Features }
+
+func (mf modelFeatures) SizeBytes() int { return 4 * len(mf.f.Data) }
+
+// NewModelEngine wraps m. When res is not nil, the dissection's per-unit
+// levels replace the Model's fallback levels for every dissected layer, as
+// the reference paints "add" at each unit's 0.99 quantile.
+func NewModelEngine(m *inference.Model, res *dissection.Results) (*ModelEngine, error) {
+	if m == nil {
+		return nil, errors.New("server: NewModelEngine needs a model")
+	}
+	man := m.Manifest()
+	info := ModelInfo{
+		Name: man.Name, Title: man.Title, ImageWidth: man.Image.Width, ImageHeight: man.Image.Height,
+		MaxID: man.Z.MaxID, SampleIDs: append([]int64(nil), man.SampleIDs...), DefaultLayer: man.DefaultLayer,
+	}
+	for _, l := range m.Layers() {
+		info.Layers = append(info.Layers, LayerInfo{Name: l.Name, Channels: l.Channels, Width: l.Width, Height: l.Height})
+	}
+	if res != nil {
+		for name, l := range res.Layers {
+			if _, err := m.Layer(name); err != nil {
+				return nil, fmt.Errorf("server: dissection has layer %q the model lacks: %w", name, err)
+			}
+			if err := m.SetLevels(name, l.Levels()); err != nil {
+				return nil, fmt.Errorf("server: dissection levels of %s: %w", name, err)
+			}
+		}
+	}
+	return &ModelEngine{m: m, info: info, levels: map[string][]float32{}}, nil
+}
+
+// Model implements Engine.
+func (e *ModelEngine) Model() ModelInfo { return e.info }
+
+// busy marks the Model's queue-full error as the server's ErrBusy while
+// keeping the original in the chain.
+func busy(err error) error {
+	if errors.Is(err, inference.ErrBusy) {
+		return fmt.Errorf("%w: %w", ErrBusy, err)
+	}
+	return err
+}
+
+// Features implements Engine.
+func (e *ModelEngine) Features(ctx context.Context, layer string, id int64) (Features, error) {
+	z, err := e.m.Z(id)
+	if err != nil {
+		return nil, err
+	}
+	f, err := e.m.Head(ctx, layer, z, 1)
+	if err != nil {
+		return nil, busy(err)
+	}
+	return modelFeatures{f}, nil
+}
+
+func (e *ModelEngine) levelsOf(layer string) ([]float32, error) {
+	e.mu.Lock()
+	l, ok := e.levels[layer]
+	e.mu.Unlock()
+	if ok {
+		return l, nil
+	}
+	l, err := e.m.Levels(layer)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.levels[layer] = l
+	e.mu.Unlock()
+	return l, nil
+}
+
+// Render implements Engine.
+func (e *ModelEngine) Render(ctx context.Context, f Features, edits []Edit) (*image.RGBA, error) {
+	mf, ok := f.(modelFeatures)
+	if !ok || mf.f == nil {
+		return nil, fmt.Errorf("server: features of type %T did not come from this engine", f)
+	}
+	li := mf.f.Layer
+	src := mf.f
+	sc, _ := e.scratch.Get().(*renderScratch)
+	if sc == nil {
+		sc = &renderScratch{}
+	}
+	defer e.scratch.Put(sc)
+
+	if len(edits) > 0 {
+		ie := make([]inference.Edit, len(edits))
+		needLevels := false
+		for i, ed := range edits {
+			mode := inference.ModeAdd
+			if ed.Remove {
+				mode = inference.ModeRemove
+			} else {
+				needLevels = true
+			}
+			ie[i] = inference.Edit{Units: ed.Units, Mode: mode, Strength: 1,
+				Mask: inference.Mask{Width: li.Width, Height: li.Height, Alpha: ed.Mask}}
+		}
+		var levels []float32
+		if needLevels {
+			var err error
+			if levels, err = e.levelsOf(li.Name); err != nil {
+				return nil, busy(err)
+			}
+		}
+		if err := inference.ApplyEdits(&sc.feats, src, ie, levels, inference.PoolMax); err != nil {
+			return nil, err
+		}
+		src = &sc.feats
+	}
+	if err := e.m.TailInto(ctx, &sc.imgs, src); err != nil {
+		return nil, busy(err)
+	}
+	img := sc.imgs.RGBA(0, e.m.ImageRange())
+	if img == nil {
+		return nil, errors.New("server: model returned no image")
+	}
+	return img, nil
+}
+
+// DissectionConcepts adapts dissection results to Concepts. A concept is
+// offered at a layer when at least one unit there overlaps it at all
+// (IoU > 0); its units are the dissection's ranking, cut where the IoU
+// reaches 0, since units that never coincide with a concept cannot paint it.
+type DissectionConcepts struct {
+	list   []Concept
+	ranked map[string]map[string][]int // layer → concept → units
+}
+
+// NewDissectionConcepts builds the palette from res. classes (normally the
+// segmenter's, from inference.Model.Classes) give the display order and
+// colours; concepts that only the dissection knows come after them in grey.
+func NewDissectionConcepts(res *dissection.Results, classes []inference.ClassSpec) (*DissectionConcepts, error) {
+	if res == nil {
+		return nil, errors.New("server: NewDissectionConcepts needs dissection results")
+	}
+	dc := &DissectionConcepts{ranked: map[string]map[string][]int{}}
+	offered := map[string]bool{}
+	for name, l := range res.Layers {
+		byConcept := map[string][]int{}
+		for ci, concept := range l.ClassNames {
+			var units []int
+			for _, u := range l.Rankings[concept] {
+				if u < 0 || u >= len(l.Units) || ci >= len(l.Units[u].ClassIoU) {
+					return nil, fmt.Errorf("server: dissection of %s ranks unit %d for %q without its IoU", name, u, concept)
+				}
+				if l.Units[u].ClassIoU[ci] <= 0 {
+					break
+				}
+				units = append(units, u)
+			}
+			if len(units) > 0 {
+				byConcept[concept] = units
+				offered[concept] = true
+			}
+		}
+		dc.ranked[name] = byConcept
+	}
+	seen := map[string]bool{}
+	for _, c := range classes {
+		if offered[c.Name] && !seen[c.Name] {
+			dc.list = append(dc.list, Concept{Name: c.Name, Color: c.Color})
+			seen[c.Name] = true
+		}
+	}
+	var rest []string
+	for name := range offered {
+		if !seen[name] {
+			rest = append(rest, name)
+		}
+	}
+	slices.Sort(rest)
+	for _, name := range rest {
+		dc.list = append(dc.list, Concept{Name: name, Color: "#9e9e9e"})
+	}
+	return dc, nil
+}
+
+// List implements Concepts.
+func (dc *DissectionConcepts) List() []Concept { return append([]Concept(nil), dc.list...) }
+
+// Ranked implements Concepts.
+func (dc *DissectionConcepts) Ranked(layer, concept string) []int {
+	return dc.ranked[layer][concept]
+}

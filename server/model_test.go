@@ -1,0 +1,183 @@
+package server
+
+import (
+	"bytes"
+	"image"
+	"image/png"
+	"os"
+	"testing"
+
+	"github.com/ganpaint-go/ganpaint/dissection"
+	"github.com/ganpaint-go/ganpaint/inference"
+)
+
+const plantedDir = "../inference/testdata/planted"
+
+// requireRuntime initialises ONNX Runtime: fatal under CI, where make test
+// provisions it, skipped elsewhere.
+func requireRuntime(t testing.TB) {
+	t.Helper()
+	lib, err := inference.ResolveLibrary("")
+	if err == nil {
+		err = inference.InitRuntime(lib)
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("ONNX Runtime is required under CI: %v", err)
+		}
+		t.Skipf("ONNX Runtime not available: %v", err)
+	}
+}
+
+// plantedResults is what a dissection of the planted model finds (see
+// inference/testdata/planted/README.md): unit k < 4 of layer2 draws class
+// k+1 with IoU 1 at level A_k; units 4–7 match nothing.
+func plantedResults() *dissection.Results {
+	classes := []string{"background", "sky", "tree", "door", "grass"}
+	levels := []float32{1, 1.5, 2, 2.5, 1, 1, 1, 1}
+	l := &dissection.Layer{Layer: "layer2", Channels: 8, Height: 8, Width: 8, ClassNames: classes,
+		Rankings: map[string][]int{}}
+	for u := 0; u < 8; u++ {
+		iou := make([]float64, len(classes))
+		label := "background"
+		if u < 4 {
+			iou[u+1] = 1
+			label = classes[u+1]
+		}
+		l.Units = append(l.Units, dissection.Unit{Unit: u, Label: label, IoU: iou[max(0, min(u+1, 4))], Level: levels[u], ClassIoU: iou})
+	}
+	for ci, c := range classes {
+		order := []int{0, 1, 2, 3, 4, 5, 6, 7}
+		if ci > 0 {
+			order = append([]int{ci - 1}, append(order[:ci-1:ci-1], order[ci:]...)...)
+		}
+		l.Rankings[c] = order
+	}
+	return &dissection.Results{Model: "planted", Layers: map[string]*dissection.Layer{"layer2": l}}
+}
+
+func plantedDeps(t testing.TB) Deps {
+	t.Helper()
+	requireRuntime(t)
+	m, err := inference.LoadDir(plantedDir, inference.Options{Workers: 2, Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("loading planted model: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	res := plantedResults()
+	eng, err := NewModelEngine(m, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	classes, err := m.Classes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	concepts, err := NewDissectionConcepts(res, classes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Deps{Engine: eng, Concepts: concepts, Pages: testPages()}
+}
+
+func TestDissectionConcepts(t *testing.T) {
+	classes := []inference.ClassSpec{{Name: "background", Color: "#808080"}, {Name: "sky", Color: "#87ceeb"},
+		{Name: "tree", Color: "#228b22"}, {Name: "door", Color: "#8b4513"}, {Name: "grass", Color: "#7cfc00"}}
+	dc, err := NewDissectionConcepts(plantedResults(), classes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := dc.List()
+	// background has no unit with IoU > 0, so it is not offered.
+	if len(list) != 4 || list[0].Name != "sky" || list[1] != (Concept{"tree", "#228b22"}) {
+		t.Errorf("list %v", list)
+	}
+	if got := dc.Ranked("layer2", "tree"); len(got) != 1 || got[0] != 1 {
+		t.Errorf("tree ranked %v, want [1] (the only unit overlapping trees)", got)
+	}
+	if dc.Ranked("layer3", "tree") != nil || dc.Ranked("layer2", "background") != nil {
+		t.Error("undissected layer or unmatched class ranked")
+	}
+}
+
+func TestPlantedModelPainting(t *testing.T) {
+	_, addr := startServer(t, Config{}, plantedDeps(t))
+	c := dial(t, addr, "")
+	hello, _ := c.hello()
+	if hello["default_layer"] != "layer2" || hello["image"].(map[string]any)["width"].(float64) != 32 {
+		t.Fatalf("hello %v", hello)
+	}
+	// Pick an image with trees: the sample ids all have a mosaic of four classes.
+	c.send(map[string]any{"t": "format", "format": "png"})
+	orig, _ := c.frame()
+	s := c.sendSeq(map[string]any{"t": "erase_all", "concept": "tree", "units": 1})
+	erased, st := c.frameSeq(s)
+
+	a := decodePNG(t, orig.image)
+	b := decodePNG(t, erased.image)
+	tree, gray := [3]uint8{0x22, 0x8b, 0x22}, [3]uint8{0x80, 0x80, 0x80}
+	removed := 0
+	for y := 0; y < 32; y++ {
+		for x := 0; x < 32; x++ {
+			pa, pb := rgbAt(a, x, y), rgbAt(b, x, y)
+			switch {
+			case near(pa, tree):
+				if !near(pb, gray) {
+					t.Fatalf("tree pixel (%d,%d) became %v, want background", x, y, pb)
+				}
+				removed++
+			case pa != pb:
+				t.Fatalf("non-tree pixel (%d,%d) changed from %v to %v", x, y, pa, pb)
+			}
+		}
+	}
+	if removed == 0 {
+		t.Fatal("the first sample has no tree pixels; pick another id")
+	}
+
+	// /render.png of the state reproduces the frame.
+	_, body := httpGet(t, "http://"+addr+"/render.png?state="+st["state"].(string), nil)
+	if !bytes.Equal(body, erased.image) {
+		t.Error("render.png differs from the frame")
+	}
+	s = c.sendSeq(map[string]any{"t": "undo"})
+	if f, _ := c.frameSeq(s); !bytes.Equal(f.image, orig.image) {
+		t.Error("undo did not restore the original bytes")
+	}
+
+	// A door stroke in the top-left corner changes only the cells it touches.
+	s = c.sendSeq(stroke("door", "add", 1, 1, [2]float64{1, 1}, [2]float64{5, 1}))
+	f, _ := c.frameSeq(s)
+	d := decodePNG(t, f.image)
+	for y := 0; y < 32; y++ {
+		for x := 0; x < 32; x++ {
+			if rgbAt(a, x, y) != rgbAt(d, x, y) && (x >= 8 || y >= 4) {
+				t.Fatalf("pixel (%d,%d) changed outside the brushed cells", x, y)
+			}
+		}
+	}
+}
+
+func decodePNG(t testing.TB, b []byte) image.Image {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func rgbAt(img image.Image, x, y int) [3]uint8 {
+	r, g, b, _ := img.At(x, y).RGBA()
+	return [3]uint8{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8)}
+}
+
+func near(a, b [3]uint8) bool {
+	for i := range a {
+		d := int(a[i]) - int(b[i])
+		if d < -2 || d > 2 {
+			return false
+		}
+	}
+	return true
+}
