@@ -87,6 +87,7 @@ type HelloLimits struct {
 	MaxMessageBytes   int64   `json:"max_message_bytes"`
 	MessagesPerSecond float64 `json:"messages_per_second"`
 	MessageBurst      int     `json:"message_burst"`
+	MaxStateBytes     int     `json:"max_state_bytes"`
 }
 
 // ErrNoConcepts is returned by New when no layer has any ranked concept, so
@@ -189,6 +190,7 @@ func (s *Server) buildHello() error {
 			MaxUnits: s.cfg.MaxUnits, MaxRadius: s.cfg.MaxRadius, MaxPoints: s.cfg.MaxPoints,
 			MaxStrokePoints: s.cfg.MaxStrokePoints, MaxEdits: s.cfg.MaxEdits, MaxHistory: s.cfg.MaxHistory,
 			MaxMessageBytes: s.cfg.ReadLimit, MessagesPerSecond: s.cfg.MessagesPerSecond, MessageBurst: s.cfg.MessageBurst,
+			MaxStateBytes: MaxShareBody,
 		},
 	}
 	for _, id := range info.SampleIDs {

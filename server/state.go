@@ -257,7 +257,21 @@ func (p *painter) eraseAll(m *clientMsg) *protoError {
 	if err != nil {
 		return err
 	}
-	p.push(appendEdit(p.edits(), e))
+	next := appendEdit(p.edits(), e)
+	if err := p.shareable(next); err != nil {
+		return err
+	}
+	p.push(next)
+	return nil
+}
+
+// shareable rejects a state whose share token would be too long, so the
+// client's latest image can always be shared and reloaded.
+func (p *painter) shareable(edits []*edit) *protoError {
+	body, err := encodeBody(shareOf(p.srv.info.Name, p.layer, p.id, edits))
+	if err != nil || len(body) > MaxShareBody {
+		return perr(codeTooBig, "this image holds too much brush data to share; undo or reset first")
+	}
 	return nil
 }
 
@@ -318,10 +332,13 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 		// The joining segment from the previous last point is part of the
 		// polyline, so the mask stays equal to a from-scratch rasterisation.
 		p.layer.grid.paintPolyline(ext.mask, ext.points[len(last.points)-1:], radius)
-		next := append(make([]*edit, 0, len(cur)), cur[:len(cur)-1]...)
+		next := append(append(make([]*edit, 0, len(cur)), cur[:len(cur)-1]...), &ext)
+		if err := p.shareable(next); err != nil {
+			return err
+		}
 		// Continuing replaces the current snapshot rather than adding an
 		// undo step: the whole drag is one step.
-		p.history[p.cur] = append(next, &ext)
+		p.history[p.cur] = next
 		p.history = p.history[:p.cur+1]
 		return nil
 	}
@@ -333,7 +350,11 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 		return err
 	}
 	e.strokeID = strokeID
-	p.push(appendEdit(cur, e))
+	next := appendEdit(cur, e)
+	if err := p.shareable(next); err != nil {
+		return err
+	}
+	p.push(next)
 	p.lastStroke = strokeID
 	return nil
 }
@@ -437,7 +458,11 @@ func (s *Server) painterFromShare(st ShareState) (*painter, *protoError) {
 		}
 		edits = append(edits, e)
 	}
-	return &painter{srv: s, layer: l, id: st.ID, history: [][]*edit{edits}}, nil
+	p := &painter{srv: s, layer: l, id: st.ID, history: [][]*edit{edits}}
+	if err := p.shareable(edits); err != nil {
+		return nil, perr(codeBadState, "the link holds more brush data than this server accepts")
+	}
+	return p, nil
 }
 
 // defaultPainter starts at the default layer and first sample image.

@@ -66,95 +66,13 @@ const (
 )
 
 // EncodeState returns the URL-safe token of st. It fails only when st is
-// outside the codec's limits (negative or huge numbers, long names).
+// outside the codec's limits (negative or huge numbers, long names, a
+// token longer than MaxTokenLen).
 func EncodeState(st ShareState) (string, error) {
-	var body []byte
-	putStr := func(s string) error {
-		if len(s) > maxTokenString {
-			return fmt.Errorf("%w: name of %d bytes", ErrBadToken, len(s))
-		}
-		body = binary.AppendUvarint(body, uint64(len(s)))
-		body = append(body, s...)
-		return nil
-	}
-	putSmall := func(what string, v int) error {
-		if v < 0 || v >= maxTokenValue {
-			return fmt.Errorf("%w: %s %d out of range", ErrBadToken, what, v)
-		}
-		body = binary.AppendUvarint(body, uint64(v))
-		return nil
-	}
-	if err := putStr(st.Model); err != nil {
+	body, err := encodeBody(st)
+	if err != nil {
 		return "", err
 	}
-	if err := putStr(st.Layer); err != nil {
-		return "", err
-	}
-	if st.ID < 0 {
-		return "", fmt.Errorf("%w: negative id", ErrBadToken)
-	}
-	body = binary.AppendUvarint(body, uint64(st.ID))
-
-	index := map[string]int{}
-	var names []string
-	for _, e := range st.Edits {
-		if _, ok := index[e.Concept]; !ok {
-			index[e.Concept] = len(names)
-			names = append(names, e.Concept)
-		}
-	}
-	if len(names) > maxTokenConcepts {
-		return "", fmt.Errorf("%w: %d concepts", ErrBadToken, len(names))
-	}
-	body = binary.AppendUvarint(body, uint64(len(names)))
-	for _, n := range names {
-		if err := putStr(n); err != nil {
-			return "", err
-		}
-	}
-	body = binary.AppendUvarint(body, uint64(len(st.Edits)))
-	for _, e := range st.Edits {
-		var flags byte
-		if e.Remove {
-			flags |= flagRemove
-		}
-		if e.Everywhere {
-			flags |= flagEverywhere
-		}
-		body = append(body, flags)
-		body = binary.AppendUvarint(body, uint64(index[e.Concept]))
-		if err := putSmall("units", e.Units); err != nil {
-			return "", err
-		}
-		if e.Everywhere {
-			continue
-		}
-		if err := putSmall("radius", e.Radius); err != nil {
-			return "", err
-		}
-		if len(e.Points) == 0 {
-			return "", fmt.Errorf("%w: stroke without points", ErrBadToken)
-		}
-		body = binary.AppendUvarint(body, uint64(len(e.Points)))
-		prev := Point{}
-		for i, p := range e.Points {
-			if p.X < 0 || p.X >= maxTokenValue || p.Y < 0 || p.Y >= maxTokenValue {
-				return "", fmt.Errorf("%w: point (%d,%d) out of range", ErrBadToken, p.X, p.Y)
-			}
-			if i == 0 {
-				body = binary.AppendUvarint(body, uint64(p.X))
-				body = binary.AppendUvarint(body, uint64(p.Y))
-			} else {
-				body = binary.AppendVarint(body, int64(p.X-prev.X))
-				body = binary.AppendVarint(body, int64(p.Y-prev.Y))
-			}
-			prev = p
-		}
-	}
-	if len(body) > MaxTokenBody {
-		return "", fmt.Errorf("%w: state of %d bytes is too big", ErrBadToken, len(body))
-	}
-
 	var buf bytes.Buffer
 	buf.WriteByte(TokenVersion)
 	zw, err := flate.NewWriter(&buf, flate.BestCompression)
@@ -172,6 +90,103 @@ func EncodeState(st ShareState) (string, error) {
 		return "", fmt.Errorf("%w: token of %d characters is too long", ErrBadToken, len(tok))
 	}
 	return tok, nil
+}
+
+// MaxShareBody bounds the uncompressed size of a state the server lets a
+// session build. Deflate never expands data by more than a few bytes per
+// 64 KiB block, so any such state encodes to a token within MaxTokenLen:
+// every painted image stays shareable.
+const MaxShareBody = 12000
+
+// encodeBody returns the uncompressed token body of st.
+func encodeBody(st ShareState) ([]byte, error) {
+	var body []byte
+	putStr := func(s string) error {
+		if len(s) > maxTokenString {
+			return fmt.Errorf("%w: name of %d bytes", ErrBadToken, len(s))
+		}
+		body = binary.AppendUvarint(body, uint64(len(s)))
+		body = append(body, s...)
+		return nil
+	}
+	putSmall := func(what string, v int) error {
+		if v < 0 || v >= maxTokenValue {
+			return fmt.Errorf("%w: %s %d out of range", ErrBadToken, what, v)
+		}
+		body = binary.AppendUvarint(body, uint64(v))
+		return nil
+	}
+	if err := putStr(st.Model); err != nil {
+		return nil, err
+	}
+	if err := putStr(st.Layer); err != nil {
+		return nil, err
+	}
+	if st.ID < 0 {
+		return nil, fmt.Errorf("%w: negative id", ErrBadToken)
+	}
+	body = binary.AppendUvarint(body, uint64(st.ID))
+
+	index := map[string]int{}
+	var names []string
+	for _, e := range st.Edits {
+		if _, ok := index[e.Concept]; !ok {
+			index[e.Concept] = len(names)
+			names = append(names, e.Concept)
+		}
+	}
+	if len(names) > maxTokenConcepts {
+		return nil, fmt.Errorf("%w: %d concepts", ErrBadToken, len(names))
+	}
+	body = binary.AppendUvarint(body, uint64(len(names)))
+	for _, n := range names {
+		if err := putStr(n); err != nil {
+			return nil, err
+		}
+	}
+	body = binary.AppendUvarint(body, uint64(len(st.Edits)))
+	for _, e := range st.Edits {
+		var flags byte
+		if e.Remove {
+			flags |= flagRemove
+		}
+		if e.Everywhere {
+			flags |= flagEverywhere
+		}
+		body = append(body, flags)
+		body = binary.AppendUvarint(body, uint64(index[e.Concept]))
+		if err := putSmall("units", e.Units); err != nil {
+			return nil, err
+		}
+		if e.Everywhere {
+			continue
+		}
+		if err := putSmall("radius", e.Radius); err != nil {
+			return nil, err
+		}
+		if len(e.Points) == 0 {
+			return nil, fmt.Errorf("%w: stroke without points", ErrBadToken)
+		}
+		body = binary.AppendUvarint(body, uint64(len(e.Points)))
+		prev := Point{}
+		for i, p := range e.Points {
+			if p.X < 0 || p.X >= maxTokenValue || p.Y < 0 || p.Y >= maxTokenValue {
+				return nil, fmt.Errorf("%w: point (%d,%d) out of range", ErrBadToken, p.X, p.Y)
+			}
+			if i == 0 {
+				body = binary.AppendUvarint(body, uint64(p.X))
+				body = binary.AppendUvarint(body, uint64(p.Y))
+			} else {
+				body = binary.AppendVarint(body, int64(p.X-prev.X))
+				body = binary.AppendVarint(body, int64(p.Y-prev.Y))
+			}
+			prev = p
+		}
+	}
+	if len(body) > MaxTokenBody {
+		return nil, fmt.Errorf("%w: state of %d bytes is too big", ErrBadToken, len(body))
+	}
+	return body, nil
 }
 
 // DecodeState parses a token written by EncodeState. It checks the token's
