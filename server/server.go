@@ -120,11 +120,13 @@ type Server struct {
 	upgrader     websocket.Upgrader
 	handler      http.Handler
 
-	mu       sync.Mutex
-	sessions map[*session]struct{}
-	nextID   uint64
-	closed   bool
-	httpSrv  *http.Server
+	mu        sync.Mutex
+	sessions  map[*session]struct{}
+	sessWG    sync.WaitGroup // running session handlers
+	closeDone chan struct{}  // closed when Close has finished
+	nextID    uint64
+	closed    bool
+	httpSrv   *http.Server
 }
 
 // New checks cfg and the model description and builds a Server.
@@ -146,7 +148,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, engine: deps.Engine, concepts: deps.Concepts, pages: deps.Pages,
 		static: deps.Static, info: info, layers: map[string]*layerEnv{}, sessions: map[*session]struct{}{},
-		origins: map[string]bool{},
+		origins: map[string]bool{}, closeDone: make(chan struct{}),
 	}
 	if err := s.buildHello(); err != nil {
 		return nil, err
@@ -305,13 +307,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 	err := hs.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
+		<-s.closeDone
 		return nil
 	}
 	return err
 }
 
 // Close stops accepting connections, closes every session with code 1001
-// and waits (up to 5 s) for running requests. It is safe to call twice.
+// and waits (up to 5 s) for running requests and sessions, so the caller
+// may close the model afterwards. It is safe to call twice.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -325,17 +329,29 @@ func (s *Server) Close() error {
 		sessions = append(sessions, ss)
 	}
 	s.mu.Unlock()
+	defer close(s.closeDone)
 	for _, ss := range sessions {
 		ss.close(websocket.CloseGoingAway, "server shutting down")
 	}
-	if hs == nil {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := hs.Shutdown(ctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		return hs.Close()
+	var err error
+	if hs != nil {
+		err = hs.Shutdown(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = hs.Close()
+		}
+	}
+	// Hijacked websocket connections are not covered by Shutdown.
+	waited := make(chan struct{})
+	go func() {
+		s.sessWG.Wait()
+		close(waited)
+	}()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		s.log.Warn("sessions still running after shutdown timeout")
 	}
 	return err
 }

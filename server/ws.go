@@ -66,12 +66,14 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		s.nextID++
 		ss.log = s.log.With("session", s.nextID)
 		s.sessions[ss] = struct{}{}
+		s.sessWG.Add(1)
 	}
 	s.mu.Unlock()
 	release := func() {
 		s.mu.Lock()
 		delete(s.sessions, ss)
 		s.mu.Unlock()
+		s.sessWG.Done()
 	}
 
 	conn, err := s.upgrader.Upgrade(w, r, nil)
