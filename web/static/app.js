@@ -321,6 +321,8 @@
     session.canRedo = !!s.can_redo;
     session.edits = s.edits | 0;
     el.image.dataset.state = session.token;
+    el.image.setAttribute('aria-label', 'Generated image ' + session.id +
+      (session.edits ? ' with ' + session.edits + (session.edits === 1 ? ' edit' : ' edits') : ''));
     updateControls();
     updateLinks();
   }
