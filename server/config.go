@@ -63,6 +63,12 @@ type Config struct {
 	BusyBackoff time.Duration
 	// RenderTimeout bounds one render. Default 30 s.
 	RenderTimeout time.Duration
+	// RenderWait is how long GET /render.png keeps retrying while the
+	// engine is busy before answering 503. Default 3 s.
+	RenderWait time.Duration
+	// RenderCache is how many /render.png images are kept in memory
+	// (typically 10–60 KB each). Default 128; negative disables the cache.
+	RenderCache int
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -84,6 +90,8 @@ const (
 	DefaultJPEGQuality       = 90
 	DefaultBusyBackoff       = 50 * time.Millisecond
 	DefaultRenderTimeout     = 30 * time.Second
+	DefaultRenderCache       = 128
+	DefaultRenderWait        = 3 * time.Second
 )
 
 // ErrConfig is wrapped by every configuration error.
@@ -111,11 +119,13 @@ func (c Config) withDefaults(imageW, imageH int) Config {
 	setInt(&c.MaxStrokePoints, DefaultMaxStrokePoints)
 	setInt(&c.MessageBurst, DefaultMessageBurst)
 	setInt(&c.JPEGQuality, DefaultJPEGQuality)
+	setInt(&c.RenderCache, DefaultRenderCache)
 	setDur(&c.IdleTimeout, DefaultIdleTimeout)
 	setDur(&c.WriteTimeout, DefaultWriteTimeout)
 	setDur(&c.PingPeriod, DefaultPingPeriod)
 	setDur(&c.BusyBackoff, DefaultBusyBackoff)
 	setDur(&c.RenderTimeout, DefaultRenderTimeout)
+	setDur(&c.RenderWait, DefaultRenderWait)
 	if c.ReadLimit == 0 {
 		c.ReadLimit = DefaultReadLimit
 	}
@@ -142,6 +152,7 @@ func (c Config) validate() error {
 		{"ReadLimit", c.ReadLimit}, {"IdleTimeout", int64(c.IdleTimeout)},
 		{"WriteTimeout", int64(c.WriteTimeout)}, {"PingPeriod", int64(c.PingPeriod)},
 		{"BusyBackoff", int64(c.BusyBackoff)}, {"RenderTimeout", int64(c.RenderTimeout)},
+		{"RenderWait", int64(c.RenderWait)},
 	} {
 		if p.v < 0 {
 			return fmt.Errorf("%w: %s must not be negative", ErrConfig, p.name)

@@ -36,7 +36,7 @@ type ModelInfo struct {
 
 // Features are an image's cached activations at one layer. The server never
 // looks inside; it only hands them back to the Engine that made them and
-// counts their size against a session's memory.
+// reports their size in its session logs.
 type Features interface {
 	SizeBytes() int
 }

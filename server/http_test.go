@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestRenderPNGEqualsWebsocketFrame(t *testing.T) {
@@ -64,7 +65,7 @@ func TestRenderPNGErrors(t *testing.T) {
 		}
 		return fakeFeatures{layer, id}, nil
 	}
-	srv, err := New(Config{Logger: quietLogger()}, testDeps(eng))
+	srv, err := New(Config{Logger: quietLogger(), RenderWait: 100 * time.Millisecond, BusyBackoff: 10 * time.Millisecond}, testDeps(eng))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,5 +348,57 @@ func TestFrameDecodes(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestRenderPNGCacheAndBusyRetry(t *testing.T) {
+	cnt := &counters{}
+	eng := detEngine(cnt, 0)
+	var busyLeft atomic.Int32
+	inner := eng.render
+	eng.render = func(ctx context.Context, f Features, edits []Edit) (*image.RGBA, error) {
+		if busyLeft.Add(-1) >= 0 {
+			return nil, ErrBusy
+		}
+		return inner(ctx, f, edits)
+	}
+	tests := []struct {
+		name        string
+		cache       int
+		busy        int32
+		wantRenders int // renders that produced an image, over two identical requests
+	}{
+		{"cached", 0, 0, 1},
+		{"cache disabled", -1, 0, 2},
+		{"busy then served", 0, 3, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := New(Config{Logger: quietLogger(), RenderCache: tc.cache, BusyBackoff: time.Millisecond}, testDeps(eng))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := httptest.NewServer(srv.Handler())
+			defer ts.Close()
+			busyLeft.Store(tc.busy)
+			_, before := cnt.get()
+			tok, _ := EncodeState(ShareState{Model: "fake64", Layer: "layer4", ID: 9,
+				Edits: []ShareEdit{{Concept: "tree", Units: 3, Radius: 2, Points: []Point{{6, 0}}}}})
+			var bodies [2][]byte
+			for i := range bodies {
+				resp, body := httpGet(t, ts.URL+"/render.png?state="+tok, nil)
+				if resp.StatusCode != 200 {
+					t.Fatalf("request %d: status %d %s", i, resp.StatusCode, body)
+				}
+				bodies[i] = body
+			}
+			if !bytes.Equal(bodies[0], bodies[1]) {
+				t.Error("the two answers differ")
+			}
+			_, after := cnt.get()
+			if got := after - before; got != tc.wantRenders {
+				t.Errorf("%d successful renders, want %d", got, tc.wantRenders)
+			}
+		})
 	}
 }

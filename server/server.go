@@ -119,6 +119,7 @@ type Server struct {
 	anyOrigin    bool
 	upgrader     websocket.Upgrader
 	handler      http.Handler
+	pngs         *pngCache
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
@@ -148,7 +149,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, engine: deps.Engine, concepts: deps.Concepts, pages: deps.Pages,
 		static: deps.Static, info: info, layers: map[string]*layerEnv{}, sessions: map[*session]struct{}{},
-		origins: map[string]bool{}, closeDone: make(chan struct{}),
+		origins: map[string]bool{}, closeDone: make(chan struct{}), pngs: newPNGCache(cfg.RenderCache),
 	}
 	if err := s.buildHello(); err != nil {
 		return nil, err
@@ -467,13 +468,16 @@ func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	key, kerr := encodeBody(shareOf(s.info.Name, p.layer, p.id, p.edits()))
+	if kerr == nil {
+		if b, ok := s.pngs.get(string(key)); ok {
+			writePNG(w, b)
+			return
+		}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RenderTimeout)
 	defer cancel()
-	f, err := s.engine.Features(ctx, p.layer.info.Name, p.id)
-	var img *image.RGBA
-	if err == nil {
-		img, err = s.engine.Render(ctx, f, engineEdits(p.edits()))
-	}
+	img, err := s.renderPainter(ctx, p)
 	if err != nil {
 		if errors.Is(err, ErrBusy) {
 			w.Header().Set("Retry-After", "1")
@@ -492,9 +496,17 @@ func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "render failed", http.StatusInternalServerError)
 		return
 	}
+	if kerr == nil {
+		s.pngs.put(string(key), buf.Bytes())
+	}
+	writePNG(w, buf.Bytes())
+}
+
+func writePNG(w http.ResponseWriter, b []byte) {
 	w.Header().Set("Content-Type", "image/png")
+	// The token fully determines the image for a given model.
 	w.Header().Set("Cache-Control", "public, max-age=86400")
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(b)
 }
 
 // Image frame formats (byte 4 of the frame header).

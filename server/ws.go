@@ -407,6 +407,7 @@ func (ss *session) render(ctx context.Context, snap snapshot) (*image.RGBA, erro
 		}
 		ss.feats = f
 		ss.featsKey.layer, ss.featsKey.id = snap.layer.info.Name, snap.id
+		ss.log.Debug("image loaded", "layer", snap.layer.info.Name, "id", snap.id, "feature_bytes", f.SizeBytes())
 	}
 	return ss.srv.engine.Render(ctx, ss.feats, engineEdits(snap.edits))
 }
