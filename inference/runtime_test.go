@@ -3,6 +3,7 @@ package inference
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,5 +105,29 @@ func TestInitRuntime(t *testing.T) {
 	}
 	if RuntimeVersion() == "" {
 		t.Error("RuntimeVersion is empty after init")
+	}
+}
+
+// A file that is not a shared library must give ErrNoRuntime, not a crash.
+// The runtime loads once per process, so the check runs in a child process.
+func TestInitRuntimeRejectsJunkLibrary(t *testing.T) {
+	if junk := os.Getenv("GANPAINT_TEST_JUNK_LIB"); junk != "" {
+		err := InitRuntime(junk)
+		if !errors.Is(err, ErrNoRuntime) || strings.Contains(err.Error(), "\n") {
+			t.Fatalf("junk library: error = %q, want one line wrapping ErrNoRuntime", err)
+		}
+		if _, err := Load(os.DirFS(plantedDir), Options{Logger: quietLogger()}); !errors.Is(err, ErrNoRuntime) {
+			t.Fatalf("Load after a failed init: error = %v, want ErrNoRuntime", err)
+		}
+		return
+	}
+	junk := filepath.Join(t.TempDir(), "libonnxruntime.so.1")
+	if err := os.WriteFile(junk, []byte("\x7fELF but not really"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestInitRuntimeRejectsJunkLibrary$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "GANPAINT_TEST_JUNK_LIB="+junk, EnvLibrary+"="+junk)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child process failed: %v\n%s", err, out)
 	}
 }
