@@ -245,7 +245,8 @@ type editScratch struct {
 
 var editScratchPool = sync.Pool{New: func() any { return new(editScratch) }}
 
-// ApplyEdits writes src with edits applied into dst (dst may be src). Every
+// ApplyEdits writes src with edits applied into dst (dst may be src, but
+// must not otherwise share src's memory). Every
 // image of the batch gets the same edits. Edits compose in order with the
 // "over" operator, per unit and cell, and the result replaces x by
 // x·(1−α)+v·α; units no edit touches, and cells with α = 0, are copied bit for

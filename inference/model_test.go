@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 )
 
 // plantedLevels are the A_k of the planted model's concept units (see testdata/planted/README.md).
@@ -631,5 +633,50 @@ func TestNoSegmenterOrDiscriminator(t *testing.T) {
 	}
 	if _, err := m.Discriminate(context.Background(), img); !errors.Is(err, ErrNoDiscriminator) {
 		t.Errorf("Discriminate error = %v", err)
+	}
+}
+
+// Load must work from any fs.FS (the default model is embedded in the binary).
+func TestLoadFromMapFS(t *testing.T) {
+	requireRuntime(t)
+	mem := fstest.MapFS{}
+	err := filepath.WalkDir(plantedDir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(plantedDir, path)
+		mem["models/planted/"+filepath.ToSlash(rel)] = &fstest.MapFile{Data: data}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := fs.Sub(mem, "models/planted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(sub, Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	fromDisk := loadPlanted(t, Options{})
+	a, err := m.Tail(context.Background(), headOf(t, m, "layer2", 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := fromDisk.Tail(context.Background(), headOf(t, fromDisk, "layer2", 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := sameBits(a.Data, b.Data); i != -1 {
+		t.Fatalf("embedded and on-disk models differ at %d", i)
+	}
+	if _, err := Load(fstest.MapFS{}, Options{Logger: quietLogger()}); !errors.Is(err, ErrBadModel) {
+		t.Fatalf("empty fs: error = %v, want ErrBadModel", err)
 	}
 }
