@@ -491,6 +491,15 @@ func (m *Model) Head(ctx context.Context, layer string, zs []float32, n int) (*F
 	return f, nil
 }
 
+// HeadID is Head for one image id (z from the manifest's rule).
+func (m *Model) HeadID(ctx context.Context, layer string, id int64) (*Features, error) {
+	z, err := m.Z(id)
+	if err != nil {
+		return nil, err
+	}
+	return m.Head(ctx, layer, z, 1)
+}
+
 // HeadInto is Head writing into dst, reusing dst.Data when it is big enough.
 func (m *Model) HeadInto(ctx context.Context, dst *Features, layer string, zs []float32, n int) error {
 	return m.head(ctx, dst, layer, zs, n, false)

@@ -311,7 +311,13 @@ func TestGenerateAgreesWithHeadTail(t *testing.T) {
 		}
 	}
 	// Image 1 of the batch equals the same id generated alone.
-	single := headOf(t, m, "layer3", 5)
+	single, err := m.HeadID(ctx, "layer3", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.HeadID(ctx, "layer3", -1); !errors.Is(err, ErrIDOutOfRange) {
+		t.Fatalf("HeadID(-1) error = %v", err)
+	}
 	one, err := m.Tail(ctx, single)
 	if err != nil {
 		t.Fatal(err)
