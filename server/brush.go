@@ -34,17 +34,26 @@ func (g grid) paintPolyline(mask []float32, pts []Point, r int) {
 }
 
 func (g grid) paintSegment(mask []float32, a, b Point, r int) {
+	x0 := max(0, min(a.X, b.X)-r)
+	x1 := min(g.imageW-1, max(a.X, b.X)+r)
 	y0 := max(0, min(a.Y, b.Y)-r)
 	y1 := min(g.imageH-1, max(a.Y, b.Y)+r)
+	// Long strokes with a big brush soon cover every cell they can reach;
+	// then the segment cannot change the mask and is skipped.
+	if g.allSet(mask, x0, x1, y0, y1) {
+		return
+	}
+	cs := newCapsule(a, b, r)
 	for y := y0; y <= y1; y++ {
-		flo, fhi, ok := capsuleRow(a, b, r, y)
+		flo, fhi, ok := cs.row(y)
 		if !ok {
 			continue
 		}
-		lo := int(math.Ceil(flo))
-		hi := int(math.Floor(fhi))
-		lo = min(max(lo, 0), g.imageW-1)
-		hi = min(max(hi, 0), g.imageW-1)
+		lo := min(max(int(math.Ceil(flo)), 0), g.imageW-1)
+		hi := min(max(int(math.Floor(fhi)), 0), g.imageW-1)
+		if g.allSet(mask, max(lo-1, 0), min(hi+1, g.imageW-1), y, y) {
+			continue
+		}
 		for lo <= hi && !inCapsule(a, b, r, lo, y) {
 			lo++
 		}
@@ -67,6 +76,23 @@ func (g grid) paintSegment(mask []float32, a, b Point, r int) {
 	}
 }
 
+// allSet reports whether every cell under the pixel box [x0,x1]×[y0,y1]
+// is already painted.
+func (g grid) allSet(mask []float32, x0, x1, y0, y1 int) bool {
+	if x0 > x1 || y0 > y1 {
+		return true
+	}
+	c0, c1 := x0*g.cols/g.imageW, x1*g.cols/g.imageW
+	for cy := y0 * g.rows / g.imageH; cy <= y1*g.rows/g.imageH; cy++ {
+		for _, v := range mask[cy*g.cols+c0 : cy*g.cols+c1+1] {
+			if v == 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // inCapsule is the exact test: distance² from (x,y) to segment ab ≤ r².
 func inCapsule(a, b Point, r, x, y int) bool {
 	dx, dy := int64(b.X-a.X), int64(b.Y-a.Y)
@@ -86,51 +112,66 @@ func inCapsule(a, b Point, r, x, y int) bool {
 	}
 }
 
-// capsuleRow estimates the x-range where row y meets the capsule of segment
-// ab: the hull of the rows of the two end discs and of the swept rectangle.
-func capsuleRow(a, b Point, r, y int) (lo, hi float64, ok bool) {
-	lo, hi = math.Inf(1), math.Inf(-1)
-	disc := func(c Point) {
-		dy := y - c.Y
-		if rem := r*r - dy*dy; rem >= 0 {
-			w := math.Sqrt(float64(rem))
-			lo = math.Min(lo, float64(c.X)-w)
-			hi = math.Max(hi, float64(c.X)+w)
-		}
-	}
-	disc(a)
-	disc(b)
+// capsule holds what estimating the rows of one segment's brush region
+// needs, computed once per segment.
+type capsule struct {
+	a, b    Point
+	r       float64
+	dx, dy  float64
+	l, l2   float64
+	hasBody bool
+}
+
+func newCapsule(a, b Point, r int) capsule {
 	dx, dy := float64(b.X-a.X), float64(b.Y-a.Y)
 	l := math.Hypot(dx, dy)
-	if l > 0 {
+	return capsule{a: a, b: b, r: float64(r), dx: dx, dy: dy, l: l, l2: l * l, hasBody: l > 0}
+}
+
+// row estimates the x-range where pixel row y meets the capsule: the hull
+// of the rows of the two end discs and of the swept rectangle.
+func (c capsule) row(y int) (lo, hi float64, ok bool) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	r := int(c.r)
+	disc := func(p Point) {
+		dy := y - p.Y
+		if rem := r*r - dy*dy; rem >= 0 {
+			w := math.Sqrt(float64(rem))
+			lo = math.Min(lo, float64(p.X)-w)
+			hi = math.Max(hi, float64(p.X)+w)
+		}
+	}
+	disc(c.a)
+	disc(c.b)
+	if c.hasBody {
 		// Along the row, t(x) = ((x-ax)dx + (y-ay)dy)/l² must be in [0,1]
 		// and the signed distance s(x) = ((x-ax)dy - (y-ay)dx)/l in [-r,r];
-		// both are linear in x, so each bounds x to an interval.
-		ry := float64(y - a.Y)
+		// both are linear in x, so each bounds x to an interval. The slack
+		// makes the estimate a superset of the true run even when rounding
+		// would shave off a pixel that touches the brush exactly.
+		const slack = 1e-6
+		ry := float64(y - c.a.Y)
 		rlo, rhi := math.Inf(-1), math.Inf(1)
-		clip := func(k, c, vmin, vmax float64) {
-			// vmin ≤ k·u + c ≤ vmax with u = x - ax
+		clip := func(k, off, vmin, vmax float64) {
+			// vmin ≤ k·u + off ≤ vmax with u = x - ax
 			if k == 0 {
-				if c < vmin || c > vmax {
+				if off < vmin || off > vmax {
 					rlo, rhi = 1, 0
 				}
 				return
 			}
-			u1, u2 := (vmin-c)/k, (vmax-c)/k
+			u1, u2 := (vmin-off)/k, (vmax-off)/k
 			if u1 > u2 {
 				u1, u2 = u2, u1
 			}
 			rlo = math.Max(rlo, u1)
 			rhi = math.Min(rhi, u2)
 		}
-		// The slack makes the estimate a superset of the true run even when
-		// rounding would shave off a pixel that touches the brush exactly.
-		const slack = 1e-6
-		clip(dx/(l*l), ry*dy/(l*l), -slack, 1+slack)
-		clip(dy/l, -ry*dx/l, -float64(r)-slack, float64(r)+slack)
+		clip(c.dx/c.l2, ry*c.dy/c.l2, -slack, 1+slack)
+		clip(c.dy/c.l, -ry*c.dx/c.l, -c.r-slack, c.r+slack)
 		if rlo <= rhi {
-			lo = math.Min(lo, float64(a.X)+rlo)
-			hi = math.Max(hi, float64(a.X)+rhi)
+			lo = math.Min(lo, float64(c.a.X)+rlo)
+			hi = math.Max(hi, float64(c.a.X)+rhi)
 		}
 	}
 	return lo, hi, lo <= hi

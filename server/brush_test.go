@@ -96,15 +96,30 @@ func TestPaintPolylinePixelExact(t *testing.T) {
 	}
 }
 
+// BenchmarkPaintPolyline rasterises the largest stroke message (1024
+// points of long jumps across a 256 px image): the worst case a client can
+// make the reader goroutine do per message.
 func BenchmarkPaintPolyline(b *testing.B) {
-	g := grid{imageW: 256, imageH: 256, cols: 8, rows: 8}
-	pts := make([]Point, 1024)
-	for i := range pts {
-		pts[i] = Point{(i * 37) % 256, (i * 91) % 256}
-	}
-	mask := make([]float32, g.cells())
-	for b.Loop() {
-		clear(mask)
-		g.paintPolyline(mask, pts, 64)
+	for _, tc := range []struct {
+		name string
+		g    grid
+		r    int
+	}{
+		{"8x8-r64", grid{imageW: 256, imageH: 256, cols: 8, rows: 8}, 64},
+		{"8x8-r1", grid{imageW: 256, imageH: 256, cols: 8, rows: 8}, 1},
+		{"32x32-r1", grid{imageW: 256, imageH: 256, cols: 32, rows: 32}, 1},
+		{"64x64-r3", grid{imageW: 256, imageH: 256, cols: 64, rows: 64}, 3},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			pts := make([]Point, 1024)
+			for i := range pts {
+				pts[i] = Point{(i * 37) % 256, (i * 91) % 256}
+			}
+			mask := make([]float32, tc.g.cells())
+			for b.Loop() {
+				clear(mask)
+				tc.g.paintPolyline(mask, pts, tc.r)
+			}
+		})
 	}
 }
