@@ -2,9 +2,12 @@ package server
 
 import (
 	"bytes"
+	"flag"
 	"image"
 	"image/png"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/ganpaint-go/ganpaint/dissection"
@@ -180,4 +183,54 @@ func near(a, b [3]uint8) bool {
 		}
 	}
 	return true
+}
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestPlantedRenderGolden pins the whole share path — token, validation,
+// brush rasterisation, model, encoding — to a golden image of the planted
+// model. Pixels are compared, not PNG bytes, so an encoder change in Go
+// does not fail it.
+func TestPlantedRenderGolden(t *testing.T) {
+	srv, err := New(Config{Logger: quietLogger()}, plantedDeps(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := EncodeState(ShareState{Model: "planted", Layer: "layer2", ID: 3, Edits: []ShareEdit{
+		{Concept: "tree", Units: 1, Radius: 3, Points: []Point{{2, 2}, {12, 20}, {30, 28}}},
+		{Concept: "sky", Remove: true, Everywhere: true, Units: 1},
+		{Concept: "door", Units: 1, Radius: 1, Points: []Point{{28, 3}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/render.png?state="+tok, nil))
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+	}
+	golden := filepath.Join("testdata", "golden", "planted_edits.png")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, rec.Body.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./server -run Golden -update)", err)
+	}
+	a, b := decodePNG(t, rec.Body.Bytes()), decodePNG(t, want)
+	if a.Bounds() != b.Bounds() {
+		t.Fatalf("size %v, golden %v", a.Bounds(), b.Bounds())
+	}
+	for y := 0; y < a.Bounds().Dy(); y++ {
+		for x := 0; x < a.Bounds().Dx(); x++ {
+			if rgbAt(a, x, y) != rgbAt(b, x, y) {
+				t.Fatalf("pixel (%d,%d) = %v, golden %v", x, y, rgbAt(a, x, y), rgbAt(b, x, y))
+			}
+		}
+	}
 }
