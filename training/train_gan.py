@@ -294,16 +294,16 @@ def main(argv=None):
             stage = st
             print(f"[{elapsed / 60:.1f} min] step {step}: stage {res}px, batch {bs}", flush=True)
 
-        # Discriminator step.
+        # Discriminator step. The same fakes (kept with their graph) serve the generator step,
+        # saving one generator forward pass per step, a fifth of the step's cost on this CPU.
         real = data.batch(data_gen, bs, res, alpha, device)
         z = torch.randn(bs, cfg.z_size, device=device)
-        with torch.no_grad():
-            fake = G(z, res, alpha)
+        fake = G(z, res, alpha)
         do_r1 = args.r1_gamma > 0 and step % args.r1_every == 0
         if do_r1:
             real.requires_grad_(True)
         d_real = D(real, res, alpha, track_std=True)
-        d_fake = D(fake, res, alpha)
+        d_fake = D(fake.detach(), res, alpha)
         d_loss = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
         loss = d_loss
         if do_r1:
@@ -315,9 +315,8 @@ def main(argv=None):
         loss.backward()
         optD.step()
 
-        # Generator step.
-        z = torch.randn(bs, cfg.z_size, device=device)
-        g_loss = F.softplus(-D(G(z, res, alpha), res, alpha)).mean()
+        # Generator step (D already updated; only G's parameters are stepped below).
+        g_loss = F.softplus(-D(fake, res, alpha)).mean()
         optG.zero_grad(set_to_none=True)
         g_loss.backward()
         optG.step()
