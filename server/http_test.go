@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -400,5 +401,20 @@ func TestRenderPNGCacheAndBusyRetry(t *testing.T) {
 				t.Errorf("%d successful renders, want %d", got, tc.wantRenders)
 			}
 		})
+	}
+}
+
+func TestHandlerPanicIs500(t *testing.T) {
+	eng := detEngine(nil, 0)
+	eng.features = func(ctx context.Context, layer string, id int64) (Features, error) { panic("engine bug") }
+	var logs syncBuffer
+	srv, err := New(Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, testDeps(eng))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/render.png", nil))
+	if rec.Code != 500 || strings.Contains(rec.Body.String(), "engine bug") || logs.count("engine bug") != 1 {
+		t.Errorf("status %d body %q, log:\n%s", rec.Code, rec.Body.String(), logs.b.String())
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -265,6 +266,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
+	r.Use(s.recoverer)
 	r.Get("/", s.handlePage(false))
 	r.Get("/embed", s.handlePage(true))
 	r.Get("/ws", s.handleWS)
@@ -279,6 +281,23 @@ func (s *Server) routes() http.Handler {
 		r.Handle("/static/*", s.static)
 	}
 	return r
+}
+
+// recoverer answers 500 and logs the stack when a handler panics (a bug),
+// instead of net/http's bare connection drop and unstructured log line.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panic", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				http.Error(w, "internal error", http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Serve answers HTTP on ln until ctx is cancelled or Close is called; both

@@ -8,6 +8,7 @@ import (
 	"image"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,13 +135,27 @@ func (ss *session) run(token string) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer ss.recoverPanic()
 		ss.writeLoop(ctx)
 	}()
-	ss.readLoop()
+	func() {
+		defer ss.recoverPanic()
+		ss.readLoop()
+	}()
 	cancel()
 	ss.close(websocket.CloseNormalClosure, "")
 	wg.Wait()
 	ss.log.Debug("session ended")
+}
+
+// recoverPanic turns a panic in a session goroutine (a bug, e.g. in an
+// Engine) into an internal-error close of that one session, so the other
+// sessions and the process keep running.
+func (ss *session) recoverPanic() {
+	if r := recover(); r != nil {
+		ss.log.Error("session panic", "panic", r, "stack", string(debug.Stack()))
+		ss.close(websocket.CloseInternalServerErr, "internal error")
+	}
 }
 
 // close ends the session once: it sends a close frame with code and

@@ -610,3 +610,28 @@ func TestRenderTimeoutContext(t *testing.T) {
 		t.Errorf("timed-out render: %v", e)
 	}
 }
+
+func TestEnginePanicClosesOnlyThatSession(t *testing.T) {
+	eng := detEngine(nil, 0)
+	eng.render = func(ctx context.Context, f Features, edits []Edit) (*image.RGBA, error) {
+		if len(edits) > 0 && edits[0].Remove {
+			panic("engine bug")
+		}
+		return detRender(testModel(), f.(fakeFeatures), edits)
+	}
+	var logs syncBuffer
+	_, addr := startServer(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, testDeps(eng))
+	c := dial(t, addr, "")
+	c.hello()
+	other := dial(t, addr, "")
+	other.hello()
+	c.sendSeq(map[string]any{"t": "erase_all", "concept": "tree", "units": 2})
+	if ce := c.closeCode(); ce.Code != websocket.CloseInternalServerErr {
+		t.Errorf("close code %d, want 1011", ce.Code)
+	}
+	s := other.sendSeq(stroke("tree", "add", 3, 3, [2]float64{20, 20}))
+	other.frameSeq(s)
+	if logs.count("engine bug") != 1 {
+		t.Errorf("panic not logged once:\n%s", logs.b.String())
+	}
+}
