@@ -350,9 +350,15 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	defer close(s.closeDone)
+	var closing sync.WaitGroup
 	for _, ss := range sessions {
-		ss.close(websocket.CloseGoingAway, "server shutting down")
+		closing.Add(1)
+		go func() {
+			defer closing.Done()
+			ss.close(websocket.CloseGoingAway, "server shutting down")
+		}()
 	}
+	closing.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var err error

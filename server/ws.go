@@ -170,8 +170,10 @@ func (ss *session) close(code int, reason string) {
 			return
 		}
 		if code != 0 {
+			// A close frame is a courtesy; a peer that does not take it
+			// within a second must not hold up shutdown.
 			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason),
-				time.Now().Add(ss.srv.cfg.WriteTimeout))
+				time.Now().Add(min(time.Second, ss.srv.cfg.WriteTimeout)))
 		}
 		conn.Close()
 	})
