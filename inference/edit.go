@@ -241,6 +241,7 @@ type editScratch struct {
 	alpha  []float32 // [slots, H·W]
 	value  []float32 // [slots, H·W]
 	pooled []float32 // [edits, H·W]
+	cells  []int32   // cells the current edit touches
 }
 
 var editScratchPool = sync.Pool{New: func() any { return new(editScratch) }}
@@ -314,6 +315,16 @@ func ApplyEdits(dst, src *Features, edits []Edit, levels []float32, pool Pooling
 		}
 		pooled := sc.pooled[i*plane : (i+1)*plane]
 		opacity := min(e.Strength, 1)
+		if opacity == 0 {
+			continue
+		}
+		// Brush strokes touch few cells: visit only those, for every unit.
+		sc.cells = sc.cells[:0]
+		for p, m := range pooled {
+			if m != 0 {
+				sc.cells = append(sc.cells, int32(p))
+			}
+		}
 		for _, u := range e.Units {
 			var v float32
 			switch e.Mode {
@@ -324,9 +335,9 @@ func ApplyEdits(dst, src *Features, edits []Edit, levels []float32, pool Pooling
 			}
 			s := int(sc.slot[u]) * plane
 			accA, accV := sc.alpha[s:s+plane], sc.value[s:s+plane]
-			for p, m := range pooled {
-				an := opacity * m
-				if an == 0 {
+			for _, p := range sc.cells {
+				an := opacity * pooled[p]
+				if an == 0 { // opacity·m can underflow
 					continue
 				}
 				aa := accA[p]
