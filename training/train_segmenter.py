@@ -84,7 +84,7 @@ def to_input(images_u8, device):
 def gaussian_blur(x, sigma):
     """Per-sample separable Gaussian blur; sigma is a [B] tensor (0 = untouched)."""
     B, C, H, W = x.shape
-    radius = 2
+    radius = 3
     t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     s = sigma.clamp(min=1e-3).view(B, 1)
     k = torch.exp(-(t.view(1, -1) ** 2) / (2 * s * s))
@@ -113,11 +113,20 @@ def augment(x, gen):
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     x = (x - mean) * contrast + mean + bright + tint
     blur_on = (torch.rand(B, generator=gen) < 0.5).float()
-    sigma = u(0.4, 1.3, B).cpu() * blur_on
+    sigma = u(0.4, 1.6, B).cpu() * blur_on
     if blur_on.any():
         blurred = gaussian_blur(x, sigma.to(dev))
         m = blur_on.to(dev).view(B, 1, 1, 1)
         x = blurred * m + x * (1 - m)
+    # Lost detail, as in a generator whose last layers are slim: box-downsample by 2 or 4 and
+    # upsample bilinearly again.
+    pick = torch.rand(B, generator=gen)
+    for factor, lo, hi in ((2, 0.0, 0.15), (4, 0.15, 0.2)):
+        m = ((pick >= lo) & (pick < hi)).float().to(dev).view(B, 1, 1, 1)
+        if m.any() and x.shape[2] % factor == 0 and x.shape[3] % factor == 0:
+            low = F.interpolate(F.avg_pool2d(x, factor), scale_factor=float(factor), mode="bilinear",
+                                align_corners=False)
+            x = low * m + x * (1 - m)
     noise_sd = u(0.0, 0.05, B, 1, 1, 1) * (torch.rand(B, 1, 1, 1, generator=gen) < 0.5).float().to(dev)
     x = x + torch.randn(x.shape, generator=gen).to(dev) * noise_sd
     return x.clamp_(-1.0, 1.0)
@@ -149,6 +158,30 @@ def confusion(model, images, labels, n_classes, device, batch=50):
         y = torch.from_numpy(labels[s:s + batch].astype(np.int64))
         cm += torch.bincount((y * n_classes + pred).reshape(-1), minlength=n_classes * n_classes)
     return cm.view(n_classes, n_classes).numpy()
+
+
+DEGRADATIONS = {
+    "blur_sigma1": lambda x: gaussian_blur(x, torch.full((x.shape[0],), 1.0, device=x.device)),
+    "down2_up": lambda x: F.interpolate(F.avg_pool2d(x, 2), scale_factor=2.0, mode="bilinear", align_corners=False),
+    "down4_up": lambda x: F.interpolate(F.avg_pool2d(x, 4), scale_factor=4.0, mode="bilinear", align_corners=False),
+}
+
+
+@torch.no_grad()
+def degraded_miou(model, images, labels, n_classes, device, batch=50):
+    """mIoU on renders degraded like generated images tend to be (blurred, detail lost): a
+    proxy for how far the segmenter can be trusted on GAN output, which has no true labels."""
+    model.eval()
+    out = {}
+    for name, f in DEGRADATIONS.items():
+        cm = np.zeros((n_classes, n_classes), np.int64)
+        for s in range(0, len(images), batch):
+            pred = model(f(to_input(images[s:s + batch], device))).argmax(1).cpu().numpy()
+            y = labels[s:s + batch].astype(np.int64)
+            cm += np.bincount((y * n_classes + pred).reshape(-1), minlength=n_classes * n_classes).reshape(
+                n_classes, n_classes)
+        out[name] = iou_from_confusion(cm)[1]
+    return out
 
 
 def iou_from_confusion(cm):
@@ -187,6 +220,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--ckpt-minutes", type=float, default=2.0)
     p.add_argument("--eval-n", type=int, default=1000, help="held-out images used for eval.json")
+    p.add_argument("--degraded-n", type=int, default=300,
+                   help="held-out images also scored after blur / down-up sampling (0 = skip)")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--init", default=None,
                    help="start from this checkpoint's weights with a fresh optimizer and schedule "
@@ -310,11 +345,15 @@ def main(argv=None):
     te = time.time()
     cm = confusion(model, ev_images[:n], ev_labels[:n], args.n_classes, device)
     ious, miou, acc = iou_from_confusion(cm)
+    nd = min(n, args.degraded_n)
     result = {
         "miou": miou,
         "pixel_accuracy": acc,
         "class_iou": {names[c]: ious[c] for c in range(args.n_classes)},
         "eval_images": int(n),
+        "degraded_miou": degraded_miou(model, ev_images[:nd], ev_labels[:nd], args.n_classes, device)
+        if nd > 0 else {},
+        "degraded_images": int(nd),
         "eval_data": eval_path,
         "train_images": int(len(images)),
         "train_steps": int(step),
@@ -329,7 +368,8 @@ def main(argv=None):
     with open(tmp, "w") as f:
         json.dump(result, f, indent=2)
     os.replace(tmp, os.path.join(args.out, "eval.json"))
-    print("mIoU %.4f  pixel acc %.4f" % (miou, acc))
+    print("mIoU %.4f  pixel acc %.4f  degraded %s" % (
+        miou, acc, ", ".join("%s %.4f" % kv for kv in result["degraded_miou"].items())))
     for c in range(args.n_classes):
         print("  %-9s %s" % (names[c], "n/a" if ious[c] is None else "%.4f" % ious[c]))
 

@@ -198,6 +198,8 @@ class TrainScriptTest(unittest.TestCase):
             self.assertEqual(ev["eval_images"], 16)
             self.assertEqual(set(ev["class_iou"]), {"class0", "class1", "class2", "class3"})
             self.assertGreater(ev["miou"], 0.8)
+            self.assertEqual(set(ev["degraded_miou"]), {"blur_sigma1", "down2_up", "down4_up"})
+            self.assertEqual(ev["degraded_images"], 16)
             m = Segmenter.from_checkpoint(os.path.join(out, "latest.pt"))
             self.assertEqual(m.widths, (8, 16, 24))
             buf = io.StringIO()
