@@ -154,6 +154,32 @@ class ConversionTest(unittest.TestCase):
         self.assertLess(float(np.abs(img - want).max()), 1e-4)
         self.assertGreater(float(np.abs(want - self.img.numpy()).max()), 1e-3)
 
+    def test_with_segmenter(self):
+        from segmenter import CHECKPOINT_FORMAT, Segmenter
+
+        seg = Segmenter(widths=(8, 12, 16)).eval()
+        names = ["sky", "cloud", "tree", "grass", "door", "brick", "dome", "building", "window", "roof",
+                 "mountain", "road"]
+        spath = os.path.join(self.tmp.name, "seg.pt")
+        torch.save({"format": CHECKPOINT_FORMAT, "config": seg.config(), "model": seg.state_dict(),
+                    "class_names": names}, spath)
+        out = os.path.join(self.tmp.name, "withseg")
+        rc, err = convert(self.model.state_dict(), out, "--seg", spath)
+        self.assertEqual(rc, 0, err)
+        with open(os.path.join(out, "manifest.json")) as f:
+            man = json.load(f)
+        self.assertEqual(man["segmenter"]["file"], "segmenter.onnx")
+        self.assertEqual(man["segmenter"]["input_range"], [-1, 1])
+        self.assertEqual([c["name"] for c in man["segmenter"]["classes"]], names)
+        for c in man["segmenter"]["classes"]:
+            self.assertRegex(c["color"], r"^#[0-9a-f]{6}$")
+        x = np.clip(self.img.numpy(), -1, 1)
+        got = onnx_numpy.run(os.path.join(out, "segmenter.onnx"), x)
+        with torch.no_grad():
+            want = seg(torch.from_numpy(x)).numpy()
+        self.assertEqual(got.shape, (3, 12, 32, 32))
+        self.assertLess(float(np.abs(got - want).max()), 1e-3)
+
     def test_fp16_weights(self):
         out = os.path.join(self.tmp.name, "fp16")
         rc, err = convert(self.model.state_dict(), out, "--fp16")
