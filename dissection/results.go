@@ -203,6 +203,27 @@ func (r *Results) Levels(layer string) ([]float32, error) {
 	return l.Levels(), nil
 }
 
+// LevelSetter takes a layer's per-unit "add" levels; *inference.Model is one.
+type LevelSetter interface {
+	SetLevels(layer string, levels []float32) error
+}
+
+// ApplyLevels hands every dissected layer's levels to m, so that "add" paints
+// each unit at its measured 0.99 quantile instead of the model's fallback.
+func (r *Results) ApplyLevels(m LevelSetter) error {
+	names := make([]string, 0, len(r.Layers))
+	for name := range r.Layers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if err := m.SetLevels(name, r.Layers[name].Levels()); err != nil {
+			return fmt.Errorf("dissection levels of %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // checkVersion decodes only the version first so that a file from another
 // version gets ErrSchemaVersion even when its fields no longer match.
 func checkVersion(data []byte, name string) error {

@@ -55,13 +55,8 @@ func NewModelEngine(m *inference.Model, res *dissection.Results) (*ModelEngine, 
 		info.Layers = append(info.Layers, LayerInfo{Name: l.Name, Channels: l.Channels, Width: l.Width, Height: l.Height})
 	}
 	if res != nil {
-		for name, l := range res.Layers {
-			if _, err := m.Layer(name); err != nil {
-				return nil, fmt.Errorf("server: dissection has layer %q the model lacks: %w", name, err)
-			}
-			if err := m.SetLevels(name, l.Levels()); err != nil {
-				return nil, fmt.Errorf("server: dissection levels of %s: %w", name, err)
-			}
+		if err := res.ApplyLevels(m); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
 		}
 	}
 	return &ModelEngine{m: m, info: info, levels: map[string][]float32{}}, nil
