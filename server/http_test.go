@@ -120,14 +120,14 @@ func TestPageHeaders(t *testing.T) {
 	defer ts.Close()
 
 	resp, _ := httpGet(t, ts.URL+"/", nil)
-	if got := resp.Header.Get("Content-Security-Policy"); got != "frame-ancestors 'none'" {
+	if got := resp.Header.Get("Content-Security-Policy"); got != pageCSP+"frame-ancestors 'none'" {
 		t.Errorf("/ CSP %q", got)
 	}
 	if got := resp.Header.Get("X-Frame-Options"); got != "DENY" {
 		t.Errorf("/ X-Frame-Options %q", got)
 	}
 	resp, _ = httpGet(t, ts.URL+"/embed", nil)
-	if got := resp.Header.Get("Content-Security-Policy"); got != "frame-ancestors 'self' https://course.example.edu https://lms.example.org" {
+	if got := resp.Header.Get("Content-Security-Policy"); got != pageCSP+"frame-ancestors 'self' https://course.example.edu https://lms.example.org" {
 		t.Errorf("/embed CSP %q", got)
 	}
 	if got := resp.Header.Get("X-Frame-Options"); got != "" {
@@ -147,7 +147,7 @@ func TestPageHeaders(t *testing.T) {
 	}
 	rec := httptest.NewRecorder()
 	srv2.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/embed", nil))
-	if got := rec.Header().Get("Content-Security-Policy"); got != "frame-ancestors 'self'" {
+	if got := rec.Header().Get("Content-Security-Policy"); got != pageCSP+"frame-ancestors 'self'" {
 		t.Errorf("default /embed CSP %q", got)
 	}
 }
