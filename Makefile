@@ -1,6 +1,7 @@
 # GANPaint-Go. The two set-up commands are `make run` and `make test`; every
 # other target is a step they use or a tool for developers.
 SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 GO ?= go
 PYTHON ?= /usr/bin/python3
 ADDR ?= 127.0.0.1:8080
@@ -42,11 +43,15 @@ test-go: ort
 
 test-python:
 	bash scripts/install-deps.sh python
-	$(PYTHON) -m unittest discover -s training/tests -t . -v
+	$(PYTHON) -m unittest discover -s training/tests -v
 
-test-toy:
+# The whole training pipeline at toy size, then ONNX Runtime (Go) against torch on its export.
+test-toy: ort
 	bash scripts/install-deps.sh python
-	bash training/toy_pipeline.sh
+	toy=$$(mktemp -d -t ganpaint-toy.XXXXXX) && trap 'rm -rf "$$toy"' EXIT && \
+	bash training/toy_pipeline.sh "$$toy" && \
+	GANPAINT_EXPORT_MODEL="$$toy/model" GANPAINT_EXPORT_REF="$$toy/model-check.npz" \
+		$(GO) test -count=1 -run TestExportMatchesTorch -v ./inference/ | grep -E 'max \||segmenter:|^(ok|FAIL|---)'
 
 test-browser: build
 	bash scripts/install-deps.sh browser
@@ -62,6 +67,7 @@ bench: build
 model:
 	bash scripts/install-deps.sh python
 	bash training/make_model.sh
+	$(MAKE) dissect
 
 ## dissect: re-run the dissection of the default model and store it next to the model.
 dissect: build
