@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
 const plantedDir = "../inference/testdata/planted"
@@ -24,16 +25,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // elsewhere.
 func loadModel(t testing.TB, dir string) *inference.Model {
 	t.Helper()
-	lib, err := inference.ResolveLibrary("")
-	if err == nil {
-		err = inference.InitRuntime(lib)
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("ONNX Runtime is required under CI: %v", err)
-		}
-		t.Skipf("ONNX Runtime not available: %v", err)
-	}
+	testenv.RequireRuntime(t)
 	m, err := inference.LoadDir(dir, inference.Options{Logger: quietLogger()})
 	if err != nil {
 		t.Fatalf("loading %s: %v", dir, err)
@@ -133,7 +125,7 @@ func TestPlantedModel(t *testing.T) {
 func TestPlantedModelBadInput(t *testing.T) {
 	m := loadModel(t, plantedDir)
 	// The same model without its segmenter.
-	noSegDir := copyModel(t, plantedDir)
+	noSegDir := testenv.CopyDir(t, plantedDir)
 	data, err := os.ReadFile(filepath.Join(noSegDir, "manifest.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -169,31 +161,6 @@ func TestPlantedModelBadInput(t *testing.T) {
 			}
 		})
 	}
-}
-
-// copyModel copies a model directory so a test can alter it.
-func copyModel(t testing.TB, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	err := filepath.Walk(src, func(path string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		target := filepath.Join(dst, rel)
-		if info.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
 }
 
 // BenchmarkDissect1000 dissects 1,000 samples of one layer and reports

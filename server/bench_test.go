@@ -9,6 +9,7 @@ import (
 
 	"github.com/ganpaint-go/ganpaint/dissection"
 	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
 // benchModelEnv names a model directory to benchmark besides the fake and
@@ -37,7 +38,7 @@ func (u unitConcepts) Ranked(layer, concept string) []int {
 // has one, else unitConcepts.
 func modelDeps(b *testing.B, dir string) (Deps, string) {
 	b.Helper()
-	requireRuntime(b)
+	testenv.RequireRuntime(b)
 	m, err := inference.LoadDir(dir, inference.Options{Logger: quietLogger()})
 	if err != nil {
 		b.Fatalf("loading %s: %v", dir, err)

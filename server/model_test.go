@@ -12,25 +12,10 @@ import (
 
 	"github.com/ganpaint-go/ganpaint/dissection"
 	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
 const plantedDir = "../inference/testdata/planted"
-
-// requireRuntime initialises ONNX Runtime: fatal under CI, where make test
-// provisions it, skipped elsewhere.
-func requireRuntime(t testing.TB) {
-	t.Helper()
-	lib, err := inference.ResolveLibrary("")
-	if err == nil {
-		err = inference.InitRuntime(lib)
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("ONNX Runtime is required under CI: %v", err)
-		}
-		t.Skipf("ONNX Runtime not available: %v", err)
-	}
-}
 
 // plantedResults is what a dissection of the planted model finds (see
 // inference/testdata/planted/README.md): unit k < 4 of layer2 draws class
@@ -61,7 +46,7 @@ func plantedResults() *dissection.Results {
 
 func plantedDeps(t testing.TB) Deps {
 	t.Helper()
-	requireRuntime(t)
+	testenv.RequireRuntime(t)
 	m, err := inference.LoadDir(plantedDir, inference.Options{Workers: 2, Logger: quietLogger()})
 	if err != nil {
 		t.Fatalf("loading planted model: %v", err)

@@ -9,54 +9,14 @@ import (
 	"testing"
 
 	"github.com/ganpaint-go/ganpaint/dissection"
-	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
 const dissectPlantedDir = "../../inference/testdata/planted"
 
-// dissectRuntimeOrSkip initialises ONNX Runtime: a failure under CI
-// (CI=true), a skip elsewhere.
-func dissectRuntimeOrSkip(t *testing.T) {
-	t.Helper()
-	lib, err := inference.ResolveLibrary("")
-	if err == nil {
-		err = inference.InitRuntime(lib)
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("ONNX Runtime is required under CI: %v", err)
-		}
-		t.Skipf("ONNX Runtime not available: %v", err)
-	}
-}
-
-// copyDir copies a model so the command can write its dissection into it.
-func copyDir(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	err := filepath.Walk(src, func(path string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		if info.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
 func TestDissectCommand(t *testing.T) {
-	dissectRuntimeOrSkip(t)
-	dir := copyDir(t, dissectPlantedDir)
+	testenv.RequireRuntime(t)
+	dir := testenv.CopyDir(t, dissectPlantedDir)
 	var stdout, stderr bytes.Buffer
 	code := runMain(context.Background(), []string{"dissect", "--model", dir, "--layers", "layer2,layer3",
 		"--samples", "64", "--quantile", "0.5", "--causal-samples", "4", "--location-images", "1"}, &stdout, &stderr)
@@ -83,7 +43,7 @@ func TestDissectCommand(t *testing.T) {
 }
 
 func TestDissectCommandRejects(t *testing.T) {
-	dissectRuntimeOrSkip(t)
+	testenv.RequireRuntime(t)
 	cases := []struct {
 		name string
 		args []string
@@ -91,8 +51,8 @@ func TestDissectCommandRejects(t *testing.T) {
 	}{
 		{"no model", []string{"dissect"}, "--model"},
 		{"zero samples", []string{"dissect", "--model", dissectPlantedDir, "--samples", "0"}, "--samples must be > 0"},
-		{"unknown layer", []string{"dissect", "--model", copyDir(t, dissectPlantedDir), "--layers", "layer9", "--samples", "4"}, "unknown layer"},
-		{"bad threshold", []string{"dissect", "--model", copyDir(t, dissectPlantedDir), "--threshold", "mean", "--samples", "4"}, "threshold method"},
+		{"unknown layer", []string{"dissect", "--model", testenv.CopyDir(t, dissectPlantedDir), "--layers", "layer9", "--samples", "4"}, "unknown layer"},
+		{"bad threshold", []string{"dissect", "--model", testenv.CopyDir(t, dissectPlantedDir), "--threshold", "mean", "--samples", "4"}, "threshold method"},
 		{"missing model", []string{"dissect", "--model", filepath.Join(t.TempDir(), "none"), "--samples", "4"}, "ganpaint dissect:"},
 		{"stray argument", []string{"dissect", "--model", dissectPlantedDir, "extra"}, "unexpected arguments"},
 	}

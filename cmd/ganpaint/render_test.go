@@ -13,25 +13,10 @@ import (
 	"time"
 
 	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
 const plantedModelDir = "../../inference/testdata/planted"
-
-// engineRuntimeOrSkip initialises ONNX Runtime: a failure under CI (CI=true),
-// a skip elsewhere.
-func engineRuntimeOrSkip(t *testing.T) {
-	t.Helper()
-	lib, err := inference.ResolveLibrary("")
-	if err == nil {
-		err = inference.InitRuntime(lib)
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("ONNX Runtime is required under CI: %v", err)
-		}
-		t.Skipf("ONNX Runtime not available: %v", err)
-	}
-}
 
 func TestParseEditSpec(t *testing.T) {
 	tests := []struct {
@@ -118,7 +103,7 @@ func renderPlanted(t *testing.T, args ...string) []byte {
 }
 
 func TestRenderPlanted(t *testing.T) {
-	engineRuntimeOrSkip(t)
+	testenv.RequireRuntime(t)
 	plain, err := png.Decode(bytes.NewReader(renderPlanted(t)))
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +136,7 @@ func TestRenderPlanted(t *testing.T) {
 }
 
 func TestRenderJPEGAndStdout(t *testing.T) {
-	engineRuntimeOrSkip(t)
+	testenv.RequireRuntime(t)
 	out := filepath.Join(t.TempDir(), "img.jpg")
 	if err := runRender(context.Background(), []string{"--model", plantedModelDir, "--id", "1", "--out", out, "--quality", "80"}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
@@ -204,7 +189,7 @@ func TestEditSpecConcepts(t *testing.T) {
 }
 
 func TestRenderRejects(t *testing.T) {
-	engineRuntimeOrSkip(t)
+	testenv.RequireRuntime(t)
 	dir := t.TempDir()
 	png := filepath.Join(dir, "x.png")
 	tests := []struct {
@@ -248,7 +233,7 @@ func TestRenderRejects(t *testing.T) {
 }
 
 func TestBenchPlanted(t *testing.T) {
-	engineRuntimeOrSkip(t)
+	testenv.RequireRuntime(t)
 	var stdout bytes.Buffer
 	if err := runBench(context.Background(), []string{"--model", plantedModelDir, "--strokes", "12"}, &stdout, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)

@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
 // lockedBuffer lets the test read a log while the server writes it.
@@ -31,30 +32,6 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
-}
-
-// copyModel copies a model directory so a test can add a dissection to it.
-func copyModel(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if info.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
 }
 
 func TestServeFlagErrors(t *testing.T) {
@@ -78,8 +55,8 @@ func TestServeFlagErrors(t *testing.T) {
 }
 
 func TestServeNeedsDissection(t *testing.T) {
-	engineRuntimeOrSkip(t)
-	dir := copyModel(t, plantedModelDir)
+	testenv.RequireRuntime(t)
+	dir := testenv.CopyDir(t, plantedModelDir)
 	err := runServe(context.Background(), []string{"--model", dir, "--addr", "127.0.0.1:0"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "ganpaint dissect") {
 		t.Errorf("err = %v, want a hint to run ganpaint dissect", err)
@@ -87,8 +64,8 @@ func TestServeNeedsDissection(t *testing.T) {
 }
 
 func TestServeEndToEnd(t *testing.T) {
-	engineRuntimeOrSkip(t)
-	dir := copyModel(t, plantedModelDir)
+	testenv.RequireRuntime(t)
+	dir := testenv.CopyDir(t, plantedModelDir)
 	if err := runDissect(context.Background(), []string{"--model", dir, "--samples", "64", "--threshold", "iqr",
 		"--causal-samples", "0", "--quiet"}, io.Discard, io.Discard); err != nil {
 		t.Fatalf("dissect: %v", err)
