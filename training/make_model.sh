@@ -27,7 +27,7 @@ mkdir -p "$D"
 # is preempted, which measured 4x slower per step than one thread.
 "$PYTHON" training/train_gan.py --data "$D/scenes128.npz" --out training/ckpt/gan --runs training/runs/gan \
     --minutes "$GAN_MINUTES" --fractions 0.12,0.18,0.22,0.26,0.22 --batch 8:32,16:32,32:24,64:16,128:12 \
-    --threads 1 --seed 0
+    --threads 1 --seed 0 --ema-kimg 1.5
 
 fp16=()
 [[ "${FP16:-0}" == 1 ]] && fp16=(--fp16)
