@@ -158,6 +158,8 @@ def evaluate(args):
     if seg.n_classes != len(names):
         raise EvalError("segmenter has %d classes, the renderer %d" % (seg.n_classes, len(names)))
     size = cfg.max_res
+    if args.res and (args.res not in cfg.resolutions() or args.res < 8):
+        raise EvalError("--res %d is not one of the generator's resolutions %s" % (args.res, cfg.resolutions()[1:]))
     if size % seg.multiple:
         raise EvalError("generator resolution %d is not a multiple of %d" % (size, seg.multiple))
     timings = {}
@@ -194,7 +196,10 @@ def evaluate(args):
         ids = list(range(args.first_id + s, args.first_id + min(args.n, s + args.batch)))
         z = torch.from_numpy(np.asarray(zrule.z_batch(ids, size=cfg.z_size), np.float32)).to(device)
         with torch.no_grad():
-            img = g(z).clamp(-1, 1)
+            img = g(z, res=args.res).clamp(-1, 1) if args.res else g(z).clamp(-1, 1)
+            if img.shape[-1] != size:
+                img = torch.nn.functional.interpolate(img, size=(size, size), mode="bilinear",
+                                                      align_corners=False).clamp(-1, 1)
         f, pred = seg_pass(seg, img)
         g_feat.append(f)
         g_pred.append(pred)
@@ -227,6 +232,7 @@ def evaluate(args):
         "n_generated": int(args.n),
         "n_rendered": int(args.n),
         "generated_ids": [int(args.first_id), int(args.first_id + args.n - 1)],
+        "generated_resolution": int(args.res or size),
         "render_seed": None if args.renders else int(args.render_seed),
         "generator_checkpoint": {"path": args.model_ckpt, "step": gck.get("step"),
                                  "elapsed_s": gck.get("elapsed_s"), "config": gck.get("config")},
@@ -272,8 +278,9 @@ def markdown(m, names):
         "| class TV distance (segmented generated vs true rendered) | %.4f |" % m["class_tv"],
         "| class TV distance (segmented generated vs segmented rendered) | %.4f |" % m["class_tv_segmented_renders"],
         "",
-        "%d generated (ids %d..%d) and %d rendered images." % (
-            m["n_generated"], m["generated_ids"][0], m["generated_ids"][1], m["n_rendered"]),
+        "%d generated (ids %d..%d, generated at %d px) and %d rendered images." % (
+            m["n_generated"], m["generated_ids"][0], m["generated_ids"][1], m["generated_resolution"],
+            m["n_rendered"]),
         "",
         "| class | segmenter IoU | share generated | share rendered (true) | share rendered (segmented) |",
         "| --- | --- | --- | --- | --- |",
@@ -295,6 +302,9 @@ def parse_args(argv=None):
     p.add_argument("--renders", default=None, help="optional prebuilt npz of held-out renders")
     p.add_argument("--render-seed", type=int, default=RENDER_SEED)
     p.add_argument("--first-id", type=int, default=0, help="first image id to generate")
+    p.add_argument("--res", type=int, default=0,
+                   help="evaluate a progressive run mid-way: generate at this stage's resolution and "
+                        "upsample bilinearly to the final size (default: final resolution)")
     p.add_argument("--batch", type=int, default=50)
     p.add_argument("--grid", type=int, default=16, help="generated images in samples.png")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)

@@ -242,6 +242,7 @@ def main(argv=None):
         cand = os.path.splitext(args.data)[0] + "_eval.npz"
         eval_path = cand if os.path.exists(cand) else None
     H = images.shape[1]
+    torch.manual_seed(args.seed)  # before building the model: its initial weights are part of the run
     model = Segmenter(n_classes=args.n_classes, widths=widths).to(device)
     if H % model.multiple or images.shape[2] % model.multiple:
         raise DataError("image size %dx%d is not a multiple of %d" % (H, images.shape[2], model.multiple))
@@ -251,7 +252,6 @@ def main(argv=None):
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     rng = np.random.default_rng(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
-    torch.manual_seed(args.seed)
     step, elapsed_before = 0, 0.0
     ckpt_path = os.path.join(args.out, "latest.pt")
     if args.resume and os.path.exists(ckpt_path):

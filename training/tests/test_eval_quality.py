@@ -93,6 +93,28 @@ class ReportTest(unittest.TestCase):
             with Image.open(os.path.join(out, "samples.png")) as im:
                 self.assertEqual(im.size, (8 * 32, 4 * 32 + 3 * 2))
 
+    def test_intermediate_resolution(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = gan.GANConfig(max_res=32, widths={4: 16, 8: 16, 16: 8, 32: 8})
+            gpath = os.path.join(tmp, "g.pt")
+            torch.save({"format": gan.CHECKPOINT_FORMAT, "config": cfg.to_dict(),
+                        "G_ema": gan.Generator(cfg).state_dict()}, gpath)
+            seg = Segmenter(widths=(8, 12, 16))
+            spath = os.path.join(tmp, "s.pt")
+            torch.save({"format": CHECKPOINT_FORMAT, "config": seg.config(), "model": seg.state_dict()}, spath)
+            out = os.path.join(tmp, "eval")
+            with contextlib.redirect_stdout(io.StringIO()):
+                rc = eq.main(["--model-ckpt", gpath, "--seg", spath, "--n", "6", "--out", out, "--res", "16",
+                              "--threads", "1"])
+            self.assertEqual(rc, 0)
+            with open(os.path.join(out, "metrics.json")) as f:
+                self.assertEqual(json.load(f)["generated_resolution"], 16)
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                rc = eq.main(["--model-ckpt", gpath, "--seg", spath, "--n", "6", "--out", out, "--res", "24"])
+            self.assertEqual(rc, 2)
+            self.assertIn("--res 24", err.getvalue())
+
     def test_rejects_wrong_checkpoints(self):
         with tempfile.TemporaryDirectory() as tmp:
             seg = Segmenter(widths=(8, 12, 16))

@@ -191,26 +191,37 @@ class TrainScriptTest(unittest.TestCase):
             common = ["--data", data, "--out", out, "--n-classes", "4", "--widths", "8,16,24",
                       "--minutes", "5", "--batch", "8", "--crop", "16", "--full-frac", "0.25"]
             with contextlib.redirect_stdout(io.StringIO()):
-                ts.main(common + ["--steps", "150"])
+                ts.main(common + ["--steps", "300"])
             with open(os.path.join(out, "eval.json")) as f:
                 ev = json.load(f)
-            self.assertEqual(ev["train_steps"], 150)
+            self.assertEqual(ev["train_steps"], 300)
             self.assertEqual(ev["eval_images"], 16)
             self.assertEqual(set(ev["class_iou"]), {"class0", "class1", "class2", "class3"})
-            self.assertGreater(ev["miou"], 0.8)
+            self.assertGreater(ev["miou"], 0.9)
             self.assertEqual(set(ev["degraded_miou"]), {"blur_sigma1", "down2_up", "down4_up"})
             self.assertEqual(ev["degraded_images"], 16)
             m = Segmenter.from_checkpoint(os.path.join(out, "latest.pt"))
             self.assertEqual(m.widths, (8, 16, 24))
             buf = io.StringIO()
             with contextlib.redirect_stdout(buf):
-                ts.main(common + ["--steps", "160", "--resume"])
-            self.assertIn("resumed at step 150", buf.getvalue())
+                ts.main(common + ["--steps", "310", "--resume"])
+            self.assertIn("resumed at step 300", buf.getvalue())
             ck = torch.load(os.path.join(out, "latest.pt"))
-            self.assertEqual(ck["step"], 160)
+            self.assertEqual(ck["step"], 310)
             with open(os.path.join(out, "log.csv")) as f:
                 steps = [int(r.split(",")[0]) for r in f.read().split()[1:]]
             self.assertEqual(steps, sorted(steps))
+            # --init: weights only, fresh schedule, new directory (the fine-tuning path).
+            out2 = os.path.join(tmp, "ft")
+            buf = io.StringIO()
+            with contextlib.redirect_stdout(buf):
+                ts.main([a if a != out else out2 for a in common] +
+                        ["--steps", "5", "--init", os.path.join(out, "latest.pt")])
+            self.assertIn("initialised from", buf.getvalue())
+            self.assertEqual(torch.load(os.path.join(out2, "latest.pt"))["step"], 5)
+            with self.assertRaises(SystemExit):
+                with contextlib.redirect_stdout(io.StringIO()):
+                    ts.main(common + ["--widths", "8,16", "--steps", "5", "--init", os.path.join(out, "latest.pt")])
 
 
 if __name__ == "__main__":
