@@ -160,6 +160,8 @@ def evaluate(args):
     size = cfg.max_res
     if args.res and (args.res not in cfg.resolutions() or args.res < 8):
         raise EvalError("--res %d is not one of the generator's resolutions %s" % (args.res, cfg.resolutions()[1:]))
+    if not 0.0 <= args.alpha <= 1.0:
+        raise EvalError("--alpha must be in [0, 1], got %g" % args.alpha)
     if size % seg.multiple:
         raise EvalError("generator resolution %d is not a multiple of %d" % (size, seg.multiple))
     timings = {}
@@ -196,7 +198,7 @@ def evaluate(args):
         ids = list(range(args.first_id + s, args.first_id + min(args.n, s + args.batch)))
         z = torch.from_numpy(np.asarray(zrule.z_batch(ids, size=cfg.z_size), np.float32)).to(device)
         with torch.no_grad():
-            img = g(z, res=args.res).clamp(-1, 1) if args.res else g(z).clamp(-1, 1)
+            img = g(z, res=args.res, alpha=args.alpha).clamp(-1, 1) if args.res else g(z).clamp(-1, 1)
             if img.shape[-1] != size:
                 img = torch.nn.functional.interpolate(img, size=(size, size), mode="bilinear",
                                                       align_corners=False).clamp(-1, 1)
@@ -233,6 +235,7 @@ def evaluate(args):
         "n_rendered": int(args.n),
         "generated_ids": [int(args.first_id), int(args.first_id + args.n - 1)],
         "generated_resolution": int(args.res or size),
+        "generated_alpha": float(args.alpha if args.res else 1.0),
         "render_seed": None if args.renders else int(args.render_seed),
         "generator_checkpoint": {"path": args.model_ckpt, "step": gck.get("step"),
                                  "elapsed_s": gck.get("elapsed_s"), "config": gck.get("config")},
@@ -305,6 +308,9 @@ def parse_args(argv=None):
     p.add_argument("--res", type=int, default=0,
                    help="evaluate a progressive run mid-way: generate at this stage's resolution and "
                         "upsample bilinearly to the final size (default: final resolution)")
+    p.add_argument("--alpha", type=float, default=1.0,
+                   help="with --res: fade-in weight of that stage (as in train_gan's log), so images "
+                        "mid-fade look like the ones being trained")
     p.add_argument("--batch", type=int, default=50)
     p.add_argument("--grid", type=int, default=16, help="generated images in samples.png")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)

@@ -114,6 +114,15 @@ class ReportTest(unittest.TestCase):
                 rc = eq.main(["--model-ckpt", gpath, "--seg", spath, "--n", "6", "--out", out, "--res", "24"])
             self.assertEqual(rc, 2)
             self.assertIn("--res 24", err.getvalue())
+            with contextlib.redirect_stdout(io.StringIO()):
+                rc = eq.main(["--model-ckpt", gpath, "--seg", spath, "--n", "6", "--out", out, "--res", "32",
+                              "--alpha", "0.5", "--threads", "1"])
+            self.assertEqual(rc, 0)
+            with open(os.path.join(out, "metrics.json")) as f:
+                self.assertEqual(json.load(f)["generated_alpha"], 0.5)
+            with contextlib.redirect_stderr(io.StringIO()):
+                self.assertEqual(eq.main(["--model-ckpt", gpath, "--seg", spath, "--n", "6", "--out", out,
+                                          "--res", "32", "--alpha", "1.5"]), 2)
 
     def test_rejects_wrong_checkpoints(self):
         with tempfile.TemporaryDirectory() as tmp:
