@@ -71,7 +71,7 @@ model:
 
 ## dissect: re-run the dissection of the default model and store it next to the model.
 dissect: build
-	./$(BIN) dissect --model assets/models/scenes128 --layers layer4,layer6 --samples 1000
+	./$(BIN) dissect --model assets/models/scenes128 --layers layer4,layer6 --samples 1000 --threshold iqr
 
 clean:
 	rm -rf bin
