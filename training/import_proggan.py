@@ -318,29 +318,10 @@ def set_output_shape(path, dims):
 
 
 def to_fp16_weights(path):
-    """Store the file's float initializers as float16 with a Cast back to float32 at the graph
-    start, halving the size; inputs, outputs and arithmetic stay float32."""
-    import onnx
-    from onnx import helper, numpy_helper
+    """Store the file's float initializers as float16 (one converter for every export)."""
+    from export import weights_to_fp16
 
-    m = onnx.load(path)
-    g = m.graph
-    casts, keep = [], []
-    for init in g.initializer:
-        arr = numpy_helper.to_array(init)
-        if arr.dtype == np.float32 and arr.size >= 16:
-            half = numpy_helper.from_array(arr.astype(np.float16), init.name + "_fp16")
-            keep.append(half)
-            casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT))
-        else:
-            keep.append(init)
-    del g.initializer[:]
-    g.initializer.extend(keep)
-    nodes = casts + list(g.node)
-    del g.node[:]
-    g.node.extend(nodes)
-    onnx.checker.check_model(m)
-    onnx.save(m, path)
+    weights_to_fp16(path)
 
 
 def export_model(model, out_dir, name="imported", title=None, fp16=False, seg_ckpt=None,
