@@ -76,10 +76,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer m.Close()
 	man := m.Manifest()
-	if *layer == "" {
-		*layer = man.DefaultLayer
-	}
-	li, err := m.Layer(*layer)
+	li, err := layerOrDefault(m, *layer)
 	if err != nil {
 		return err
 	}

@@ -170,6 +170,15 @@ func openModel(dir, ortLib string, opts inference.Options) (*inference.Model, fs
 	return m, fsys, nil
 }
 
+// layerOrDefault resolves --layer, falling back to the layer the model's
+// manifest paints at.
+func layerOrDefault(m *inference.Model, name string) (inference.LayerInfo, error) {
+	if name == "" {
+		name = m.Manifest().DefaultLayer
+	}
+	return m.Layer(name)
+}
+
 func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("render", flag.ContinueOnError)
 	fl.SetOutput(stderr)
@@ -213,10 +222,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer m.Close()
 	man := m.Manifest()
-	if *layer == "" {
-		*layer = man.DefaultLayer
-	}
-	li, err := m.Layer(*layer)
+	li, err := layerOrDefault(m, *layer)
 	if err != nil {
 		return err
 	}
