@@ -299,50 +299,51 @@ func TestTopK(t *testing.T) {
 	}
 }
 
-func BenchmarkTallyThreshold(b *testing.B) {
+// tallyBench is the shared input of the tally benchmarks: an 8×8 unit
+// upsampled to a 128×128 segmentation of 12 classes.
+type tallyBench struct {
+	r    *rand.Rand
+	p    patchIndex
+	act  []float32
+	seg  []uint8
+	hist []int32
+}
+
+func newTallyBench() tallyBench {
 	r := rand.New(rand.NewPCG(1, 1))
 	u, _ := NewUpsampler(8, 8, 128, 128)
-	p := patchIndex{up: u, classes: 12}
-	act := make([]float32, 64)
-	for i := range act {
-		act[i] = float32(r.NormFloat64())
+	tb := tallyBench{r: r, p: patchIndex{up: u, classes: 12}, act: make([]float32, 64), seg: make([]uint8, 128*128)}
+	for i := range tb.act {
+		tb.act[i] = float32(r.NormFloat64())
 	}
-	seg := make([]uint8, 128*128)
-	for i := range seg {
-		seg[i] = uint8(r.IntN(12))
+	for i := range tb.seg {
+		tb.seg[i] = uint8(r.IntN(12))
 	}
-	hist := make([]int32, p.numPatches()*12)
-	_ = p.fillHist(hist, seg)
+	tb.hist = make([]int32, tb.p.numPatches()*12)
+	_ = tb.p.fillHist(tb.hist, tb.seg)
+	return tb
+}
+
+func BenchmarkTallyThreshold(b *testing.B) {
+	tb := newTallyBench()
 	inter := make([]int64, 12)
 	var above int64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		p.tallyThreshold(act, 1.5, seg, hist, inter, &above)
+		tb.p.tallyThreshold(tb.act, 1.5, tb.seg, tb.hist, inter, &above)
 	}
 }
 
 func BenchmarkTallyHist(b *testing.B) {
-	r := rand.New(rand.NewPCG(1, 1))
-	u, _ := NewUpsampler(8, 8, 128, 128)
-	p := patchIndex{up: u, classes: 12}
-	act := make([]float32, 64)
-	for i := range act {
-		act[i] = float32(r.NormFloat64())
-	}
-	seg := make([]uint8, 128*128)
-	for i := range seg {
-		seg[i] = uint8(r.IntN(12))
-	}
-	hist := make([]int32, p.numPatches()*12)
-	_ = p.fillHist(hist, seg)
+	tb := newTallyBench()
 	levels := make([]float32, 100)
 	for i := range levels {
-		levels[i] = float32(r.NormFloat64())
+		levels[i] = float32(tb.r.NormFloat64())
 	}
 	slices.Sort(levels)
 	out := make([]int64, 12*101)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		p.tallyHist(act, levels, seg, hist, out)
+		tb.p.tallyHist(tb.act, levels, tb.seg, tb.hist, out)
 	}
 }
