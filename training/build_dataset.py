@@ -18,20 +18,28 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scenes  # noqa: E402
+import scenes2  # noqa: E402
+
+# The scene worlds a dataset can be rendered from: v1 (several small buildings, the scenes128 model)
+# and v2 (one building in close-up with parts at the paint grid's scale).
+WORLDS = {"v1": scenes.render, "v2": scenes2.render}
 
 SEED_STRIDE = 1_000_003
 
 
 def _render_chunk(args):
-    start, stop, seed, size = args
+    start, stop, seed, size, world = args
+    render = WORLDS[world]
     imgs = np.empty((stop - start, size, size, 3), np.uint8)
     labs = np.empty((stop - start, size, size), np.uint8)
     for k, i in enumerate(range(start, stop)):
-        imgs[k], labs[k] = scenes.render(seed * SEED_STRIDE + i, size)
+        imgs[k], labs[k] = render(seed * SEED_STRIDE + i, size)
     return start, imgs, labs
 
 
-def build(n, size, seed, workers, chunk=250, log=print):
+def build(n, size, seed, workers, chunk=250, log=print, world="v1"):
+    if world not in WORLDS:
+        raise ValueError(f"--world must be one of {sorted(WORLDS)}, got {world!r}")
     if n <= 0:
         raise ValueError(f"--n must be positive, got {n}")
     if size < 8:
@@ -40,7 +48,7 @@ def build(n, size, seed, workers, chunk=250, log=print):
     labels = np.empty((n, size, size), np.uint8)
     # Several chunks per worker keep both processes busy even for small --n.
     chunk = max(1, min(chunk, -(-n // (max(1, workers) * 4))))
-    jobs = [(s, min(n, s + chunk), seed, size) for s in range(0, n, chunk)]
+    jobs = [(s, min(n, s + chunk), seed, size, world) for s in range(0, n, chunk)]
     t0 = time.time()
     done = 0
     if workers <= 1:
@@ -83,9 +91,10 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     ap.add_argument("--out", default="training/data/scenes128.npz", help="output .npz path")
     ap.add_argument("--workers", type=int, default=2, help="render processes (default 2)")
+    ap.add_argument("--world", default="v1", help="scene world: v1 or v2 (default v1)")
     a = ap.parse_args(argv)
     try:
-        images, labels, el = build(a.n, a.size, a.seed, a.workers)
+        images, labels, el = build(a.n, a.size, a.seed, a.workers, world=a.world)
     except ValueError as e:
         ap.error(str(e))
     save_atomic(a.out, images, labels)
