@@ -104,10 +104,10 @@ def class_table():
     return [n for n, _ in CLASSES], [c for _, c in CLASSES]
 
 
-def render_set(n, size, seed, workers):
+def render_set(n, size, seed, workers, world="v1"):
     import build_dataset
 
-    images, labels, _ = build_dataset.build(n, size, seed, workers, log=lambda *a, **k: None)
+    images, labels, _ = build_dataset.build(n, size, seed, workers, log=lambda *a, **k: None, world=world)
     return images, labels
 
 
@@ -173,7 +173,7 @@ def evaluate(args):
         if len(r_img) < args.n or r_img.shape[1:3] != (size, size):
             raise EvalError("%s must hold >= %d renders of %dx%d" % (args.renders, args.n, size, size))
     else:
-        r_img, r_lab = render_set(args.n, size, args.render_seed, args.workers)
+        r_img, r_lab = render_set(args.n, size, args.render_seed, args.workers, args.world)
     timings["render_s"] = round(time.time() - t, 1)
 
     nc = seg.n_classes
@@ -303,6 +303,7 @@ def parse_args(argv=None):
     p.add_argument("--n", type=int, default=2000, help="generated images and renders (each)")
     p.add_argument("--out", default="training/eval")
     p.add_argument("--renders", default=None, help="optional prebuilt npz of held-out renders")
+    p.add_argument("--world", default="v1", help="scene world of the held-out renders: v1 or v2")
     p.add_argument("--render-seed", type=int, default=RENDER_SEED)
     p.add_argument("--first-id", type=int, default=0, help="first image id to generate")
     p.add_argument("--res", type=int, default=0,

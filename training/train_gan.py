@@ -59,6 +59,17 @@ def parse_args(argv=None):
     p.add_argument("--ckpt-every", type=float, default=CKPT_EVERY_S, help="seconds between checkpoints")
     p.add_argument("--sample-every", type=float, default=SAMPLE_EVERY_S, help="seconds between sample grids")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = os.cpu_count())")
+    p.add_argument("--channels-last", type=int, default=1,
+                   help="1: NHWC memory format (2.5-4x faster high-resolution, few-channel convs on CPU)")
+    p.add_argument("--compact", default=None,
+                   help="also write a compact checkpoint here at every checkpoint (fp16 weights, for git); "
+                        "--resume starts from it when --out has no latest.pt")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="what --minutes and the stage schedule count: wall-clock time, or this process's CPU "
+                        "time (robust to other work sharing the machine, and what a budget of CPU hours means)")
+    p.add_argument("--chunk-minutes", type=float, default=0,
+                   help="stop (with a checkpoint) after this many minutes of this process; --resume continues "
+                        "the same --minutes schedule (0 = run to the end of the budget)")
     return p.parse_args(argv)
 
 
@@ -198,6 +209,92 @@ def save_loss_curve(log_path, png_path):
     img.save(png_path, optimize=True)
 
 
+def train_step(G, D, optG, optD, real, z, res, alpha, r1_gamma, r1_every, channels_last=False):
+    """One discriminator and one generator update; r1_gamma 0 skips the (lazy) R1 penalty.
+
+    The D step's fakes, kept with their graph, serve the G step: that saves one generator forward
+    pass per step, a fifth of the step's cost on this CPU. Returns detached scalars
+    (d_loss, g_loss, mean D(real), mean D(fake), r1).
+    """
+    if channels_last:
+        real = real.contiguous(memory_format=torch.channels_last)
+    fake = G(z, res, alpha)
+    do_r1 = r1_gamma > 0
+    if do_r1:
+        real.requires_grad_(True)
+    d_real = D(real, res, alpha, track_std=True)
+    d_fake = D(fake.detach(), res, alpha)
+    d_loss = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
+    loss = d_loss
+    r1_val = 0.0
+    if do_r1:
+        (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+        r1 = grad.pow(2).sum(dim=(1, 2, 3)).mean()
+        loss = loss + 0.5 * r1_gamma * r1_every * r1
+        r1_val = r1.item()
+    optD.zero_grad(set_to_none=True)
+    loss.backward()
+    optD.step()
+
+    # D already updated; only G's parameters are stepped below.
+    g_loss = F.softplus(-D(fake, res, alpha)).mean()
+    optG.zero_grad(set_to_none=True)
+    g_loss.backward()
+    optG.step()
+    return d_loss.item(), g_loss.item(), d_real.mean().item(), d_fake.mean().item(), r1_val
+
+
+COMPACT_FORMAT = "ganpaint-progan-compact-v1"
+
+
+def _adam_restore(compact):
+    state = {k: {"step": v["step"], "exp_avg": torch.zeros_like(v["exp_avg_sq"], dtype=torch.float32),
+                 "exp_avg_sq": v["exp_avg_sq"].float()} for k, v in compact["state"].items()}
+    return {"param_groups": compact["param_groups"], "state": state}
+
+
+def _half(sd):
+    return {k: (v.half() if v.is_floating_point() else v) for k, v in sd.items()}
+
+
+def _full(sd):
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+
+
+def compact_checkpoint(ck):
+    """A full training checkpoint shrunk for committing to git (one path, overwritten each time):
+    G, D and the EMA generator in float16, Adam second moments in bfloat16 (see _adam_compact),
+    the rest as is. For the v1-sized GAN this is about 20 MB against 47 MB."""
+    out = {k: v for k, v in ck.items() if k not in ("G", "D", "G_ema", "optG", "optD")}
+    out["format"] = COMPACT_FORMAT
+    out["G"], out["D"], out["G_ema"] = _half(ck["G"]), _half(ck["D"]), _half(ck["G_ema"])
+    out["optG"], out["optD"] = _adam_compact(ck["optG"]), _adam_compact(ck["optD"])
+    return out
+
+
+def _adam_compact(sd):
+    """Adam state in a fraction of its size: the second moments in bfloat16 (fp16 would flush the
+    tiny ones to zero) and the step counts. First moments are not kept: with beta1 = 0, as this
+    recipe uses, the first moment is just the last gradient and the next step overwrites it."""
+    if any(g["betas"][0] != 0.0 for g in sd["param_groups"]):
+        raise ValueError("compact checkpoints need Adam with beta1 = 0")
+    return {"param_groups": sd["param_groups"],
+            "state": {k: {"step": v["step"], "exp_avg_sq": v["exp_avg_sq"].to(torch.bfloat16)}
+                      for k, v in sd["state"].items()}}
+
+
+def expand_checkpoint(ck):
+    """The inverse of compact_checkpoint, up to the precision it dropped: a checkpoint train_gan
+    resumes from."""
+    if ck.get("format") != COMPACT_FORMAT:
+        raise ValueError(f"not a {COMPACT_FORMAT} checkpoint")
+    out = dict(ck)
+    out["format"] = gan.CHECKPOINT_FORMAT
+    out["G"], out["D"], out["G_ema"] = _full(ck["G"]), _full(ck["D"]), _full(ck["G_ema"])
+    out["optG"], out["optD"] = _adam_restore(ck["optG"]), _adam_restore(ck["optD"])
+    return out
+
+
 def rng_state():
     return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
 
@@ -209,6 +306,10 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     os.makedirs(args.runs, exist_ok=True)
     ckpt_path = os.path.join(args.out, "latest.pt")
+    done_path = os.path.join(args.out, "done.json")
+    if os.path.exists(done_path):
+        # A resumed run is not done until it reaches its end again.
+        os.remove(done_path)
     log_path = os.path.join(args.out, "log.csv")
 
     torch.manual_seed(args.seed)
@@ -221,6 +322,10 @@ def main(argv=None):
     G_ema = gan.Generator(cfg).to(device)
     G_ema.load_state_dict(G.state_dict())
     G_ema.requires_grad_(False)
+    cl = bool(args.channels_last)
+    if cl:
+        for m in (G, D, G_ema):
+            m.to(memory_format=torch.channels_last)
     optG = torch.optim.Adam(G.parameters(), lr=args.lr, betas=(0.0, 0.99), eps=1e-8)
     # Lazy R1: scale D's betas/lr so the penalty's effective strength matches per-step R1 (StyleGAN2).
     c = args.r1_every / (args.r1_every + 1)
@@ -228,10 +333,19 @@ def main(argv=None):
     data_gen = torch.Generator().manual_seed(args.seed + 1)
 
     step, elapsed, stage_seen = 0, 0.0, -1
+    resume_from = None
     if args.resume and os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path, map_location=device)
+        resume_from = ckpt_path
+    elif args.resume and args.compact and os.path.exists(args.compact):
+        resume_from = args.compact
+    if resume_from:
+        ck = torch.load(resume_from, map_location=device)
+        if ck.get("format") == COMPACT_FORMAT:
+            ck = expand_checkpoint(ck)
         if ck.get("format") != gan.CHECKPOINT_FORMAT:
-            raise SystemExit(f"{ckpt_path}: not a {gan.CHECKPOINT_FORMAT} checkpoint")
+            raise SystemExit(f"{resume_from}: not a {gan.CHECKPOINT_FORMAT} checkpoint")
+        if ck.get("clock", "wall") != args.clock:
+            raise SystemExit(f"{resume_from}: its schedule counts {ck.get('clock', 'wall')} time, not --clock {args.clock}")
         if ck["config"] != cfg.to_dict():
             raise SystemExit(f"{ckpt_path}: architecture {ck['config']} differs from the requested {cfg.to_dict()}")
         G.load_state_dict(ck["G"])
@@ -246,7 +360,7 @@ def main(argv=None):
         data_gen.set_state(ck["data_rng"])
         if args.reset_ema:
             G_ema.load_state_dict(G.state_dict())
-        print(f"resumed at step {step}, {elapsed / 60:.1f} min elapsed", flush=True)
+        print(f"resumed from {resume_from} at step {step}, {elapsed / 60:.1f} min elapsed", flush=True)
     elif args.resume:
         print(f"--resume: no checkpoint at {ckpt_path}, starting fresh", flush=True)
 
@@ -274,23 +388,35 @@ def main(argv=None):
         ck = {"format": gan.CHECKPOINT_FORMAT, "config": cfg.to_dict(), "G": G.state_dict(), "D": D.state_dict(),
               "G_ema": G_ema.state_dict(), "optG": optG.state_dict(), "optD": optD.state_dict(), "step": step,
               "elapsed_s": elapsed, "stage": stage, "rng": rng_state(), "data_rng": data_gen.get_state(),
-              "args": vars(args)}
+              "args": vars(args), "clock": args.clock}
         tmp = ckpt_path + ".tmp"
         torch.save(ck, tmp)
         os.replace(tmp, ckpt_path)
+        if args.compact:
+            os.makedirs(os.path.dirname(os.path.abspath(args.compact)), exist_ok=True)
+            tmp = args.compact + ".tmp"
+            torch.save(compact_checkpoint(ck), tmp)
+            os.replace(tmp, args.compact)
 
     def samples(res, name, alpha=1.0):
         with torch.no_grad():
             imgs = to_u8(G_ema(sample_z, res=res, alpha=alpha))
         save_grid(imgs, os.path.join(args.runs, name), cols=4, tile=cfg.max_res)
 
-    t_start = time.time() - elapsed
+    clock = time.process_time if args.clock == "cpu" else time.time
+    t_start = clock() - elapsed
+    t_proc = time.time()
+    chunk_end = False
     last_ckpt = last_sample = time.time()
     r1_val = 0.0
     stage, res = stage_seen, None
     while True:
-        elapsed = time.time() - t_start
+        elapsed = clock() - t_start
         if elapsed >= sched.total_s or (args.max_steps and step >= args.max_steps):
+            break
+        if args.chunk_minutes and time.time() - t_proc >= args.chunk_minutes * 60:
+            print(f"chunk of {args.chunk_minutes} min done at step {step}; continue with --resume", flush=True)
+            chunk_end = True
             break
         t0 = time.time()
         st, res, alpha, bs = sched.at(elapsed)
@@ -300,56 +426,37 @@ def main(argv=None):
             stage = st
             print(f"[{elapsed / 60:.1f} min] step {step}: stage {res}px, batch {bs}", flush=True)
 
-        # Discriminator step. The same fakes (kept with their graph) serve the generator step,
-        # saving one generator forward pass per step, a fifth of the step's cost on this CPU.
         real = data.batch(data_gen, bs, res, alpha, device)
         z = torch.randn(bs, cfg.z_size, device=device)
-        fake = G(z, res, alpha)
         do_r1 = args.r1_gamma > 0 and step % args.r1_every == 0
+        d_loss, g_loss, d_real, d_fake, r1 = train_step(G, D, optG, optD, real, z, res, alpha,
+                                                        args.r1_gamma if do_r1 else 0.0, args.r1_every,
+                                                        channels_last=cl)
         if do_r1:
-            real.requires_grad_(True)
-        d_real = D(real, res, alpha, track_std=True)
-        d_fake = D(fake.detach(), res, alpha)
-        d_loss = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
-        loss = d_loss
-        if do_r1:
-            (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
-            r1 = grad.pow(2).sum(dim=(1, 2, 3)).mean()
-            loss = loss + 0.5 * args.r1_gamma * args.r1_every * r1
-            r1_val = r1.item()
-        optD.zero_grad(set_to_none=True)
-        loss.backward()
-        optD.step()
-
-        # Generator step (D already updated; only G's parameters are stepped below).
-        g_loss = F.softplus(-D(fake, res, alpha)).mean()
-        optG.zero_grad(set_to_none=True)
-        g_loss.backward()
-        optG.step()
+            r1_val = r1
 
         beta = 0.5 ** (bs / (args.ema_kimg * 1000.0))
         ema_update(G_ema, G, beta)
         step += 1
         dt = time.time() - t0
-        if not (math.isfinite(d_loss.item()) and math.isfinite(g_loss.item())):
-            raise SystemExit(f"step {step}: loss is not finite (d {d_loss.item()}, g {g_loss.item()})")
-        log.writerow([step, f"{time.time() - t_start:.1f}", res, f"{alpha:.3f}", bs, f"{d_loss.item():.4f}",
-                      f"{g_loss.item():.4f}", f"{r1_val:.4f}", f"{dt:.3f}", f"{d_real.mean().item():.3f}",
-                      f"{d_fake.mean().item():.3f}"])
+        if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
+            raise SystemExit(f"step {step}: loss is not finite (d {d_loss}, g {g_loss})")
+        log.writerow([step, f"{clock() - t_start:.1f}", res, f"{alpha:.3f}", bs, f"{d_loss:.4f}",
+                      f"{g_loss:.4f}", f"{r1_val:.4f}", f"{dt:.3f}", f"{d_real:.3f}", f"{d_fake:.3f}"])
         if step % 50 == 0:
             logf.flush()
-            print(f"[{elapsed / 60:.1f} min] step {step} res {res} a {alpha:.2f} d {d_loss.item():.3f} "
-                  f"g {g_loss.item():.3f} r1 {r1_val:.3f} {dt:.3f}s/step", flush=True)
+            print(f"[{elapsed / 60:.1f} min] step {step} res {res} a {alpha:.2f} d {d_loss:.3f} "
+                  f"g {g_loss:.3f} r1 {r1_val:.3f} {dt:.3f}s/step", flush=True)
         now = time.time()
         if now - last_sample >= args.sample_every:
             samples(res, "latest.png", alpha)
             last_sample = now
         if now - last_ckpt >= args.ckpt_every:
-            elapsed = now - t_start
+            elapsed = clock() - t_start
             checkpoint(stage)
             last_ckpt = now
 
-    elapsed = time.time() - t_start
+    elapsed = clock() - t_start
     logf.flush()
     logf.close()
     checkpoint(stage)
@@ -358,8 +465,9 @@ def main(argv=None):
         samples(res, f"stage_{res}px.png")
     save_loss_curve(log_path, os.path.join(args.runs, "loss.png"))
     print(f"done: {step} steps in {elapsed / 60:.1f} min; checkpoint {ckpt_path}", flush=True)
-    with open(os.path.join(args.out, "done.json"), "w") as f:
-        json.dump({"step": step, "elapsed_s": elapsed, "final_res": res}, f)
+    if not chunk_end:
+        with open(done_path, "w") as f:
+            json.dump({"step": step, "elapsed_s": elapsed, "final_res": res}, f)
 
 
 if __name__ == "__main__":

@@ -241,6 +241,40 @@ class TrainTest(unittest.TestCase):
             for png in ("latest.png", "loss.png", "stage_8px.png"):
                 self.assertTrue(os.path.exists(os.path.join(tmp, "runs", png)), png)
 
+    def test_compact_checkpoint_resume_and_chunks(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            rng = np.random.default_rng(0)
+            data = os.path.join(tmp, "d.npz")
+            np.savez(data, images=rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8),
+                     labels=np.zeros((20, 32, 32), np.uint8))
+            compact = os.path.join(tmp, "git", "gan.pt")
+            common = ["--data", data, "--runs", os.path.join(tmp, "runs"), "--minutes", "10", "--max-res", "32",
+                      "--widths", "4:16,8:16,16:8,32:8", "--batch", "8:4,16:4,32:4", "--threads", "1",
+                      "--clock", "cpu", "--compact", compact]
+            train_gan.main(common + ["--out", os.path.join(tmp, "a"), "--max-steps", "4"])
+            full = torch.load(os.path.join(tmp, "a", "latest.pt"))
+            small = torch.load(compact)
+            self.assertEqual(small["format"], train_gan.COMPACT_FORMAT)
+            self.assertEqual(small["G"]["blocks.0.dense.weight"].dtype, torch.float16)
+            self.assertLess(os.path.getsize(compact), 0.6 * os.path.getsize(os.path.join(tmp, "a", "latest.pt")))
+            back = train_gan.expand_checkpoint(small)
+            for k, v in full["G"].items():
+                torch.testing.assert_close(back["G"][k], v, rtol=2e-3, atol=1e-4)
+            for k, v in full["optD"]["state"].items():
+                torch.testing.assert_close(back["optD"]["state"][k]["exp_avg_sq"], v["exp_avg_sq"], rtol=1e-2, atol=0)
+            # A fresh --out (as on a new machine, where only git's compact file exists) resumes from it.
+            train_gan.main(common + ["--out", os.path.join(tmp, "b"), "--max-steps", "6", "--resume"])
+            resumed = torch.load(os.path.join(tmp, "b", "latest.pt"))
+            self.assertEqual(resumed["step"], 6)
+            self.assertGreater(resumed["elapsed_s"], full["elapsed_s"])
+            # A chunk stops early without marking the run done; a different clock is refused.
+            train_gan.main(common + ["--out", os.path.join(tmp, "b"), "--resume", "--chunk-minutes", "0.0001"])
+            self.assertFalse(os.path.exists(os.path.join(tmp, "b", "done.json")))
+            wall = [a if a != "cpu" else "wall" for a in common]
+            with self.assertRaises(SystemExit) as cm:
+                train_gan.main(wall + ["--out", os.path.join(tmp, "b"), "--resume", "--max-steps", "8"])
+            self.assertIn("--clock wall", str(cm.exception))
+
     def test_schedule(self):
         s = train_gan.Schedule(128, "1,1,1,1,1", "8:32,16:32,32:16,64:16,128:8", 100.0)
         self.assertEqual(s.at(0)[1:], (8, 1.0, 32))
