@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Model v2 (scenes128v2): scene world v2, segmenter v2, a GAN trained for GAN_CPU_MINUTES of CPU time
+# in resumable chunks, export, quality metrics and dissection of layer3..layer8.
+#
+#   bash training/make_model_v2.sh                 # everything; the GAN alone is ~7 CPU-hours here
+#   CHUNK_MINUTES=150 bash training/make_model_v2.sh   # one GAN chunk; run again to continue
+#
+# Every step is skipped when its output exists, so the script can be run again after a chunk, or on
+# a fresh clone: the GAN resumes from the compact checkpoint committed at GAN_COMPACT (fp16 weights,
+# Adam second moments in bfloat16; see train_gan.compact_checkpoint) when training/ckpt/ is empty.
+#
+# Environment: PYTHON (default /usr/bin/python3), GAN_CPU_MINUTES (420), CHUNK_MINUTES (0 = to the end),
+# SEG_MINUTES (30), SEG_FT_MINUTES (30), OUT (assets/models/scenes128v2).
+set -euo pipefail
+
+PYTHON=${PYTHON:-/usr/bin/python3}
+GAN_CPU_MINUTES=${GAN_CPU_MINUTES:-420}
+CHUNK_MINUTES=${CHUNK_MINUTES:-0}
+SEG_MINUTES=${SEG_MINUTES:-30}
+SEG_FT_MINUTES=${SEG_FT_MINUTES:-30}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=${OUT:-assets/models/scenes128v2}
+GAN_COMPACT=training/checkpoints/gan_v2.pt
+cd "$ROOT"
+D=training/data
+mkdir -p "$D"
+# One thread everywhere: on a shared 2-core machine two threads wait on each other whenever one is
+# preempted, and OpenBLAS must not start its own pool next to torch's.
+export OPENBLAS_NUM_THREADS=1
+
+dataset() { # seed n out
+    [[ -f "$3" ]] || "$PYTHON" training/build_dataset.py --world v2 --n "$2" --size 128 --seed "$1" --out "$3" --workers 2
+}
+dataset 100 30000 "$D/v2_gan128.npz"
+dataset 101 8000 "$D/v2_seg128.npz"
+dataset 107 1000 "$D/v2_seg128_eval.npz"
+
+SEG=training/ckpt/seg_v2
+if [[ ! -f "$SEG/final/latest.pt" ]]; then
+    "$PYTHON" training/train_segmenter.py --data "$D/v2_seg128.npz" --eval-data "$D/v2_seg128_eval.npz" \
+        --out "$SEG/base" --minutes "$SEG_MINUTES" --clock cpu --resume
+    # As for v1: a second run with down-up resampling so the segmenter also reads softer GAN images.
+    "$PYTHON" training/train_segmenter.py --data "$D/v2_seg128.npz" --eval-data "$D/v2_seg128_eval.npz" \
+        --out "$SEG/final" --minutes "$SEG_FT_MINUTES" --clock cpu --lr 6e-4 --crop 96 --full-frac 0.5 \
+        --init "$SEG/base/latest.pt" --seed 1
+fi
+
+# The recipe chosen by the 64 px comparison in training/runs/cmp/ (see MODEL.md of the model).
+GAN=training/ckpt/gan_v2
+"$PYTHON" training/train_gan.py --data "$D/v2_gan128.npz" --out "$GAN" --runs training/runs/gan_v2 \
+    --compact "$GAN_COMPACT" --resume --clock cpu --minutes "$GAN_CPU_MINUTES" --chunk-minutes "$CHUNK_MINUTES" \
+    --fractions 0.04,0.08,0.14,0.3,0.44 --batch 8:32,16:32,32:24,64:16,128:12 \
+    --threads 1 --seed 0 --ema-kimg 3 --ckpt-every 300
+if [[ ! -f "$GAN/done.json" ]]; then
+    echo "make_model_v2: GAN chunk finished; run again to continue (compact checkpoint: $GAN_COMPACT)"
+    exit 0
+fi
+
+"$PYTHON" training/export.py --ckpt "$GAN/latest.pt" --seg "$SEG/final/latest.pt" --out "$OUT" \
+    --name scenes128v2 --title "Procedural close-up scenes (v2), 128 px" --check-out "$GAN/export-check.npz"
+"$PYTHON" training/eval_quality.py --model-ckpt "$GAN/latest.pt" --seg "$SEG/final/latest.pt" --world v2 \
+    --n 2000 --out training/eval_v2
+cp training/eval_v2/metrics.json "$OUT/metrics.json"
+make build
+./bin/ganpaint dissect --model "$OUT" --layers layer3,layer4,layer5,layer6,layer7,layer8 --samples 1000 --threshold iqr
+echo "make_model_v2: model in $OUT"
