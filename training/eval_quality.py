@@ -125,10 +125,25 @@ def to_u8(x):
 
 @torch.no_grad()
 def seg_pass(seg, x):
-    """Pooled penultimate features and argmax labels in one forward pass."""
-    f = seg.penultimate(x)
-    logits = seg.classifier(f)
-    return f.mean(dim=(2, 3)).cpu().numpy(), logits.argmax(1).to(torch.uint8).cpu().numpy()
+    """One segmenter pass: (pooled penultimate features [B, widths[0]], pooled features of every decoder
+    level concatenated [B, sum(widths)], argmax labels [B, H, W]).
+
+    The penultimate map alone has only widths[0] (16) channels, too few for a Fréchet distance to tell
+    textures apart; every level of the decoder, each global-average-pooled, gives sum(widths) (208)."""
+    maps = seg.pyramid(x)
+    logits = seg.classifier(maps[-1])
+    pen = maps[-1].mean(dim=(2, 3))
+    multi = torch.cat([m.mean(dim=(2, 3)) for m in maps], dim=1)
+    return pen.cpu().numpy(), multi.cpu().numpy(), logits.argmax(1).to(torch.uint8).cpu().numpy()
+
+
+def sharpness(images):
+    """Mean gradient magnitude of the luminance of uint8 [N,H,W,3] images (finite differences, in
+    grey levels per pixel): the sharpness ratio compares generated with rendered images."""
+    y = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    gx = np.diff(y, axis=2)[:, :-1, :]
+    gy = np.diff(y, axis=1)[:, :, :-1]
+    return float(np.sqrt(gx * gx + gy * gy).mean())
 
 
 def colorize(labels, colours):
@@ -178,22 +193,25 @@ def evaluate(args):
 
     nc = seg.n_classes
     t = time.time()
-    r_feat, r_pred = [], []
+    r_feat, r_multi, r_pred = [], [], []
     cm = np.zeros((nc, nc), np.int64)
     for s in range(0, args.n, args.batch):
-        f, pred = seg_pass(seg, to_tensor(r_img[s:s + args.batch], device))
+        f, fm, pred = seg_pass(seg, to_tensor(r_img[s:s + args.batch], device))
         r_feat.append(f)
+        r_multi.append(fm)
         y = r_lab[s:s + args.batch].astype(np.int64)
         cm += np.bincount((y * nc + pred).reshape(-1), minlength=nc * nc).reshape(nc, nc)
         r_pred.append(pred)
     r_feat = np.concatenate(r_feat)
+    r_multi = np.concatenate(r_multi)
     r_pred = np.concatenate(r_pred)
     timings["segment_renders_s"] = round(time.time() - t, 1)
 
     import zrule
 
     t = time.time()
-    g_feat, g_pred, g_keep = [], [], []
+    g_feat, g_multi, g_pred, g_keep = [], [], [], []
+    g_sharp = []
     for s in range(0, args.n, args.batch):
         ids = list(range(args.first_id + s, args.first_id + min(args.n, s + args.batch)))
         z = torch.from_numpy(np.asarray(zrule.z_batch(ids, size=cfg.z_size), np.float32)).to(device)
@@ -202,12 +220,15 @@ def evaluate(args):
             if img.shape[-1] != size:
                 img = torch.nn.functional.interpolate(img, size=(size, size), mode="bilinear",
                                                       align_corners=False).clamp(-1, 1)
-        f, pred = seg_pass(seg, img)
+        f, fm, pred = seg_pass(seg, img)
         g_feat.append(f)
+        g_multi.append(fm)
+        g_sharp.append(sharpness(to_u8(img)) * img.shape[0])
         g_pred.append(pred)
         if s == 0:
             g_keep = to_u8(img[:args.grid])
     g_feat = np.concatenate(g_feat)
+    g_multi = np.concatenate(g_multi)
     g_pred = np.concatenate(g_pred)
     timings["generate_and_segment_s"] = round(time.time() - t, 1)
 
@@ -225,9 +246,15 @@ def evaluate(args):
         "segmenter_pixel_accuracy": float(tp.sum() / cm.sum()),
         "class_tv": total_variation(share_gen, share_ren),
         "class_tv_segmented_renders": total_variation(share_gen, share_ren_seg),
-        "fid_seg": fid(g_feat, r_feat),
-        "fid_seg_render_split": fid(r_feat[:half], r_feat[half:]),
-        "fid_feature_dim": int(g_feat.shape[1]),
+        "fid_seg": fid(g_multi, r_multi),
+        "fid_seg_render_split": fid(r_multi[:half], r_multi[half:]),
+        "fid_feature_dim": int(g_multi.shape[1]),
+        "fid_seg_penultimate": fid(g_feat, r_feat),
+        "fid_seg_penultimate_render_split": fid(r_feat[:half], r_feat[half:]),
+        "fid_penultimate_dim": int(g_feat.shape[1]),
+        "sharpness_generated": float(np.sum(g_sharp) / args.n),
+        "sharpness_rendered": sharpness(r_img[:args.n]),
+        "segmenter_widths": list(seg.widths),
         "class_share_generated": {names[c]: float(share_gen[c]) for c in range(nc)},
         "class_share_rendered": {names[c]: float(share_ren[c]) for c in range(nc)},
         "class_share_rendered_segmented": {names[c]: float(share_ren_seg[c]) for c in range(nc)},
@@ -243,6 +270,7 @@ def evaluate(args):
         "timings": timings,
         "device": str(device),
     }
+    metrics["sharpness_ratio"] = metrics["sharpness_generated"] / max(metrics["sharpness_rendered"], 1e-9)
     os.makedirs(args.out, exist_ok=True)
     write_json(metrics, os.path.join(args.out, "metrics.json"))
     with open(os.path.join(args.out, "metrics.md"), "w") as f:
@@ -276,8 +304,12 @@ def markdown(m, names):
         "| --- | --- |",
         "| segmenter mIoU (renders, true labels) | %.4f |" % m["segmenter_miou"],
         "| segmenter pixel accuracy | %.4f |" % m["segmenter_pixel_accuracy"],
-        "| FID on segmenter features (generated vs rendered) | %.4f |" % m["fid_seg"],
+        "| FID on segmenter features, every decoder level pooled (%d dims; generated vs rendered) | %.4f |" % (
+            m["fid_feature_dim"], m["fid_seg"]),
         "| same, two halves of the renders (noise floor) | %.4f |" % m["fid_seg_render_split"],
+        "| FID on the penultimate features only (%d dims; v1's reported fid_seg) | %.4f |" % (
+            m["fid_penultimate_dim"], m["fid_seg_penultimate"]),
+        "| sharpness ratio (mean luminance gradient, generated / rendered) | %.3f |" % m["sharpness_ratio"],
         "| class TV distance (segmented generated vs true rendered) | %.4f |" % m["class_tv"],
         "| class TV distance (segmented generated vs segmented rendered) | %.4f |" % m["class_tv_segmented_renders"],
         "",

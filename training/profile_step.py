@@ -3,7 +3,7 @@
     /usr/bin/python3 training/profile_step.py --threads 1 --channels-last 0,1 [--widths ...]
 
 Runs train_gan.train_step on random data (the data loader is not the bottleneck) and prints the
-median of --steps timed steps after --warmup, for every (stage, memory format) combination, plus
+median CPU time of --steps timed steps after --warmup, for every (stage, memory format) combination, plus
 images per second. Which BLAS torch uses is printed too: Debian's torch runs on whichever
 libblas.so.3 the alternatives system selects (OpenBLAS once libopenblas0-pthread is installed).
 """
@@ -42,13 +42,13 @@ def time_stage(cfg, res, batch, channels_last, steps, warmup, alpha=1.0):
     for i in range(warmup + steps):
         real = torch.rand(batch, 3, res, res) * 2 - 1
         z = torch.randn(batch, cfg.z_size)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         # Every 4th step carries R1, as in training; the median sees the common step.
         train_gan.train_step(G, D, optG, optD, real, z, res, alpha, 1.0 if i % 4 == 0 else 0.0, 4,
                              channels_last=channels_last)
         if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times), statistics.mean(times)
+            times.append((time.process_time() - c0, time.perf_counter() - t0))
+    return statistics.median(t for t, _ in times), statistics.median(w for _, w in times)
 
 
 def main(argv=None):
@@ -67,11 +67,13 @@ def main(argv=None):
     cfg = gan.GANConfig(max_res=128, widths=widths)
     batches = {int(k): int(v) for k, v in (x.split(":") for x in a.batch.split(","))}
     print(f"torch {torch.__version__}, threads {a.threads}, blas: {blas_name()}")
-    print("stage  batch  channels_last  median_s  mean_s  images/s")
+    # CPU seconds of this process, not wall-clock: on a machine shared with other work the wall
+    # time measures the neighbours as much as the step (with one thread the two agree when idle).
+    print("stage  batch  channels_last  cpu_s(median)  wall_s(median)  images/cpu_s")
     for res in (int(r) for r in a.stages.split(",")):
         for cl in (int(c) for c in a.channels_last.split(",")):
-            med, mean = time_stage(cfg, res, batches[res], bool(cl), a.steps, a.warmup)
-            print(f"{res:5d}  {batches[res]:5d}  {cl:13d}  {med:8.3f}  {mean:6.3f}  {batches[res] / med:8.1f}",
+            cpu, wall = time_stage(cfg, res, batches[res], bool(cl), a.steps, a.warmup)
+            print(f"{res:5d}  {batches[res]:5d}  {cl:13d}  {cpu:13.3f}  {wall:14.3f}  {batches[res] / cpu:12.1f}",
                   flush=True)
 
 

@@ -70,8 +70,9 @@ class Segmenter(nn.Module):
         """Input height and width must be divisible by this."""
         return 2 ** (len(self.widths) - 1)
 
-    def penultimate(self, x):
-        """Feature map right before the 1x1 classifier: [B, widths[0], H, W]."""
+    def pyramid(self, x):
+        """Decoder feature maps from coarse to fine: the bottleneck, then each up-step's output; the
+        last one is the penultimate map that the 1x1 classifier reads."""
         skips = []
         for i, block in enumerate(self.enc):
             if i > 0:
@@ -79,9 +80,15 @@ class Segmenter(nn.Module):
             x = block(x)
             skips.append(x)
         x = skips.pop()
+        maps = [x]
         for up in self.dec:
             x = up(x, skips.pop())
-        return x
+            maps.append(x)
+        return maps
+
+    def penultimate(self, x):
+        """Feature map right before the 1x1 classifier: [B, widths[0], H, W]."""
+        return self.pyramid(x)[-1]
 
     def forward(self, x):
         return self.classifier(self.penultimate(x))

@@ -19,6 +19,16 @@ import gan  # noqa: E402
 from segmenter import CHECKPOINT_FORMAT, Segmenter  # noqa: E402
 
 
+class SharpnessTest(unittest.TestCase):
+    def test_flat_and_edges(self):
+        flat = np.full((2, 8, 8, 3), 100, np.uint8)
+        self.assertEqual(eq.sharpness(flat), 0.0)
+        step = flat.copy()
+        step[:, :, 4:] = 200
+        # One column of 7 x-differences of 100 grey levels in each row of the 7x7 grid measured.
+        self.assertAlmostEqual(eq.sharpness(step), 100.0 / 7, places=4)
+
+
 class StatisticsTest(unittest.TestCase):
     def test_frechet_closed_form_for_diagonal_covariances(self):
         mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
@@ -83,7 +93,10 @@ class ReportTest(unittest.TestCase):
             self.assertAlmostEqual(sum(m["class_share_rendered"].values()), 1.0, places=6)
             # Renders are the renderer's: sky and grass occupy a real share of the true labels.
             self.assertGreater(m["class_share_rendered"]["sky"], 0.05)
-            self.assertEqual(m["fid_feature_dim"], 8)
+            self.assertEqual(m["fid_feature_dim"], 8 + 12 + 16)
+            self.assertEqual(m["fid_penultimate_dim"], 8)
+            self.assertGreater(m["sharpness_rendered"], 0)
+            self.assertAlmostEqual(m["sharpness_ratio"], m["sharpness_generated"] / m["sharpness_rendered"])
             with open(os.path.join(out, "metrics.md")) as f:
                 md = f.read()
             for name in ("sky", "door", "dome", "road"):
