@@ -298,7 +298,7 @@ class MinibatchStd(nn.Module):
     @torch.no_grad()
     def track(self, x):
         """Update the running mean of the statistic (call on real batches)."""
-        s = self.stat(x)
+        s = self.stat(x).to(self.ref.dtype)
         self.ref_count += 1
         beta = max(0.01, 1.0 / float(self.ref_count))
         self.ref.lerp_(s, beta)

@@ -30,7 +30,7 @@ def blas_name():
         return "unknown"
 
 
-def time_stage(cfg, res, batch, channels_last, steps, warmup, alpha=1.0):
+def time_stage(cfg, res, batch, channels_last, steps, warmup, alpha=1.0, amp=False):
     torch.manual_seed(0)
     G, D = gan.Generator(cfg), gan.Discriminator(cfg)
     if channels_last:
@@ -45,7 +45,7 @@ def time_stage(cfg, res, batch, channels_last, steps, warmup, alpha=1.0):
         t0, c0 = time.perf_counter(), time.process_time()
         # Every 4th step carries R1, as in training; the median sees the common step.
         train_gan.train_step(G, D, optG, optD, real, z, res, alpha, 1.0 if i % 4 == 0 else 0.0, 4,
-                             channels_last=channels_last)
+                             channels_last=channels_last, amp=amp)
         if i >= warmup:
             times.append((time.process_time() - c0, time.perf_counter() - t0))
     return statistics.median(t for t, _ in times), statistics.median(w for _, w in times)
@@ -59,6 +59,7 @@ def main(argv=None):
     ap.add_argument("--batch", default="8:32,16:32,32:24,64:16,128:12")
     ap.add_argument("--stages", default="8,16,32,64,128")
     ap.add_argument("--channels-last", default="0,1")
+    ap.add_argument("--amp", default="0", help="bfloat16 autocast settings to time, e.g. 0,1")
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--warmup", type=int, default=3)
     a = ap.parse_args(argv)
@@ -69,12 +70,13 @@ def main(argv=None):
     print(f"torch {torch.__version__}, threads {a.threads}, blas: {blas_name()}")
     # CPU seconds of this process, not wall-clock: on a machine shared with other work the wall
     # time measures the neighbours as much as the step (with one thread the two agree when idle).
-    print("stage  batch  channels_last  cpu_s(median)  wall_s(median)  images/cpu_s")
+    print("stage  batch  channels_last  amp  cpu_s(median)  wall_s(median)  images/cpu_s")
     for res in (int(r) for r in a.stages.split(",")):
         for cl in (int(c) for c in a.channels_last.split(",")):
-            cpu, wall = time_stage(cfg, res, batches[res], bool(cl), a.steps, a.warmup)
-            print(f"{res:5d}  {batches[res]:5d}  {cl:13d}  {cpu:13.3f}  {wall:14.3f}  {batches[res] / cpu:12.1f}",
-                  flush=True)
+            for amp in (int(x) for x in a.amp.split(",")):
+                cpu, wall = time_stage(cfg, res, batches[res], bool(cl), a.steps, a.warmup, amp=bool(amp))
+                print(f"{res:5d}  {batches[res]:5d}  {cl:13d}  {amp:3d}  {cpu:13.3f}  {wall:14.3f}  "
+                      f"{batches[res] / cpu:12.1f}", flush=True)
 
 
 if __name__ == "__main__":
