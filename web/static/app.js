@@ -855,7 +855,9 @@
     if (d.pointerId !== null && el.overlay.hasPointerCapture(d.pointerId)) {
       el.overlay.releasePointerCapture(d.pointerId);
     }
-    drawOverlay();
+    // When the pointer rested before release, the frame with the stroke's
+    // last part is already on screen and no later frame will settle it.
+    settleStrokes(session.frameSeq);
   }
 
   // settleStrokes drops overlays whose strokes the image on screen includes.

@@ -1,0 +1,50 @@
+// Real-browser tests of what a new user trips over in the painter (issue
+// 11): each test drives the page as a person would and fails on the defect
+// it is named after.
+//
+//   GANPAINT_URL=http://127.0.0.1:8080/ node --test web/e2e/painter.test.mjs
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DESKTOP, artifact, nextFrame, url, waitMS, waitSettled, withBrowser } from './helpers.mjs';
+
+// overlayAlpha is the largest alpha of the stroke overlay in a small box
+// around a point given in fractions of the painting surface.
+async function overlayAlpha(page, fx, fy) {
+  return page.evaluate(([fx, fy]) => {
+    const c = document.getElementById('overlay');
+    const x = Math.round(fx * c.width);
+    const y = Math.round(fy * c.height);
+    const d = c.getContext('2d').getImageData(Math.max(0, x - 3), Math.max(0, y - 3), 7, 7).data;
+    let maxA = 0;
+    for (let i = 3; i < d.length; i += 4) maxA = Math.max(maxA, d[i]);
+    return maxA;
+  }, [fx, fy]);
+}
+
+test('the stroke overlay clears when the button is released after a pause', async (t) => {
+  await withBrowser(t, DESKTOP, async (page) => {
+    await page.goto(url('/'), { waitUntil: 'domcontentloaded' });
+    await waitSettled(page, 1);
+    const from = [0.2, 0.3];
+    const to = [0.7, 0.35];
+    // Hold still until the image shows everything sent so far: the last
+    // frame then arrives before the button is released.
+    const box = await page.locator('#overlay').boundingBox();
+    const at = (f) => [box.x + f[0] * box.width, box.y + f[1] * box.height];
+    await page.mouse.move(...at(from));
+    await page.mouse.down();
+    for (let i = 1; i <= 12; i++) {
+      await page.mouse.move(...at([from[0] + (i / 12) * (to[0] - from[0]), from[1] + (i / 12) * (to[1] - from[1])]));
+      await page.waitForTimeout(10);
+    }
+    await page.waitForTimeout(400);
+    await waitSettled(page, 2);
+    await nextFrame(page);
+    assert.ok(await overlayAlpha(page, ...from) > 0, 'while the button is down the stroke is drawn');
+    await page.mouse.up();
+    await waitSettled(page, 2);
+    await nextFrame(page);
+    await page.screenshot({ path: artifact('overlay-after-release.png') });
+    assert.equal(await overlayAlpha(page, ...from), 0, 'the overlay is clear where the stroke began');
+  });
+});
