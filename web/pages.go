@@ -150,6 +150,7 @@ type view struct {
 	ModelTitle  string
 	Description string
 	CSS, JS     string
+	Parts       []string // URLs of the part scripts, loaded before JS
 	Icon        string
 	OGImage     string // absolute URL or ""
 	OGURL       string // absolute URL or ""
@@ -188,6 +189,9 @@ type clientConfig struct {
 	Paths     clientPaths           `json:"paths"`
 	BaseURL   string                `json:"base_url"`
 	PartialMS int                   `json:"partial_ms"`
+	// StateError is set when the page's ?state= link could not be used
+	// (the page then shows the default image and says so).
+	StateError bool `json:"state_error,omitempty"`
 }
 
 type clientModel struct {
@@ -238,7 +242,7 @@ func newView(d server.PageData, a *Assets, embed bool) (view, error) {
 		Icon:       a.URL("icon.svg"),
 		OGImage:    d.ImageURL,
 		OGURL:      d.PainterURL,
-		StateError: d.StateError,
+		StateError: friendlyStateError(d.StateError),
 		Width:      h.Image.Width,
 		Height:     h.Image.Height,
 		MaxID:      h.MaxID,
@@ -246,6 +250,9 @@ func newView(d server.PageData, a *Assets, embed bool) (view, error) {
 		Layers:     h.Layers,
 		Units:      defaultUnits,
 		Presets:    unitPresets(),
+	}
+	for _, name := range partScripts() {
+		v.Parts = append(v.Parts, a.URL(name))
 	}
 	if v.ModelTitle == "" {
 		v.ModelTitle = h.Model.Name
@@ -314,11 +321,12 @@ func newView(d server.PageData, a *Assets, embed bool) (view, error) {
 		wsPath = defaultWS
 	}
 	cfg := clientConfig{
-		Page:      page,
-		Concepts:  h.Concepts,
-		State:     d.State,
-		BaseURL:   strings.TrimSuffix(d.BaseURL, "/"),
-		PartialMS: partialStrokeMS,
+		Page:       page,
+		Concepts:   h.Concepts,
+		State:      d.State,
+		BaseURL:    strings.TrimSuffix(d.BaseURL, "/"),
+		PartialMS:  partialStrokeMS,
+		StateError: d.StateError != "",
 		Model: clientModel{
 			Name: h.Model.Name, Title: v.ModelTitle,
 			Width: h.Image.Width, Height: h.Image.Height,
@@ -340,6 +348,16 @@ func newView(d server.PageData, a *Assets, embed bool) (view, error) {
 	}
 	v.Config = cfg
 	return v, nil
+}
+
+// friendlyStateError is what a page opened from an unusable share link says.
+// The server's reason ("not base64url", "image id out of range") means
+// nothing to the person who clicked the link; it stays in the server's log.
+func friendlyStateError(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return "This link could not be opened (it may be incomplete or made for another model), so the default image was loaded instead."
 }
 
 // describe is the meta/og description of a page.

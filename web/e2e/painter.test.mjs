@@ -5,7 +5,7 @@
 //   GANPAINT_URL=http://127.0.0.1:8080/ node --test web/e2e/painter.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DESKTOP, artifact, nextFrame, url, waitMS, waitSettled, withBrowser } from './helpers.mjs';
+import { DESKTOP, artifact, nextFrame, paint, pixels, samePixels, url, waitMS, waitSettled, withBrowser } from './helpers.mjs';
 
 // overlayAlpha is the largest alpha of the stroke overlay in a small box
 // around a point given in fractions of the painting surface.
@@ -46,5 +46,45 @@ test('the stroke overlay clears when the button is released after a pause', asyn
     await nextFrame(page);
     await page.screenshot({ path: artifact('overlay-after-release.png') });
     assert.equal(await overlayAlpha(page, ...from), 0, 'the overlay is clear where the stroke began');
+  });
+});
+
+// showing waits until the painter shows image id with edits edits, settled.
+async function showing(page, id, edits) {
+  await page.waitForFunction(([id, edits]) => window.ganpaint.id === id && window.ganpaint.edits === edits && window.ganpaint.settled,
+    [id, edits], { timeout: waitMS });
+}
+
+test('changing the image keeps the painting: undo, Back, Forward and the thumbnail bring it back', async (t) => {
+  await withBrowser(t, DESKTOP, async (page) => {
+    await page.goto(url('/'), { waitUntil: 'domcontentloaded' });
+    await waitSettled(page, 1);
+    const first = await page.evaluate(() => window.ganpaint.id);
+    await paint(page, 'tree', [0.3, 0.7], [0.6, 0.6]);
+    const paintedState = await page.evaluate(() => window.ganpaint.state);
+    const painted = await pixels(page);
+
+    const other = page.locator(`#samples .thumb:not([data-id="${first}"])`).first();
+    const otherID = Number(await other.getAttribute('data-id'));
+    await other.click();
+    await showing(page, otherID, 0);
+
+    assert.equal(await page.locator('#undo').isEnabled(), true, 'the image change can be undone');
+    await page.locator('#undo').click();
+    await showing(page, first, 1);
+    assert.ok(samePixels(painted, await pixels(page)), 'undo brings back the painted image');
+    await page.locator('#redo').click();
+    await showing(page, otherID, 0);
+
+    await page.goBack();
+    assert.equal(new URL(page.url()).origin, new URL(url('/')).origin, 'Back stays in the painter');
+    await showing(page, first, 1);
+    assert.ok(samePixels(painted, await pixels(page)), 'Back shows the painted image');
+    await page.goForward();
+    await showing(page, otherID, 0);
+
+    await page.locator(`#samples .thumb[data-id="${first}"]`).click();
+    await showing(page, first, 1);
+    assert.equal(await page.evaluate(() => window.ganpaint.state), paintedState, 'the thumbnail brings the painting back');
   });
 });

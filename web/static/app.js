@@ -89,6 +89,8 @@
     canUndo: false,
     canRedo: false,
     edits: 0,
+    original: '', // token of the image without edits
+    editList: [], // state message's edit_list
     frameSeq: -1, // seq of the image on screen
     frameFormat: 0, // its encoding: 1 JPEG, 2 PNG (frame header codes)
     wantFormat: 0, // the encoding asked for on this connection
@@ -314,7 +316,10 @@
   }
 
   function onState(s) {
+    const before = { id: session.id, layer: session.layer, token: session.token };
     session.token = s.state || '';
+    session.original = s.original || '';
+    session.editList = Array.isArray(s.edit_list) ? s.edit_list : [];
     session.id = s.id;
     session.layer = s.layer;
     session.canUndo = !!s.can_undo;
@@ -325,6 +330,7 @@
       (session.edits ? ' with ' + session.edits + (session.edits === 1 ? ' edit' : ' edits') : ''));
     updateControls();
     updateLinks();
+    emit('state', s, before);
   }
 
   function onError(e) {
@@ -377,6 +383,11 @@
         pending.done(seq);
         settleStrokes(seq);
         updateControls();
+        if (pendingOpen) {
+          const tok = pendingOpen;
+          pendingOpen = '';
+          openToken(tok);
+        }
       })
       .catch(() => setStatus('Could not decode an image from the server.', 'error'));
   }
@@ -475,13 +486,6 @@
       el.download.download = 'ganpaint-' + (session.id ?? 'image') + (session.edits ? '-edited' : '') + '.png';
     }
     if (el.openFull) el.openFull.href = cfg.paths.painter + q;
-    // The address bar always reproduces what is on screen, so a reload or a
-    // bookmark keeps the painting.
-    if (cfg.page === 'painter' && session.token) {
-      const u = new URL(location.href);
-      u.searchParams.set('state', session.token);
-      history.replaceState(null, '', u.pathname + u.search + u.hash);
-    }
     if (el.shareBox && !el.shareBox.hidden) el.shareURL.value = shareLink();
   }
 
@@ -623,9 +627,38 @@
       setStatus('Image ids go from 0 to ' + (model.maxID - 1) + '.', 'error');
       return;
     }
-    const msg = { t: 'load', id };
-    if (layer) msg.layer = layer;
-    if (!conn.send(msg)) setStatus('Not connected yet.', 'warn');
+    if (id === session.id && (!layer || layer === session.layer)) return;
+    // An image painted before in this tab comes back with its painting
+    // (navigation.js remembers it); Reset starts it over, undoably.
+    const painting = app.hooks.paintingOf(id, layer || session.layer);
+    const msg = painting ? { t: 'open', state: painting.token } : { t: 'load', id };
+    if (layer && !painting) msg.layer = layer;
+    const seq = conn.send(msg);
+    if (!seq) {
+      setStatus('Not connected yet.', 'warn');
+      return;
+    }
+    if (painting) {
+      setStatus('Image ' + id + ' again, with your ' + painting.edits + (painting.edits === 1 ? ' edit' : ' edits') +
+        '. Reset starts it over; Undo goes back.', 'info');
+    }
+    emit('navigate', seq);
+  }
+
+  // openToken shows a share token's painting: on this connection when it is
+  // up, else the next connection starts from it.
+  let pendingOpen = '';
+  function openToken(tok) {
+    if (!tok || tok === session.token) return;
+    if (conn.ready()) {
+      if (conn.send({ t: 'open', state: tok })) return;
+    }
+    pendingOpen = tok;
+    if (!conn.ws) {
+      session.token = tok;
+      pendingOpen = '';
+      conn.open();
+    }
   }
 
   function act(t) {
@@ -1196,6 +1229,35 @@
       get edits() { return session.edits; },
     }),
   });
+
+  // ---- parts ------------------------------------------------------------------
+  // Concerns kept in their own files (navigation.js, …) register an init
+  // function with (window.GANPaintParts ||= []).push(init). Their scripts
+  // come before this one in the page (deferred scripts run in order), and
+  // each init gets this object. Parts read session and model; they change
+  // the state only through send and openToken.
+  const listeners = new Map();
+  function emit(name, ...args) {
+    for (const fn of listeners.get(name) || []) fn(...args);
+  }
+  const app = {
+    cfg,
+    el,
+    model,
+    session,
+    on(name, fn) {
+      if (!listeners.has(name)) listeners.set(name, []);
+      listeners.get(name).push(fn);
+    },
+    send: (msg) => conn.send(msg),
+    ready: () => conn.ready(),
+    openToken,
+    setStatus,
+    drawOverlay,
+    // Overridable by parts: the remembered painting of an image, if any.
+    hooks: { paintingOf: () => null },
+  };
+  for (const init of window.GANPaintParts || []) init(app);
 
   paintSwatches();
   selectConcept(ui.concept);
