@@ -88,3 +88,17 @@ test('changing the image keeps the painting: undo, Back, Forward and the thumbna
     assert.equal(await page.evaluate(() => window.ganpaint.state), paintedState, 'the thumbnail brings the painting back');
   });
 });
+
+test('a broken link says so in plain words and keeps the address until the user acts', async (t) => {
+  await withBrowser(t, DESKTOP, async (page) => {
+    await page.goto(url('/?state=garbage'), { waitUntil: 'domcontentloaded' });
+    await waitSettled(page, 1);
+    const status = await page.locator('#status').textContent();
+    assert.match(status, /could not be opened/, 'the status says the link failed');
+    assert.match(status, /default image was loaded instead/, 'and what is shown instead');
+    assert.doesNotMatch(status, /base64|token|decode/i, 'without decoder jargon');
+    assert.equal(new URL(page.url()).searchParams.get('state'), 'garbage', 'the address is not silently replaced');
+    await paint(page, 'tree', [0.3, 0.7], [0.6, 0.6]);
+    await page.waitForFunction(() => new URL(location.href).searchParams.get('state') === window.ganpaint.state, null, { timeout: waitMS });
+  });
+});
