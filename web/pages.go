@@ -153,6 +153,8 @@ type view struct {
 	Parts       []string // URLs of the part scripts, loaded before JS
 	Icon        string
 	OGImage     string // absolute URL or ""
+	OGImageW    int    // its size in pixels
+	OGImageH    int
 	OGURL       string // absolute URL or ""
 	PainterURL  string // link from the embed page to the full painter
 	DownloadURL string
@@ -241,6 +243,8 @@ func newView(d server.PageData, a *Assets, embed bool) (view, error) {
 		JS:         a.URL("app.js"),
 		Icon:       a.URL("icon.svg"),
 		OGImage:    d.ImageURL,
+		OGImageW:   d.ImageWidth,
+		OGImageH:   d.ImageHeight,
 		OGURL:      d.PainterURL,
 		StateError: friendlyStateError(d.StateError),
 		Width:      h.Image.Width,
@@ -262,6 +266,13 @@ func newView(d server.PageData, a *Assets, embed bool) (view, error) {
 		v.Title += " · " + v.ModelTitle
 	}
 	v.Description = describe(h.Concepts)
+	if d.Painting != nil {
+		v.Title = paintedTitle(d.Painting, v.ModelTitle)
+		v.Description = paintedDescription(d.Painting, v.ModelTitle)
+	}
+	if v.OGImageW <= 0 || v.OGImageH <= 0 {
+		v.OGImageW, v.OGImageH = v.Width, v.Height
+	}
 	q := stateQuery(d.State)
 	v.PainterURL = painterPath + q
 	v.DownloadURL = renderPath + q

@@ -102,3 +102,37 @@ test('a broken link says so in plain words and keeps the address until the user 
     await page.waitForFunction(() => new URL(location.href).searchParams.get('state') === window.ganpaint.state, null, { timeout: waitMS });
   });
 });
+
+// pngSize reads the width and height from a PNG's IHDR chunk.
+function pngSize(buf) {
+  assert.equal(buf.subarray(1, 4).toString('latin1'), 'PNG', 'a PNG file');
+  return { width: buf.readUInt32BE(16), height: buf.readUInt32BE(20) };
+}
+
+function meta(html, attr, name) {
+  const m = html.match(new RegExp(`<meta ${attr}="${name}" content="([^"]*)"`));
+  return m ? m[1].replace(/&amp;/g, '&') : null;
+}
+
+test('a share link previews as a large card that says what was painted', async (t) => {
+  let share;
+  await withBrowser(t, DESKTOP, async (page) => {
+    await page.goto(url('/'), { waitUntil: 'domcontentloaded' });
+    await waitSettled(page, 1);
+    await paint(page, 'tree', [0.3, 0.7], [0.6, 0.6]);
+    share = await page.evaluate(() => window.ganpaint.state);
+  });
+  // What a link-preview service does: fetch the page, read its meta tags,
+  // fetch og:image.
+  const html = await (await fetch(url('/?state=' + share))).text();
+  assert.equal(meta(html, 'name', 'twitter:card'), 'summary_large_image');
+  assert.match(meta(html, 'property', 'og:title'), /tree added/, 'og:title says what was painted');
+  assert.match(meta(html, 'property', 'og:description'), /tree added in 1 stroke/, 'og:description too');
+  const img = meta(html, 'property', 'og:image');
+  const res = await fetch(new URL(new URL(img).pathname + new URL(img).search, url('/')));
+  assert.equal(res.status, 200);
+  const size = pngSize(Buffer.from(await res.arrayBuffer()));
+  assert.ok(size.width >= 512 && size.height >= 512, `og:image is ${size.width}×${size.height}, want at least 512 px`);
+  assert.equal(Number(meta(html, 'property', 'og:image:width')), size.width, 'og:image:width is the real width');
+  assert.equal(Number(meta(html, 'property', 'og:image:height')), size.height, 'og:image:height is the real height');
+});
