@@ -5,7 +5,7 @@
 //   GANPAINT_URL=http://127.0.0.1:8080/ node --test web/e2e/painter.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DESKTOP, artifact, nextFrame, paint, pixels, samePixels, url, waitMS, waitSettled, withBrowser } from './helpers.mjs';
+import { DESKTOP, artifact, drag, nextFrame, paint, pixels, samePixels, url, waitMS, waitSettled, withBrowser } from './helpers.mjs';
 
 // overlayAlpha is the largest alpha of the stroke overlay in a small box
 // around a point given in fractions of the painting surface.
@@ -135,4 +135,67 @@ test('a share link previews as a large card that says what was painted', async (
   assert.ok(size.width >= 512 && size.height >= 512, `og:image is ${size.width}×${size.height}, want at least 512 px`);
   assert.equal(Number(meta(html, 'property', 'og:image:width')), size.width, 'og:image:width is the real width');
   assert.equal(Number(meta(html, 'property', 'og:image:height')), size.height, 'og:image:height is the real height');
+});
+
+// routeSessions passes the page's websockets through to the server and
+// returns control over them: close() ends the current one from the server
+// side with a close code, block makes new ones fail at once.
+async function routeSessions(page) {
+  const ctl = { attempts: 0, block: false, current: null };
+  await page.routeWebSocket(/\/ws(\?|$)/, (ws) => {
+    ctl.attempts++;
+    if (ctl.block) {
+      ws.close({ code: 1011, reason: 'test outage' });
+      return;
+    }
+    const server = ws.connectToServer();
+    ctl.current = { ws, server };
+  });
+  ctl.close = async (code, reason) => {
+    const c = ctl.current;
+    ctl.current = null;
+    await c.ws.close({ code, reason });
+    await c.server.close();
+  };
+  return ctl;
+}
+
+test('after an idle pause the first stroke is kept and "not connected" does not linger', async (t) => {
+  await withBrowser(t, DESKTOP, async (page) => {
+    const ctl = await routeSessions(page);
+    await page.goto(url('/'), { waitUntil: 'domcontentloaded' });
+    await waitSettled(page, 1);
+    await page.locator('#palette button.concept[data-concept="tree"]').click();
+    await ctl.close(4000, 'idle timeout');
+    await page.waitForFunction(() => document.getElementById('conn').dataset.state === 'idle', null, { timeout: waitMS });
+    assert.match(await page.locator('#status').textContent(), /Paint or press a key to resume/);
+
+    await drag(page, [0.3, 0.7], [0.6, 0.6]);
+    await page.waitForFunction(() => window.ganpaint.connected, null, { timeout: waitMS });
+    assert.doesNotMatch(await page.locator('#status').textContent(), /Not connected|Paused/,
+      'once connected, the status no longer says it is not');
+    await page.waitForFunction(() => window.ganpaint.edits === 1 && window.ganpaint.settled, null, { timeout: waitMS });
+    assert.equal(await page.locator('#conn-text').textContent(), 'Connected');
+  });
+});
+
+test('while offline the retry count counts down', async (t) => {
+  await withBrowser(t, DESKTOP, async (page) => {
+    const ctl = await routeSessions(page);
+    await page.goto(url('/'), { waitUntil: 'domcontentloaded' });
+    await waitSettled(page, 1);
+    ctl.block = true;
+    await ctl.close(1001, 'going away');
+    // Retries back off; wait for a wait of 3 s or more.
+    const n = Number(await (await page.waitForFunction(() => {
+      const m = document.getElementById('conn-text').textContent.match(/retrying in (\d+) s/);
+      return m && Number(m[1]) >= 3 ? m[1] : null;
+    }, null, { timeout: waitMS, polling: 50 })).jsonValue());
+    const attempts = ctl.attempts;
+    await page.waitForFunction((n) => document.getElementById('conn-text').textContent === `Offline · retrying in ${n - 1} s`,
+      n, { timeout: 3000, polling: 50 });
+    assert.equal(ctl.attempts, attempts, 'the count went down while waiting for one retry');
+    ctl.block = false;
+    await page.waitForFunction(() => window.ganpaint.connected, null, { timeout: waitMS });
+  });
 });

@@ -99,9 +99,14 @@
   // ---- status line and connection indicator ---------------------------------
 
   let statusTimer = 0;
-  function setStatus(text, kind = 'info', sticky = false) {
+  // statusTag marks what a message is about; 'conn' messages (not
+  // connected, paused, server full) are cleared as soon as the connection
+  // is back, instead of lingering next to "Connected".
+  let statusTag = '';
+  function setStatus(text, kind = 'info', sticky = false, tag = '') {
     if (!el.status) return;
     clearTimeout(statusTimer);
+    statusTag = tag;
     el.status.textContent = text;
     el.status.dataset.kind = kind;
     if (text && !sticky) {
@@ -132,6 +137,7 @@
     seq: 0,
     attempt: 0,
     retryTimer: 0,
+    countTimer: 0,
     idle: false, // closed by the server for inactivity: reconnect on next use
     everOpen: false,
 
@@ -143,6 +149,7 @@
 
     open() {
       clearTimeout(this.retryTimer);
+      clearInterval(this.countTimer);
       if (this.ws && this.ws.readyState <= WebSocket.OPEN) return;
       this.idle = false;
       setConn('connecting', this.everOpen ? 'Reconnecting…' : 'Connecting…');
@@ -150,7 +157,7 @@
       try {
         ws = new WebSocket(this.url());
       } catch (err) {
-        setStatus('Cannot open a connection: ' + err.message, 'error', true);
+        setStatus('Cannot open a connection: ' + err.message, 'error', true, 'conn');
         this.scheduleRetry();
         return;
       }
@@ -172,6 +179,7 @@
       ws.onclose = (ev) => {
         if (this.ws !== ws) return;
         this.ws = null;
+        const unsent = strokes.some((s) => s.sent < s.points.length);
         endDrag(false);
         // Seqs start over on the next connection, so overlays of this one
         // could never be matched with a frame.
@@ -181,6 +189,7 @@
         showSpinner(false);
         updateControls();
         this.onClosed(ev);
+        if (unsent) setStatus('The connection dropped before your stroke was sent; paint it again when connected.', 'warn', true, 'conn');
       };
     },
 
@@ -189,11 +198,11 @@
         case 4000: // idle timeout: wait for the user to come back
           this.idle = true;
           setConn('idle', 'Paused');
-          setStatus('Paused after a long idle time. Paint or press a key to resume.', 'info', true);
+          setStatus('Paused after a long idle time. Paint or press a key to resume.', 'info', true, 'conn');
           return;
         case 1013:
           setConn('closed', 'Server full');
-          setStatus('The server is full right now; retrying…', 'warn', true);
+          setStatus('The server is full right now; retrying…', 'warn', true, 'conn');
           break;
         case 1009:
           setConn('closed', 'Disconnected');
@@ -212,8 +221,21 @@
       const base = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** step);
       const delay = base / 2 + Math.random() * base / 2;
       this.attempt++;
-      setConn('closed', 'Offline · retrying in ' + Math.ceil(delay / 1000) + ' s');
+      // The indicator counts down to the next attempt.
+      const at = performance.now() + delay;
+      const tick = () => {
+        setConn('closed', 'Offline · retrying in ' + Math.max(1, Math.ceil((at - performance.now()) / 1000)) + ' s');
+      };
+      tick();
+      clearInterval(this.countTimer);
+      this.countTimer = setInterval(tick, 250);
       this.retryTimer = setTimeout(() => this.open(), delay);
+    },
+
+    // connecting: a connection is being opened (or is open and waiting for
+    // its first image); strokes drawn meanwhile are queued, not lost.
+    connecting() {
+      return this.ws !== null && this.ws.readyState <= WebSocket.OPEN && !this.ready();
     },
 
     ready() {
@@ -373,6 +395,7 @@
         imageCtx.clearRect(0, 0, el.image.width, el.image.height);
         imageCtx.drawImage(bmp, 0, 0, el.image.width, el.image.height);
         bmp.close();
+        const first = session.frameSeq < 0;
         session.frameSeq = seq;
         session.frameFormat = fmt;
         if (edits === 0) keepOriginal();
@@ -383,11 +406,7 @@
         pending.done(seq);
         settleStrokes(seq);
         updateControls();
-        if (pendingOpen) {
-          const tok = pendingOpen;
-          pendingOpen = '';
-          openToken(tok);
-        }
+        if (first) onConnected();
       })
       .catch(() => setStatus('Could not decode an image from the server.', 'error'));
   }
@@ -635,7 +654,7 @@
     if (layer && !painting) msg.layer = layer;
     const seq = conn.send(msg);
     if (!seq) {
-      setStatus('Not connected yet.', 'warn');
+      setStatus('Not connected yet.', 'warn', false, 'conn');
       return;
     }
     if (painting) {
@@ -643,6 +662,18 @@
         '. Reset starts it over; Undo goes back.', 'info');
     }
     emit('navigate', seq);
+  }
+
+  // onConnected runs when a connection shows its first image: messages
+  // about the connection go, and what waited for it is sent.
+  function onConnected() {
+    if (statusTag === 'conn') setStatus('');
+    if (pendingOpen) {
+      const tok = pendingOpen;
+      pendingOpen = '';
+      openToken(tok);
+    }
+    flushQueued();
   }
 
   // openToken shows a share token's painting: on this connection when it is
@@ -664,7 +695,7 @@
   function act(t) {
     // Undo in the middle of a drag would split the stroke in two.
     if (activeDrag) return;
-    if (!conn.send({ t })) setStatus('Not connected yet.', 'warn');
+    if (!conn.send({ t })) setStatus('Not connected yet.', 'warn', false, 'conn');
   }
 
   // ---- painting ----------------------------------------------------------------
@@ -734,8 +765,11 @@
   function canPaint() {
     if (!conn.ready()) {
       if (conn.idle || !conn.ws) conn.open();
-      setStatus('Not connected yet; try again in a moment.', 'warn');
-      return false;
+      // While the connection opens, the stroke is drawn and queued.
+      if (!conn.connecting()) {
+        setStatus('Not connected yet; try again in a moment.', 'warn', false, 'conn');
+        return false;
+      }
     }
     if (!ui.concept || conceptUnits(ui.concept) <= 0) {
       setStatus(ui.concept ? ui.concept + ' cannot be painted at ' + session.layer + '.' : 'Pick a concept first.', 'warn');
@@ -827,14 +861,11 @@
     }
   }
 
-  // sendPart sends the points not yet sent as a continuation of the drag's
-  // stroke (same "stroke" id), splitting at the protocol's limits.
-  function sendPart(final) {
-    const d = activeDrag;
-    if (!d) return;
-    clearTimeout(d.timer);
-    d.timer = 0;
-    let s = d.stroke;
+  // sendStroke sends the points of s not yet sent as a continuation of its
+  // stroke (same "stroke" id), splitting at the protocol's limits. It
+  // returns the stroke the points went to last (a full stroke continues in
+  // a new one), or null when the connection is not ready.
+  function sendStroke(s) {
     while (s.sent < s.points.length) {
       const maxStroke = model.limits.max_stroke_points;
       if (s.sent >= maxStroke) {
@@ -846,22 +877,51 @@
         s.points = s.points.slice(0, s.sent);
         s.done = true;
         strokes.push(cont);
-        d.stroke = s = cont;
+        s = cont;
       }
       const room = Math.min(model.limits.max_points, model.limits.max_stroke_points - s.sent);
       const part = s.points.slice(s.sent, s.sent + room);
       const seq = conn.send({
         t: 'stroke', concept: s.concept, mode: s.mode, units: s.units, radius: s.radius, points: part, stroke: s.id,
       });
-      if (!seq) {
-        endDrag(false);
-        return;
-      }
+      if (!seq) return null;
       s.sent += part.length;
       s.lastSeq = seq;
     }
+    return s;
+  }
+
+  // sendPart sends the drag's new points. While a connection is being
+  // opened (after an idle pause, say) they wait for it: flushQueued sends
+  // them with the connection's first image.
+  function sendPart(final) {
+    const d = activeDrag;
+    if (!d) return;
+    clearTimeout(d.timer);
+    d.timer = 0;
+    if (!conn.ready() && conn.connecting()) return;
+    const s = sendStroke(d.stroke);
+    if (!s) {
+      endDrag(false);
+      return;
+    }
+    d.stroke = s;
     d.lastSend = performance.now();
     if (final) s.done = true;
+  }
+
+  // flushQueued sends the strokes drawn while the connection was opening.
+  function flushQueued() {
+    for (const s of strokes.slice()) {
+      if (s.sent >= s.points.length) continue;
+      if (activeDrag && activeDrag.stroke === s) {
+        sendPart(false);
+        continue;
+      }
+      const last = sendStroke(s);
+      if (!last) return;
+      last.done = true;
+    }
   }
 
   function moveDrag(ev) {
@@ -879,7 +939,8 @@
     if (send) sendPart(true);
     clearTimeout(d.timer);
     d.stroke.done = true;
-    if (d.stroke.lastSeq === 0) {
+    const queued = send && conn.connecting() && d.stroke.sent < d.stroke.points.length;
+    if (d.stroke.lastSeq === 0 && !queued) {
       // Nothing reached the server, so no frame would ever settle it.
       const i = strokes.indexOf(d.stroke);
       if (i >= 0) strokes.splice(i, 1);
@@ -1083,7 +1144,7 @@
   if (el.compare) el.compare.addEventListener('click', () => setCompare(!ui.comparing));
   if (el.eraseAll) {
     el.eraseAll.addEventListener('click', () => {
-      if (!conn.send({ t: 'erase_all', concept: ui.concept, units: effectiveUnits() })) setStatus('Not connected yet.', 'warn');
+      if (!conn.send({ t: 'erase_all', concept: ui.concept, units: effectiveUnits() })) setStatus('Not connected yet.', 'warn', false, 'conn');
     });
   }
   if (el.samples) {
