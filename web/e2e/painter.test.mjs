@@ -199,3 +199,64 @@ test('while offline the retry count counts down', async (t) => {
     await page.waitForFunction(() => window.ganpaint.connected, null, { timeout: waitMS });
   });
 });
+
+test('on a page opened from a share link, Original shows the unedited image', async (t) => {
+  let share;
+  let unedited;
+  await withBrowser(t, DESKTOP, async (page) => {
+    await page.goto(url('/'), { waitUntil: 'domcontentloaded' });
+    await waitSettled(page, 1);
+    unedited = await pixels(page);
+    await paint(page, 'tree', [0.3, 0.7], [0.6, 0.6]);
+    share = await page.evaluate(() => window.ganpaint.state);
+  });
+  await withBrowser(t, DESKTOP, async (page) => {
+    await page.goto(url('/?state=' + share), { waitUntil: 'domcontentloaded' });
+    await waitSettled(page, 1);
+    const compare = page.locator('#compare');
+    await page.waitForFunction(() => !document.getElementById('compare').disabled, null, { timeout: waitMS });
+    await compare.click();
+    assert.equal(await compare.getAttribute('aria-pressed'), 'true');
+    assert.equal(await page.evaluate(() => getComputedStyle(document.getElementById('original')).opacity > 0.5 ||
+      document.getElementById('canvas-wrap').classList.contains('comparing')), true, 'the original is shown');
+    assert.ok(samePixels(unedited, await pixels(page, 'original')), 'it is the image before the edits');
+  });
+});
+
+test('every concept has a key, the keys are listed, and focus looks unlike selection', async (t) => {
+  await withBrowser(t, DESKTOP, async (page) => {
+    await page.goto(url('/'), { waitUntil: 'domcontentloaded' });
+    await waitSettled(page, 1);
+    const concepts = await page.locator('#palette .concept').evaluateAll((bs) => bs.map((b) => ({
+      name: b.dataset.concept,
+      key: (b.querySelector('kbd') || {}).textContent || '',
+    })));
+    const listed = await page.locator('#concept-keys').textContent();
+    for (const c of concepts) {
+      assert.notEqual(c.key, '', `${c.name} shows a key`);
+      assert.ok(listed.includes(c.key) && listed.includes(c.name), `${c.name} and its key ${c.key} are listed`);
+      await page.locator('#overlay').focus();
+      await page.keyboard.press(c.key.toLowerCase());
+      assert.equal(await page.locator(`#palette .concept[data-concept="${c.name}"]`).getAttribute('aria-pressed'), 'true',
+        `key ${c.key} selects ${c.name}`);
+    }
+    assert.equal(new Set(concepts.map((c) => c.key)).size, concepts.length, 'the keys are all different');
+
+    // Keyboard focus on one concept while another is selected.
+    await page.keyboard.press(concepts[0].key.toLowerCase());
+    const other = page.locator(`#palette .concept[data-concept="${concepts[1].name}"]`);
+    await other.focus();
+    const look = (sel) => page.locator(sel).evaluate((b) => {
+      const cs = getComputedStyle(b);
+      return { focusVisible: b.matches(':focus-visible'), outline: cs.outlineStyle, outlineWidth: parseFloat(cs.outlineWidth),
+        outlineColor: cs.outlineColor, border: cs.borderColor, shadow: cs.boxShadow };
+    });
+    const focused = await look(`#palette .concept[data-concept="${concepts[1].name}"]`);
+    const selected = await look(`#palette .concept[data-concept="${concepts[0].name}"]`);
+    t.diagnostic(`focused ${JSON.stringify(focused)}; selected ${JSON.stringify(selected)}`);
+    assert.ok(focused.focusVisible, 'the focus is a keyboard focus');
+    assert.ok(focused.outline !== 'none' && focused.outlineWidth >= 2, 'the focused button has a ring');
+    assert.equal(selected.outline, 'none', 'the selected button has none');
+    assert.notEqual(focused.outlineColor, selected.border, 'the ring is not the selection colour');
+  });
+});

@@ -19,6 +19,9 @@
   const RETRY_MAX_MS = 15000;
   // A spinner only after this delay, so fast renders never flicker.
   const SPINNER_DELAY_MS = 180;
+  // A touch stroke's first part waits this long, so a second finger that
+  // lands (to scroll or zoom the page) cancels it before anything is painted.
+  const TOUCH_GRACE_MS = 120;
   const STATUS_CLEAR_MS = 6000;
   // Frames up to this many pixels come as PNG: lossless, so the canvas is
   // exactly what /render.png and a share link give, and small enough (a
@@ -352,6 +355,7 @@
       (session.edits ? ' with ' + session.edits + (session.edits === 1 ? ' edit' : ' edits') : ''));
     updateControls();
     updateLinks();
+    if (session.edits > 0) fetchOriginal();
     emit('state', s, before);
   }
 
@@ -411,11 +415,39 @@
       .catch(() => setStatus('Could not decode an image from the server.', 'error'));
   }
 
-  // The unedited image of the current id and layer, kept for comparing.
-  // Only known once it has been on screen (not for a page opened from a
-  // share link with edits).
+  // The unedited image of the current id and layer, kept for comparing:
+  // copied from the screen when it was shown without edits, else (a page
+  // opened from a share link with edits) fetched from /render.png with the
+  // state message's original token.
   let originalKey = '';
+  let originalFetch = '';
   const imageKey = () => session.id + '/' + session.layer;
+
+  async function fetchOriginal() {
+    const key = imageKey();
+    const tok = session.original;
+    if (!el.original || !tok || originalKey === key || originalFetch === key) return;
+    originalFetch = key;
+    try {
+      const res = await fetch(cfg.paths.render + '?state=' + encodeURIComponent(tok));
+      if (!res.ok) throw new Error('status ' + res.status);
+      const bmp = await createImageBitmap(await res.blob());
+      if (imageKey() === key && originalKey !== key) {
+        const c = el.original.getContext('2d');
+        el.original.width = el.image.width;
+        el.original.height = el.image.height;
+        c.clearRect(0, 0, el.original.width, el.original.height);
+        c.drawImage(bmp, 0, 0, el.original.width, el.original.height);
+        originalKey = key;
+        updateControls();
+      }
+      bmp.close();
+    } catch {
+      // The button stays disabled; the next image change tries again.
+    } finally {
+      if (originalFetch === key) originalFetch = '';
+    }
+  }
 
   function keepOriginal() {
     if (!el.original) return;
@@ -558,7 +590,7 @@
       b.className = 'concept';
       b.dataset.concept = c.name;
       b.dataset.color = c.color;
-      const key = i < 9 ? String(i + 1) : '';
+      const key = conceptKeyLabel(i);
       b.setAttribute('aria-label', key ? c.name + ' (' + key + ')' : c.name);
       const sw = document.createElement('span');
       sw.className = 'swatch';
@@ -580,6 +612,11 @@
     selectConcept(ui.concept);
   }
 
+  // Every concept has a key, in palette order (the page config has the
+  // list: the number row, then letters no other shortcut uses).
+  const conceptKeys = cfg.concept_keys || '123456789';
+  const conceptKeyLabel = (i) => (i < conceptKeys.length ? conceptKeys[i].toUpperCase() : '');
+
   // Colours come from data attributes and are applied through the CSSOM, so
   // the page needs no inline style (a strict CSP stays possible).
   function paintSwatches() {
@@ -598,7 +635,7 @@
 
   function setMode(mode) {
     ui.mode = mode;
-    for (const b of $$('[data-mode]')) b.setAttribute('aria-pressed', String(b.dataset.mode === mode));
+    for (const b of $$('button[data-mode]')) b.setAttribute('aria-pressed', String(b.dataset.mode === mode));
     document.body.dataset.mode = mode;
     drawOverlay();
   }
@@ -690,6 +727,15 @@
       pendingOpen = '';
       conn.open();
     }
+  }
+
+  // revealCanvas scrolls the picture into view when the control that changed
+  // it (a thumbnail, Random) left it off screen, as on a phone.
+  function revealCanvas() {
+    const r = el.wrap.getBoundingClientRect();
+    if (r.top >= 0 && r.bottom <= window.innerHeight) return;
+    const smooth = !window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+    el.wrap.scrollIntoView({ block: r.height > window.innerHeight ? 'start' : 'center', behavior: smooth ? 'smooth' : 'auto' });
   }
 
   function act(t) {
@@ -789,8 +835,31 @@
     activeDrag = { pointerId: ev.pointerId, stroke: s, lastSend: 0, timer: 0 };
     strokes.push(s);
     addPoint(quantize(toImage(ev)));
+    if (ev.pointerType === 'touch') {
+      // Two fingers scroll or zoom the page (the canvas allows pinch-zoom
+      // gestures): the browser then cancels this pointer. Holding the first
+      // part back a moment keeps the finger that lands first from painting.
+      activeDrag.lastSend = performance.now() + TOUCH_GRACE_MS - cfg.partial_ms;
+      activeDrag.timer = setTimeout(() => sendPart(false), TOUCH_GRACE_MS);
+      return;
+    }
     // A click paints at once; a drag sends parts as it goes.
     sendPart(false);
+  }
+
+  // cancelDrag ends a drag the browser took over (a two-finger scroll or
+  // zoom): what it painted is taken back.
+  function cancelDrag() {
+    const d = activeDrag;
+    if (!d) return;
+    const s = d.stroke;
+    const sent = s.lastSeq > 0;
+    endDrag(false);
+    const i = strokes.indexOf(s);
+    if (i >= 0) strokes.splice(i, 1);
+    // Undo removes the whole stroke when nothing else came after it.
+    if (sent && conn.seq === s.lastSeq) conn.send({ t: 'undo' });
+    drawOverlay();
   }
 
   // paintDot is the keyboard's stroke: one brush dab at the cursor.
@@ -1116,7 +1185,10 @@
     drawOverlay();
   };
   el.overlay.addEventListener('pointerup', finish);
-  el.overlay.addEventListener('pointercancel', finish);
+  el.overlay.addEventListener('pointercancel', (ev) => {
+    if (activeDrag && ev.pointerId === activeDrag.pointerId) cancelDrag();
+    if (ev.pointerType === 'touch') hover = null;
+  });
   el.overlay.addEventListener('pointerleave', () => {
     if (!activeDrag) {
       hover = null;
@@ -1133,7 +1205,7 @@
       if (b) selectConcept(b.dataset.concept);
     });
   }
-  for (const b of $$('[data-mode]')) b.addEventListener('click', () => setMode(b.dataset.mode));
+  for (const b of $$('button[data-mode]')) b.addEventListener('click', () => setMode(b.dataset.mode));
   if (el.brush) el.brush.addEventListener('input', () => setRadius(Number(el.brush.value)));
   if (el.strength) el.strength.addEventListener('input', () => setUnits(Number(el.strength.value)));
   for (const b of $$('.preset')) b.addEventListener('click', () => setUnits(Number(b.dataset.units)));
@@ -1150,7 +1222,10 @@
   if (el.samples) {
     el.samples.addEventListener('click', (ev) => {
       const t = ev.target.closest('.thumb');
-      if (t) loadImage(Number(t.dataset.id));
+      if (t) {
+        loadImage(Number(t.dataset.id));
+        revealCanvas();
+      }
     });
   }
   if (el.pick) {
@@ -1162,12 +1237,14 @@
         return;
       }
       loadImage(Number(raw));
+      revealCanvas();
     });
   }
   if (el.random) {
     el.random.addEventListener('click', () => {
       const n = model.maxID > 0 ? model.maxID : 1000000;
       loadImage(Math.floor(Math.random() * n));
+      revealCanvas();
     });
   }
   if (el.layer) el.layer.addEventListener('change', () => loadImage(session.id ?? 0, el.layer.value));
@@ -1262,8 +1339,9 @@
     else if (key === '[') setRadius(ui.radius - Math.max(1, Math.round(ui.radius * 0.2)));
     else if (key === ']') setRadius(ui.radius + Math.max(1, Math.round(ui.radius * 0.2)));
     else if (key === 'g' && el.grid) setGrid(!ui.grid);
-    else if (/^[1-9]$/.test(key) && model.concepts[Number(key) - 1]) selectConcept(model.concepts[Number(key) - 1].name);
-    else return;
+    else if (key.length === 1 && conceptKeys.includes(key) && model.concepts[conceptKeys.indexOf(key)]) {
+      selectConcept(model.concepts[conceptKeys.indexOf(key)].name);
+    } else return;
     ev.preventDefault();
   });
 
