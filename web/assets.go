@@ -40,7 +40,7 @@ func requiredAssets() []string {
 
 // partScripts are the plain scripts that register with app.js as parts
 // (see "parts" in app.js); the pages load them, in this order, before it.
-func partScripts() []string { return []string{"navigation.js"} }
+func partScripts() []string { return []string{"navigation.js", "strokes.js"} }
 
 // ErrUnknownAsset is returned by Assets.Lookup for a name that is not one of
 // the embedded files.

@@ -260,3 +260,63 @@ test('every concept has a key, the keys are listed, and focus looks unlike selec
     assert.notEqual(focused.outlineColor, selected.border, 'the ring is not the selection colour');
   });
 });
+
+// colourPixels counts overlay pixels close to a #rrggbb colour and mostly
+// opaque: marks the page drew in a concept's colour.
+async function colourPixels(page, hex) {
+  return page.evaluate((hex) => {
+    const n = parseInt(hex.slice(1), 16);
+    const [r, g, b] = [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+    const c = document.getElementById('overlay');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let count = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] > 200 && Math.abs(d[i] - r) < 40 && Math.abs(d[i + 1] - g) < 40 && Math.abs(d[i + 2] - b) < 40) count++;
+    }
+    return count;
+  }, hex);
+}
+
+test('the grid outlines each edit, and the edit list highlights and deletes single strokes', async (t) => {
+  await withBrowser(t, DESKTOP, async (page) => {
+    await page.goto(url('/'), { waitUntil: 'domcontentloaded' });
+    await waitSettled(page, 1);
+    const color = (name) => page.locator(`#palette .concept[data-concept="${name}"]`).getAttribute('data-color');
+    const [tree, cloud] = [await color('tree'), await color('cloud')];
+    await paint(page, 'tree', [0.2, 0.75], [0.5, 0.75]);
+    await paint(page, 'cloud', [0.6, 0.2], [0.8, 0.25]);
+    await page.mouse.move(1, 1); // the brush cursor is drawn in the concept's colour
+    await page.locator('#grid').click();
+    await waitSettled(page);
+    await nextFrame(page);
+    await page.screenshot({ path: artifact('grid-outlines.png') });
+    // The strokes are in the image now; their cells stay outlined.
+    assert.ok(await colourPixels(page, tree) > 100, 'the tree edit is outlined in the grid view');
+    assert.ok(await colourPixels(page, cloud) > 100, 'the cloud edit is outlined in the grid view');
+
+    await page.locator('#grid').click();
+    await nextFrame(page);
+    assert.equal(await colourPixels(page, tree), 0, 'without the grid the picture is clear');
+    const rows = page.locator('#edit-list .edit-row');
+    assert.equal(await rows.count(), 2, 'one row per stroke');
+    const texts = await rows.allTextContents();
+    assert.match(texts[0], /cloud.*draw.*\d+ cells/i, 'newest first, with concept, mode and cells');
+    assert.match(texts[1], /tree.*draw.*\d+ cells/i);
+    const thumb = await rows.nth(1).locator('canvas').evaluate((c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      return d.some((v, i) => i % 4 === 3 && v > 0);
+    });
+    assert.ok(thumb, 'each row has a thumbnail');
+    await rows.nth(1).hover();
+    await nextFrame(page);
+    assert.ok(await colourPixels(page, tree) > 100, 'pointing at the tree row highlights its cells');
+
+    await rows.nth(1).locator('.edit-delete').click();
+    await page.waitForFunction(() => window.ganpaint.edits === 1 && window.ganpaint.settled, null, { timeout: waitMS });
+    assert.deepEqual(await page.evaluate(() => window.ganpaint.editList.map((e) => e.concept)), ['cloud'], 'only the tree stroke went');
+    assert.equal(await rows.count(), 1);
+    await page.locator('#undo').click();
+    await page.waitForFunction(() => window.ganpaint.edits === 2 && window.ganpaint.settled, null, { timeout: waitMS });
+    assert.equal(await rows.count(), 2, 'undo brings the deleted stroke back');
+  });
+});

@@ -72,6 +72,7 @@
     units: cfg.units.default,
     grid: false,
     comparing: false,
+    highlight: -1, // index into session.editList shown highlighted, or -1
   };
 
   // What the server told us. Until hello arrives, the page config stands in.
@@ -411,6 +412,7 @@
         settleStrokes(seq);
         updateControls();
         if (first) onConnected();
+        emit('frame');
       })
       .catch(() => setStatus('Could not decode an image from the server.', 'error'));
   }
@@ -1052,21 +1054,77 @@
     c.clearRect(0, 0, el.overlay.width, el.overlay.height);
     const layer = model.layers.get(session.layer);
     if (ui.grid && layer) {
+      // The edits in the image keep an outline of their cells, so the grid
+      // shows what each one changed; strokes not yet in it are tinted too.
       for (const s of strokes) {
         if (s.gridW !== layer.width || s.gridH !== layer.height) continue;
-        c.fillStyle = withAlpha(s.color, 0.22);
-        const cw = (model.width / layer.width) * k;
-        const ch = (model.height / layer.height) * k;
-        for (const cell of s.cells) {
-          const cx = cell % layer.width;
-          const cy = Math.floor(cell / layer.width);
-          c.fillRect(cx * cw, cy * ch, cw, ch);
-        }
+        fillCells(c, layer, k, s.cells, withAlpha(s.color, 0.22));
       }
       drawGrid(c, layer, k);
+      for (const e of session.editList) outlineCells(c, layer, k, editCells(e, layer), conceptColor(e.concept), 1);
+      for (const s of strokes) {
+        if (s.gridW === layer.width && s.gridH === layer.height) outlineCells(c, layer, k, s.cells, s.color, 1);
+      }
+    }
+    const hi = session.editList[ui.highlight];
+    if (hi && layer) {
+      const cells = editCells(hi, layer);
+      fillCells(c, layer, k, cells, withAlpha(conceptColor(hi.concept), 0.35));
+      outlineCells(c, layer, k, cells, conceptColor(hi.concept), 2);
     }
     for (const s of strokes) drawStroke(c, s, k);
     if (hover) drawCursor(c, hover, k);
+  }
+
+  // editCells decodes an edit_list entry's cells (hex digits, four cells
+  // each, first cell in the highest bit; docs/protocol.md) into a Set.
+  function editCells(e, layer) {
+    if (e._cells && e._cells.n === layer.width * layer.height) return e._cells.set;
+    const set = new Set();
+    const n = layer.width * layer.height;
+    for (let d = 0; d < e.cells.length; d++) {
+      const v = parseInt(e.cells[d], 16);
+      for (let b = 0; b < 4; b++) if (v & (8 >> b) && d * 4 + b < n) set.add(d * 4 + b);
+    }
+    e._cells = { n, set };
+    return set;
+  }
+
+  function fillCells(c, layer, k, cells, style) {
+    const cw = (model.width / layer.width) * k;
+    const ch = (model.height / layer.height) * k;
+    c.fillStyle = style;
+    for (const cell of cells) c.fillRect((cell % layer.width) * cw, Math.floor(cell / layer.width) * ch, cw, ch);
+  }
+
+  // outlineCells draws the border of a set of cells: a dark halo under the
+  // concept colour, so it shows on any image (a green tree on grass too).
+  function outlineCells(c, layer, k, cells, color, weight) {
+    if (!cells.size) return;
+    const cw = (model.width / layer.width) * k;
+    const ch = (model.height / layer.height) * k;
+    const dpr = window.devicePixelRatio || 1;
+    c.save();
+    c.beginPath();
+    for (const cell of cells) {
+      const cx = cell % layer.width;
+      const cy = Math.floor(cell / layer.width);
+      const x0 = cx * cw;
+      const y0 = cy * ch;
+      const edge = (nx, ny) => nx < 0 || ny < 0 || nx >= layer.width || ny >= layer.height || !cells.has(ny * layer.width + nx);
+      if (edge(cx, cy - 1)) { c.moveTo(x0, y0); c.lineTo(x0 + cw, y0); }
+      if (edge(cx, cy + 1)) { c.moveTo(x0, y0 + ch); c.lineTo(x0 + cw, y0 + ch); }
+      if (edge(cx - 1, cy)) { c.moveTo(x0, y0); c.lineTo(x0, y0 + ch); }
+      if (edge(cx + 1, cy)) { c.moveTo(x0 + cw, y0); c.lineTo(x0 + cw, y0 + ch); }
+    }
+    c.lineCap = 'square';
+    c.strokeStyle = 'rgba(0,0,0,0.75)';
+    c.lineWidth = (2 + 2 * weight) * dpr;
+    c.stroke();
+    c.strokeStyle = color;
+    c.lineWidth = 2 * weight * dpr;
+    c.stroke();
+    c.restore();
   }
 
   function drawGrid(c, layer, k) {
@@ -1366,6 +1424,7 @@
       get connected() { return conn.ready(); },
       get id() { return session.id; },
       get edits() { return session.edits; },
+      get editList() { return session.editList.map((e) => ({ concept: e.concept, mode: e.mode, cells: e.cells })); },
     }),
   });
 
@@ -1393,6 +1452,16 @@
     openToken,
     setStatus,
     drawOverlay,
+    conceptColor,
+    editCells: (e) => {
+      const layer = model.layers.get(session.layer);
+      return layer ? editCells(e, layer) : new Set();
+    },
+    // highlight shows edit i of session.editList on the picture (-1: none).
+    highlight(i) {
+      ui.highlight = i;
+      drawOverlay();
+    },
     // Overridable by parts: the remembered painting of an image, if any.
     hooks: { paintingOf: () => null },
   };
