@@ -102,10 +102,31 @@ type PageData struct {
 	// PainterURL is the absolute URL of the full painter for State (used by
 	// the embed page's "open full painter" link).
 	PainterURL string
-	// ImageURL is the absolute URL of /render.png for State (og:image).
-	ImageURL string
+	// ImageURL is the absolute URL of /render.png for State, upscaled for
+	// link previews (og:image), and ImageWidth × ImageHeight its size.
+	ImageURL    string
+	ImageWidth  int
+	ImageHeight int
+	// Painting is what State shows, for the pages' link-preview title and
+	// description; nil when the page has no (usable) State.
+	Painting *Painting
 	// Embed is true for the /embed variant.
 	Embed bool
+}
+
+// Painting describes a share link's image and edits in words a page can
+// use: the image id and, in order, what each edit did.
+type Painting struct {
+	ID    int64
+	Layer string
+	Edits []PaintedEdit
+}
+
+// PaintedEdit is one edit of a Painting.
+type PaintedEdit struct {
+	Concept    string
+	Remove     bool
+	Everywhere bool
 }
 
 // Pages renders the HTML pages; the web package implements it.

@@ -182,10 +182,10 @@ func TestPageData(t *testing.T) {
 		imageURL  string
 		painterQS string
 	}{
-		{"/", false, "", false, "https://paint.example.org/render.png", ""},
-		{"/?state=" + tok, false, tok, false, "https://paint.example.org/render.png?state=" + tok, "?state=" + tok},
-		{"/embed?state=" + tok, true, tok, false, "https://paint.example.org/render.png?state=" + tok, "?state=" + tok},
-		{"/?state=garbage", false, "", true, "https://paint.example.org/render.png", ""},
+		{"/", false, "", false, "https://paint.example.org/render.png?size=512", ""},
+		{"/?state=" + tok, false, tok, false, "https://paint.example.org/render.png?state=" + tok + "&size=512", "?state=" + tok},
+		{"/embed?state=" + tok, true, tok, false, "https://paint.example.org/render.png?state=" + tok + "&size=512", "?state=" + tok},
+		{"/?state=garbage", false, "", true, "https://paint.example.org/render.png?size=512", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {
@@ -197,8 +197,18 @@ func TestPageData(t *testing.T) {
 			d := pageData(t, rec.Body.Bytes())
 			if d.Embed != tc.embed || d.State != tc.state || (d.StateError != "") != tc.stateErr ||
 				d.ImageURL != tc.imageURL || d.PainterURL != "https://paint.example.org/"+tc.painterQS ||
-				d.WSPath != "/ws" || d.BaseURL != "https://paint.example.org" || d.Hello.Model.Name != "fake64" {
+				d.WSPath != "/ws" || d.BaseURL != "https://paint.example.org" || d.Hello.Model.Name != "fake64" ||
+				d.ImageWidth != 512 || d.ImageHeight != 512 {
 				t.Errorf("page data %+v", d)
+			}
+			// The 64 px test model is upscaled 8× for link previews; a
+			// share link's page knows what was painted.
+			want := "<nil>"
+			if tc.state != "" {
+				want = "&{ID:9 Layer:layer4 Edits:[{Concept:tree Remove:false Everywhere:false}]}"
+			}
+			if got := fmt.Sprintf("%+v", d.Painting); got != want {
+				t.Errorf("painting %s, want %s", got, want)
 			}
 		})
 	}

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -415,11 +416,12 @@ func (s *Server) handlePage(embed bool) http.HandlerFunc {
 		base := s.baseURL(r)
 		data := PageData{Hello: s.hello, WSPath: "/ws", BaseURL: base, Embed: embed}
 		if tok := r.URL.Query().Get("state"); tok != "" {
-			if _, err := s.decodeShare(tok); err != nil {
+			if p, err := s.decodeShare(tok); err != nil {
 				data.StateError = err.Message
 				s.log.Debug("page with unusable state", "path", r.URL.Path, "err", err)
 			} else {
 				data.State = tok
+				data.Painting = paintingOf(p)
 			}
 		}
 		q := ""
@@ -427,7 +429,16 @@ func (s *Server) handlePage(embed bool) http.HandlerFunc {
 			q = "?state=" + url.QueryEscape(data.State)
 		}
 		data.PainterURL = base + "/" + q
+		k := previewScale(s.info.ImageWidth, s.info.ImageHeight)
 		data.ImageURL = base + "/render.png" + q
+		data.ImageWidth, data.ImageHeight = s.info.ImageWidth*k, s.info.ImageHeight*k
+		if k > 1 {
+			sep := "?"
+			if q != "" {
+				sep = "&"
+			}
+			data.ImageURL += sep + "size=" + strconv.Itoa(max(data.ImageWidth, data.ImageHeight))
+		}
 		if embed {
 			data.PageURL = base + "/embed" + q
 		} else {
@@ -490,6 +501,11 @@ func (s *Server) decodeShare(tok string) (*painter, *protoError) {
 
 func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) {
 	setCommonHeaders(w.Header())
+	scale, serr := renderScale(r.URL.Query().Get("size"), s.info.ImageWidth, s.info.ImageHeight)
+	if serr != nil {
+		http.Error(w, serr.Error(), http.StatusBadRequest)
+		return
+	}
 	p := s.defaultPainter()
 	if tok := r.URL.Query().Get("state"); tok != "" {
 		var bad *protoError
@@ -500,6 +516,7 @@ func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	key, kerr := encodeBody(shareOf(s.info.Name, p.layer, p.id, p.edits()))
+	key = fmt.Appendf(key, "\x00%d", scale)
 	if kerr == nil {
 		if b, ok := s.pngs.get(string(key)); ok {
 			writePNG(w, b)
@@ -522,7 +539,7 @@ func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var buf bytes.Buffer
-	if err := encodePNG(&buf, img); err != nil {
+	if err := encodePNG(&buf, upscale(img, scale)); err != nil {
 		s.log.Error("render.png encode", "err", err)
 		http.Error(w, "render failed", http.StatusInternalServerError)
 		return

@@ -71,6 +71,8 @@ type clientMsg struct {
 	Points  [][]float64 `json:"points"`
 	Stroke  *float64    `json:"stroke"`
 	Format  *string     `json:"format"`
+	State   *string     `json:"state"`
+	Edit    *float64    `json:"edit"`
 }
 
 // parseMessage decodes one text frame. The seq it returns is best effort
@@ -136,34 +138,59 @@ func roundedField(name string, v *float64, lo, hi int) (int, *protoError) {
 // painter is one session's painting state and history. It is not safe for
 // concurrent use; the websocket session guards it with a mutex.
 type painter struct {
-	srv   *Server
+	srv *Server
+	// layer and id are those of history[cur], kept in fields because every
+	// edit is validated against them.
 	layer *layerEnv
 	id    int64
-	// history[cur] is the current edit list; entries before it are undo
-	// steps, entries after it redo steps.
-	history    [][]*edit
+	// history[cur] is the current state; entries before it are undo steps,
+	// entries after it redo steps. A step holds its image as well as its
+	// edits, so changing the image is undoable like a stroke.
+	history    []step
 	cur        int
 	lastStroke uint32 // stroke id of the last applied message, 0 if it was no stroke part
 	seq        uint32 // last applied seq
 	seenSeq    uint32 // highest seq received
 }
 
-func (p *painter) edits() []*edit { return p.history[p.cur] }
+// step is one state of the history: an image at a layer and its edits.
+type step struct {
+	layer *layerEnv
+	id    int64
+	edits []*edit
+}
+
+func newPainter(s *Server, l *layerEnv, id int64, edits []*edit) *painter {
+	return &painter{srv: s, layer: l, id: id, history: []step{{layer: l, id: id, edits: edits}}}
+}
+
+func (p *painter) edits() []*edit { return p.history[p.cur].edits }
 
 func (p *painter) canUndo() bool { return p.cur > 0 }
 func (p *painter) canRedo() bool { return p.cur < len(p.history)-1 }
 
-// push makes edits the new current state, dropping redo steps and the
-// oldest undo steps beyond MaxHistory.
+// goTo makes history[i] the current state.
+func (p *painter) goTo(i int) {
+	p.cur = i
+	p.layer, p.id = p.history[i].layer, p.history[i].id
+}
+
+// push makes edits of the current image the new current state.
 func (p *painter) push(edits []*edit) {
-	p.history = append(p.history[:p.cur+1], edits)
+	p.pushStep(step{layer: p.layer, id: p.id, edits: edits})
+}
+
+// pushStep makes st the new current state, dropping redo steps and the
+// oldest undo steps beyond MaxHistory.
+func (p *painter) pushStep(st step) {
+	p.history = append(p.history[:p.cur+1], st)
 	if over := len(p.history) - 1 - p.srv.cfg.MaxHistory; over > 0 {
 		// Copy down so the dropped snapshots can be collected.
 		n := copy(p.history, p.history[over:])
 		clear(p.history[n:])
 		p.history = p.history[:n]
 	}
-	p.cur = len(p.history) - 1
+	p.goTo(len(p.history) - 1)
 }
 
 // apply validates m and applies it. It returns whether the state changed (a
@@ -172,7 +199,7 @@ func (p *painter) apply(m *clientMsg) (changed bool, e *protoError) {
 	switch m.T {
 	case "format":
 		return false, perr(codeBadMessage, "format is handled by the session")
-	case "load", "stroke", "erase_all", "undo", "redo", "reset":
+	case "load", "open", "stroke", "erase_all", "delete", "undo", "redo", "reset":
 	case "":
 		return false, perr(codeBadMessage, "message has no type")
 	default:
@@ -190,6 +217,10 @@ func (p *painter) apply(m *clientMsg) (changed bool, e *protoError) {
 	switch m.T {
 	case "load":
 		err = p.load(m)
+	case "open":
+		err = p.open(m)
+	case "delete":
+		err = p.deleteEdit(m)
 	case "stroke":
 		err = p.stroke(m)
 	case "erase_all":
@@ -198,13 +229,13 @@ func (p *painter) apply(m *clientMsg) (changed bool, e *protoError) {
 		if !p.canUndo() {
 			err = perr(codeNothingUndo, "nothing to undo")
 		} else {
-			p.cur--
+			p.goTo(p.cur - 1)
 		}
 	case "redo":
 		if !p.canRedo() {
 			err = perr(codeNothingRedo, "nothing to redo")
 		} else {
-			p.cur++
+			p.goTo(p.cur + 1)
 		}
 	case "reset":
 		p.push(nil)
@@ -232,9 +263,10 @@ func (p *painter) load(m *clientMsg) *protoError {
 		}
 		layer = l
 	}
-	p.layer, p.id = layer, id
-	p.history = [][]*edit{nil}
-	p.cur = 0
+	if layer == p.layer && id == p.id && len(p.edits()) == 0 {
+		return nil // already showing it; no undo step that changes nothing
+	}
+	p.pushStep(step{layer: layer, id: id})
 	return nil
 }
 
@@ -338,7 +370,7 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 		}
 		// Continuing replaces the current snapshot rather than adding an
 		// undo step: the whole drag is one step.
-		p.history[p.cur] = next
+		p.history[p.cur].edits = next
 		p.history = p.history[:p.cur+1]
 		return nil
 	}
@@ -458,7 +490,7 @@ func (s *Server) painterFromShare(st ShareState) (*painter, *protoError) {
 		}
 		edits = append(edits, e)
 	}
-	p := &painter{srv: s, layer: l, id: st.ID, history: [][]*edit{edits}}
+	p := newPainter(s, l, st.ID, edits)
 	if err := p.shareable(edits); err != nil {
 		return nil, perr(codeBadState, "the link holds more brush data than this server accepts")
 	}
@@ -467,7 +499,7 @@ func (s *Server) painterFromShare(st ShareState) (*painter, *protoError) {
 
 // defaultPainter starts at the default layer and first sample image.
 func (s *Server) defaultPainter() *painter {
-	return &painter{srv: s, layer: s.layers[s.defaultLayer], id: s.defaultID, history: [][]*edit{nil}}
+	return newPainter(s, s.layers[s.defaultLayer], s.defaultID, nil)
 }
 
 // share describes the current state as a share state.

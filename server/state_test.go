@@ -83,13 +83,15 @@ func FuzzClientMessage(f *testing.F) {
 		`{"t":"stroke","seq":2,"concept":"sky","mode":"remove","units":1,"radius":1,"points":[[0,0]],"stroke":3}`,
 		`{"t":"erase_all","seq":3,"concept":"door","units":3}`,
 		`{"t":"load","seq":4,"id":7,"layer":"layer2"}`,
-		`{"t":"undo","seq":5}`, `{"t":"redo","seq":6}`, `{"t":"reset","seq":7}`,
+		`{"t":"undo","seq":5}`, `{"t":"redo","seq":6}`, `{"t":"reset","seq":7}`, `{"t":"delete","seq":8,"edit":0}`,
+		`{"t":"open","seq":9,"state":"AWJLS8xONTNhy0msTC0y0mJgAAQAAP__"}`, `{"t":"open","seq":10,"state":"garbage"}`,
 		`{"t":"format","format":"png"}`, `{}`, `[]`, `null`, `{"t":"stroke","seq":1e9,"points":[[1e308,-1e308]]}`,
 	} {
 		f.Add(seed)
 	}
 	known := map[string]bool{codeBadJSON: true, codeBadMessage: true, codeBadSeq: true, codeUnknownConcept: true,
-		codeUnknownLayer: true, codeOutOfRange: true, codeTooBig: true, codeNothingUndo: true, codeNothingRedo: true}
+		codeUnknownLayer: true, codeOutOfRange: true, codeTooBig: true, codeNothingUndo: true, codeNothingRedo: true,
+		codeBadState: true}
 	s := testServer(f, Config{MaxEdits: 5, MaxHistory: 4, MaxPoints: 16, MaxStrokePoints: 32})
 	f.Fuzz(func(t *testing.T, raw string) {
 		p := s.defaultPainter()
@@ -114,6 +116,9 @@ func FuzzClientMessage(f *testing.F) {
 			}
 			if p.cur < 0 || p.cur >= len(p.history) || len(p.history) > s.cfg.MaxHistory+1 || len(p.edits()) > s.cfg.MaxEdits {
 				t.Fatalf("state out of bounds: cur %d of %d, %d edits", p.cur, len(p.history), len(p.edits()))
+			}
+			if st := p.history[p.cur]; st.layer != p.layer || st.id != p.id {
+				t.Fatalf("current image %s/%d, history says %s/%d", p.layer.info.Name, p.id, st.layer.info.Name, st.id)
 			}
 			for _, e := range p.edits() {
 				if len(e.mask) != p.layer.grid.cells() || len(e.points) > s.cfg.MaxStrokePoints || len(e.unitList) != e.units {

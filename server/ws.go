@@ -50,10 +50,32 @@ type session struct {
 	// Writer-goroutine state: the features of the image being edited, so
 	// the generator's head runs once per image, not once per stroke.
 	feats    Features
-	featsKey struct {
-		layer string
-		id    int64
+	featsKey imageKey
+	// original is the share token of featsKey's image without edits.
+	original    string
+	originalKey imageKey
+}
+
+// imageKey names one image of the model at one layer.
+type imageKey struct {
+	layer string
+	id    int64
+}
+
+// originalToken is the token of snap's image without edits, for the
+// client's "show the original" (docs/protocol.md); it is cached because a
+// session sends it with every frame.
+func (ss *session) originalToken(snap snapshot) string {
+	key := imageKey{snap.layer.info.Name, snap.id}
+	if ss.original == "" || ss.originalKey != key {
+		tok, err := EncodeState(shareOf(ss.srv.info.Name, snap.layer, snap.id, nil))
+		if err != nil {
+			ss.log.Error("share token of the original", "err", err)
+			return ""
+		}
+		ss.original, ss.originalKey = tok, key
 	}
+	return ss.original
 }
 
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
@@ -350,15 +372,18 @@ func (ss *session) writeLoop(ctx context.Context) {
 			ss.log.Error("share token", "err", terr)
 		}
 		st, _ := json.Marshal(struct {
-			T       string `json:"t"`
-			Seq     uint32 `json:"seq"`
-			ID      int64  `json:"id"`
-			Layer   string `json:"layer"`
-			State   string `json:"state"`
-			CanUndo bool   `json:"can_undo"`
-			CanRedo bool   `json:"can_redo"`
-			Edits   int    `json:"edits"`
-		}{"state", snap.seq, snap.id, snap.layer.info.Name, tok, snap.canUndo, snap.canRedo, len(snap.edits)})
+			T        string        `json:"t"`
+			Seq      uint32        `json:"seq"`
+			ID       int64         `json:"id"`
+			Layer    string        `json:"layer"`
+			State    string        `json:"state"`
+			Original string        `json:"original"`
+			CanUndo  bool          `json:"can_undo"`
+			CanRedo  bool          `json:"can_redo"`
+			Edits    int           `json:"edits"`
+			EditList []editSummary `json:"edit_list"`
+		}{"state", snap.seq, snap.id, snap.layer.info.Name, tok, ss.originalToken(snap), snap.canUndo, snap.canRedo,
+			len(snap.edits), summarize(snap.edits)})
 		if err := ss.srv.encodeFrame(&frame, snap.format, snap.seq, img); err != nil {
 			ss.log.Error("encoding frame", "err", err)
 			ss.sendError(snap.seq, perr(codeInternal, "the image could not be encoded"))
@@ -423,7 +448,7 @@ func (ss *session) render(ctx context.Context, snap snapshot) (*image.RGBA, erro
 			return nil, err
 		}
 		ss.feats = f
-		ss.featsKey.layer, ss.featsKey.id = snap.layer.info.Name, snap.id
+		ss.featsKey = imageKey{snap.layer.info.Name, snap.id}
 		ss.log.Debug("image loaded", "layer", snap.layer.info.Name, "id", snap.id, "feature_bytes", f.SizeBytes())
 	}
 	return ss.srv.engine.Render(ctx, ss.feats, engineEdits(snap.edits))

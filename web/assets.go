@@ -34,7 +34,13 @@ const hashLen = 12
 const immutableCache = "public, max-age=31536000, immutable"
 
 // requiredAssets are the files the templates reference; NewPages checks them.
-func requiredAssets() []string { return []string{"app.js", "app.css", "icon.svg"} }
+func requiredAssets() []string {
+	return append([]string{"app.js", "app.css", "icon.svg"}, partScripts()...)
+}
+
+// partScripts are the plain scripts that register with app.js as parts
+// (see "parts" in app.js); the pages load them, in this order, before it.
+func partScripts() []string { return []string{"navigation.js", "strokes.js"} }
 
 // ErrUnknownAsset is returned by Assets.Lookup for a name that is not one of
 // the embedded files.

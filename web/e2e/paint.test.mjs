@@ -12,30 +12,11 @@
 // the stroke's cells / allowed far from them; defaults 0.15 / 0.10).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { writeFileSync } from 'node:fs';
+import { artifact, drag, frames, launch, pageURL, pixels, samePixels, waitMS, waitSettled } from './helpers.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const pageURL = process.env.GANPAINT_URL;
-const artifacts = process.env.ARTIFACTS_DIR || join(here, 'artifacts');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-const waitMS = Number(process.env.E2E_TIMEOUT_MS || 30000);
 const minInside = Number(process.env.E2E_MIN_INSIDE || 0.15);
 const maxFar = Number(process.env.E2E_MAX_FAR || 0.1);
-
-const chromiumArgs = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 // The stroke, in fractions of the image: a diagonal across the lower middle,
 // where outdoor scenes have ground for trees to grow on.
@@ -44,64 +25,6 @@ const STROKE = { from: [0.3, 0.72], to: [0.62, 0.6], steps: 24 };
 // A pixel counts as changed when one channel moved by more than this (JPEG
 // noise between two encodings of different images stays far below).
 const CHANGED = 24;
-
-// launch opens chromium with a new, empty profile directory that is removed
-// again on close, so no state leaks between runs or between the two browsers.
-async function launch() {
-  const profile = mkdtempSync(join(tmpdir(), 'ganpaint-e2e-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    args: chromiumArgs,
-    viewport: { width: 1280, height: 900 },
-    deviceScaleFactor: 1,
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const errors = [];
-  page.on('pageerror', (err) => errors.push(err.message));
-  page.on('console', (msg) => {
-    // A busy server answers a thumbnail with 503 and the page retries it;
-    // that is load shedding working, not a failure of the page.
-    if (msg.type() === 'error' && !/status of 503/.test(msg.text())) errors.push(msg.text());
-  });
-  return {
-    page,
-    errors,
-    async close() {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
-}
-
-// waitSettled waits until the image on screen shows the last message sent
-// (seq of the frame == last seq sent, in the final encoding) and returns that
-// seq.
-async function waitSettled(page, minFrames = 1) {
-  await page.waitForFunction(
-    (n) => {
-      const g = window.ganpaint;
-      const img = document.getElementById('image');
-      return g && g.settled && Number(img.dataset.frames) >= n;
-    },
-    minFrames,
-    { timeout: waitMS },
-  );
-  return page.evaluate(() => window.ganpaint.seq);
-}
-
-async function frames(page) {
-  return page.evaluate(() => Number(document.getElementById('image').dataset.frames));
-}
-
-// pixels returns the image canvas at the model's native resolution.
-async function pixels(page) {
-  return page.evaluate(() => {
-    const c = document.getElementById('image');
-    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height);
-    return { width: c.width, height: c.height, data: Array.from(d.data) };
-  });
-}
 
 // strokeRegion is the part of the image the stroke edits: the layer-grid
 // cells within the brush radius of the stroke (the server max-pools the brush
@@ -144,31 +67,12 @@ function diffStats(a, b, r) {
   };
 }
 
-function samePixels(a, b) {
-  if (a.width !== b.width || a.height !== b.height || a.data.length !== b.data.length) return false;
-  for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i]) return false;
-  return true;
-}
-
 async function paintStroke(page) {
-  const box = await page.locator('#overlay').boundingBox();
-  assert.ok(box && box.width > 0, 'the painting surface is visible');
-  const at = (fx, fy) => [box.x + fx * box.width, box.y + fy * box.height];
-  await page.mouse.move(...at(...STROKE.from));
-  await page.mouse.down();
-  for (let i = 1; i <= STROKE.steps; i++) {
-    const t = i / STROKE.steps;
-    const fx = STROKE.from[0] + t * (STROKE.to[0] - STROKE.from[0]);
-    const fy = STROKE.from[1] + t * (STROKE.to[1] - STROKE.from[1]);
-    await page.mouse.move(...at(fx, fy));
-    await page.waitForTimeout(10); // a human-ish drag, so partial strokes are sent
-  }
-  await page.mouse.up();
+  await drag(page, STROKE.from, STROKE.to, { steps: STROKE.steps });
 }
 
 test('paint a tree, undo it, share it', { timeout: 6 * waitMS }, async (t) => {
   assert.ok(pageURL, 'GANPAINT_URL must point at the painter page (web/e2e/run.sh sets it)');
-  mkdirSync(artifacts, { recursive: true });
   const browser = await launch();
   const { page } = browser;
   let original;
@@ -193,7 +97,7 @@ test('paint a tree, undo it, share it', { timeout: 6 * waitMS }, async (t) => {
       await page.waitForFunction(() => window.ganpaint.edits >= 1, null, { timeout: waitMS });
       await waitSettled(page, framesBefore + 1);
       painted = await pixels(page);
-      await page.screenshot({ path: join(artifacts, 'painted.png') });
+      await page.screenshot({ path: artifact('painted.png') });
 
       const grid = await page.evaluate(() => {
         const cfg = JSON.parse(document.getElementById('ganpaint-config').textContent);
@@ -204,7 +108,7 @@ test('paint a tree, undo it, share it', { timeout: 6 * waitMS }, async (t) => {
       const region = strokeRegion(original, grid, radius);
       const d = diffStats(original, painted, region);
       t.diagnostic(`changed pixels: ${(100 * d.inside).toFixed(1)}% inside the stroke's cells, ${(100 * d.far).toFixed(1)}% far outside`);
-      writeFileSync(join(artifacts, 'result.json'), JSON.stringify({ url: pageURL, region, radius, grid, ...d }, null, 2) + '\n');
+      writeFileSync(artifact('result.json'), JSON.stringify({ url: pageURL, region, radius, grid, ...d }, null, 2) + '\n');
       assert.ok(d.inside >= minInside, `at least ${100 * minInside}% of the stroke's cells changed (got ${(100 * d.inside).toFixed(1)}%)`);
       if (d.farPixels > 0) {
         assert.ok(d.far <= maxFar, `at most ${100 * maxFar}% of pixels far from the stroke changed (got ${(100 * d.far).toFixed(1)}%)`);
@@ -218,7 +122,7 @@ test('paint a tree, undo it, share it', { timeout: 6 * waitMS }, async (t) => {
       await page.waitForFunction(() => window.ganpaint.edits === 0, null, { timeout: waitMS });
       await waitSettled(page, framesBefore + 1);
       const undone = await pixels(page);
-      await page.screenshot({ path: join(artifacts, 'undone.png') });
+      await page.screenshot({ path: artifact('undone.png') });
       assert.ok(samePixels(original, undone), 'pixels after undo equal the first frame');
     });
 
@@ -234,7 +138,7 @@ test('paint a tree, undo it, share it', { timeout: 6 * waitMS }, async (t) => {
       assert.match(shareURL, /[?&]state=[A-Za-z0-9_-]+/);
     });
   } catch (err) {
-    await page.screenshot({ path: join(artifacts, 'failure.png') }).catch(() => {});
+    await page.screenshot({ path: artifact('failure.png') }).catch(() => {});
     throw err;
   } finally {
     await browser.close();
@@ -250,7 +154,7 @@ test('paint a tree, undo it, share it', { timeout: 6 * waitMS }, async (t) => {
     try {
       await fresh.page.goto(shared.href, { waitUntil: 'domcontentloaded' });
       await waitSettled(fresh.page, 1);
-      await fresh.page.screenshot({ path: join(artifacts, 'shared.png') });
+      await fresh.page.screenshot({ path: artifact('shared.png') });
       const got = await pixels(fresh.page);
       assert.ok(samePixels(painted, got), 'the shared page shows exactly the painted image');
       assert.equal(await fresh.page.evaluate(() => window.ganpaint.edits), 1);

@@ -84,6 +84,6 @@ fi
 
 echo "run.sh: testing $url (screenshots in $artifacts)"
 status=0
-GANPAINT_URL="$url" node --test "$here/paint.test.mjs" || status=$?
+GANPAINT_URL="$url" node --test --test-concurrency=1 "$here"/*.test.mjs || status=$?
 stop_server
 exit "$status"

@@ -19,6 +19,9 @@
   const RETRY_MAX_MS = 15000;
   // A spinner only after this delay, so fast renders never flicker.
   const SPINNER_DELAY_MS = 180;
+  // A touch stroke's first part waits this long, so a second finger that
+  // lands (to scroll or zoom the page) cancels it before anything is painted.
+  const TOUCH_GRACE_MS = 120;
   const STATUS_CLEAR_MS = 6000;
   // Frames up to this many pixels come as PNG: lossless, so the canvas is
   // exactly what /render.png and a share link give, and small enough (a
@@ -69,6 +72,7 @@
     units: cfg.units.default,
     grid: false,
     comparing: false,
+    highlight: -1, // index into session.editList shown highlighted, or -1
   };
 
   // What the server told us. Until hello arrives, the page config stands in.
@@ -89,6 +93,8 @@
     canUndo: false,
     canRedo: false,
     edits: 0,
+    original: '', // token of the image without edits
+    editList: [], // state message's edit_list
     frameSeq: -1, // seq of the image on screen
     frameFormat: 0, // its encoding: 1 JPEG, 2 PNG (frame header codes)
     wantFormat: 0, // the encoding asked for on this connection
@@ -97,9 +103,14 @@
   // ---- status line and connection indicator ---------------------------------
 
   let statusTimer = 0;
-  function setStatus(text, kind = 'info', sticky = false) {
+  // statusTag marks what a message is about; 'conn' messages (not
+  // connected, paused, server full) are cleared as soon as the connection
+  // is back, instead of lingering next to "Connected".
+  let statusTag = '';
+  function setStatus(text, kind = 'info', sticky = false, tag = '') {
     if (!el.status) return;
     clearTimeout(statusTimer);
+    statusTag = tag;
     el.status.textContent = text;
     el.status.dataset.kind = kind;
     if (text && !sticky) {
@@ -130,6 +141,7 @@
     seq: 0,
     attempt: 0,
     retryTimer: 0,
+    countTimer: 0,
     idle: false, // closed by the server for inactivity: reconnect on next use
     everOpen: false,
 
@@ -141,6 +153,7 @@
 
     open() {
       clearTimeout(this.retryTimer);
+      clearInterval(this.countTimer);
       if (this.ws && this.ws.readyState <= WebSocket.OPEN) return;
       this.idle = false;
       setConn('connecting', this.everOpen ? 'Reconnecting…' : 'Connecting…');
@@ -148,7 +161,7 @@
       try {
         ws = new WebSocket(this.url());
       } catch (err) {
-        setStatus('Cannot open a connection: ' + err.message, 'error', true);
+        setStatus('Cannot open a connection: ' + err.message, 'error', true, 'conn');
         this.scheduleRetry();
         return;
       }
@@ -170,6 +183,7 @@
       ws.onclose = (ev) => {
         if (this.ws !== ws) return;
         this.ws = null;
+        const unsent = strokes.some((s) => s.sent < s.points.length);
         endDrag(false);
         // Seqs start over on the next connection, so overlays of this one
         // could never be matched with a frame.
@@ -179,6 +193,7 @@
         showSpinner(false);
         updateControls();
         this.onClosed(ev);
+        if (unsent) setStatus('The connection dropped before your stroke was sent; paint it again when connected.', 'warn', true, 'conn');
       };
     },
 
@@ -187,11 +202,11 @@
         case 4000: // idle timeout: wait for the user to come back
           this.idle = true;
           setConn('idle', 'Paused');
-          setStatus('Paused after a long idle time. Paint or press a key to resume.', 'info', true);
+          setStatus('Paused after a long idle time. Paint or press a key to resume.', 'info', true, 'conn');
           return;
         case 1013:
           setConn('closed', 'Server full');
-          setStatus('The server is full right now; retrying…', 'warn', true);
+          setStatus('The server is full right now; retrying…', 'warn', true, 'conn');
           break;
         case 1009:
           setConn('closed', 'Disconnected');
@@ -210,8 +225,21 @@
       const base = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** step);
       const delay = base / 2 + Math.random() * base / 2;
       this.attempt++;
-      setConn('closed', 'Offline · retrying in ' + Math.ceil(delay / 1000) + ' s');
+      // The indicator counts down to the next attempt.
+      const at = performance.now() + delay;
+      const tick = () => {
+        setConn('closed', 'Offline · retrying in ' + Math.max(1, Math.ceil((at - performance.now()) / 1000)) + ' s');
+      };
+      tick();
+      clearInterval(this.countTimer);
+      this.countTimer = setInterval(tick, 250);
       this.retryTimer = setTimeout(() => this.open(), delay);
+    },
+
+    // connecting: a connection is being opened (or is open and waiting for
+    // its first image); strokes drawn meanwhile are queued, not lost.
+    connecting() {
+      return this.ws !== null && this.ws.readyState <= WebSocket.OPEN && !this.ready();
     },
 
     ready() {
@@ -314,7 +342,10 @@
   }
 
   function onState(s) {
+    const before = { id: session.id, layer: session.layer, token: session.token };
     session.token = s.state || '';
+    session.original = s.original || '';
+    session.editList = Array.isArray(s.edit_list) ? s.edit_list : [];
     session.id = s.id;
     session.layer = s.layer;
     session.canUndo = !!s.can_undo;
@@ -325,6 +356,8 @@
       (session.edits ? ' with ' + session.edits + (session.edits === 1 ? ' edit' : ' edits') : ''));
     updateControls();
     updateLinks();
+    if (session.edits > 0) fetchOriginal();
+    emit('state', s, before);
   }
 
   function onError(e) {
@@ -367,6 +400,7 @@
         imageCtx.clearRect(0, 0, el.image.width, el.image.height);
         imageCtx.drawImage(bmp, 0, 0, el.image.width, el.image.height);
         bmp.close();
+        const first = session.frameSeq < 0;
         session.frameSeq = seq;
         session.frameFormat = fmt;
         if (edits === 0) keepOriginal();
@@ -377,15 +411,45 @@
         pending.done(seq);
         settleStrokes(seq);
         updateControls();
+        if (first) onConnected();
+        emit('frame');
       })
       .catch(() => setStatus('Could not decode an image from the server.', 'error'));
   }
 
-  // The unedited image of the current id and layer, kept for comparing.
-  // Only known once it has been on screen (not for a page opened from a
-  // share link with edits).
+  // The unedited image of the current id and layer, kept for comparing:
+  // copied from the screen when it was shown without edits, else (a page
+  // opened from a share link with edits) fetched from /render.png with the
+  // state message's original token.
   let originalKey = '';
+  let originalFetch = '';
   const imageKey = () => session.id + '/' + session.layer;
+
+  async function fetchOriginal() {
+    const key = imageKey();
+    const tok = session.original;
+    if (!el.original || !tok || originalKey === key || originalFetch === key) return;
+    originalFetch = key;
+    try {
+      const res = await fetch(cfg.paths.render + '?state=' + encodeURIComponent(tok));
+      if (!res.ok) throw new Error('status ' + res.status);
+      const bmp = await createImageBitmap(await res.blob());
+      if (imageKey() === key && originalKey !== key) {
+        const c = el.original.getContext('2d');
+        el.original.width = el.image.width;
+        el.original.height = el.image.height;
+        c.clearRect(0, 0, el.original.width, el.original.height);
+        c.drawImage(bmp, 0, 0, el.original.width, el.original.height);
+        originalKey = key;
+        updateControls();
+      }
+      bmp.close();
+    } catch {
+      // The button stays disabled; the next image change tries again.
+    } finally {
+      if (originalFetch === key) originalFetch = '';
+    }
+  }
 
   function keepOriginal() {
     if (!el.original) return;
@@ -475,13 +539,6 @@
       el.download.download = 'ganpaint-' + (session.id ?? 'image') + (session.edits ? '-edited' : '') + '.png';
     }
     if (el.openFull) el.openFull.href = cfg.paths.painter + q;
-    // The address bar always reproduces what is on screen, so a reload or a
-    // bookmark keeps the painting.
-    if (cfg.page === 'painter' && session.token) {
-      const u = new URL(location.href);
-      u.searchParams.set('state', session.token);
-      history.replaceState(null, '', u.pathname + u.search + u.hash);
-    }
     if (el.shareBox && !el.shareBox.hidden) el.shareURL.value = shareLink();
   }
 
@@ -535,7 +592,7 @@
       b.className = 'concept';
       b.dataset.concept = c.name;
       b.dataset.color = c.color;
-      const key = i < 9 ? String(i + 1) : '';
+      const key = conceptKeyLabel(i);
       b.setAttribute('aria-label', key ? c.name + ' (' + key + ')' : c.name);
       const sw = document.createElement('span');
       sw.className = 'swatch';
@@ -557,6 +614,11 @@
     selectConcept(ui.concept);
   }
 
+  // Every concept has a key, in palette order (the page config has the
+  // list: the number row, then letters no other shortcut uses).
+  const conceptKeys = cfg.concept_keys || '123456789';
+  const conceptKeyLabel = (i) => (i < conceptKeys.length ? conceptKeys[i].toUpperCase() : '');
+
   // Colours come from data attributes and are applied through the CSSOM, so
   // the page needs no inline style (a strict CSP stays possible).
   function paintSwatches() {
@@ -575,7 +637,7 @@
 
   function setMode(mode) {
     ui.mode = mode;
-    for (const b of $$('[data-mode]')) b.setAttribute('aria-pressed', String(b.dataset.mode === mode));
+    for (const b of $$('button[data-mode]')) b.setAttribute('aria-pressed', String(b.dataset.mode === mode));
     document.body.dataset.mode = mode;
     drawOverlay();
   }
@@ -623,15 +685,65 @@
       setStatus('Image ids go from 0 to ' + (model.maxID - 1) + '.', 'error');
       return;
     }
-    const msg = { t: 'load', id };
-    if (layer) msg.layer = layer;
-    if (!conn.send(msg)) setStatus('Not connected yet.', 'warn');
+    if (id === session.id && (!layer || layer === session.layer)) return;
+    // An image painted before in this tab comes back with its painting
+    // (navigation.js remembers it); Reset starts it over, undoably.
+    const painting = app.hooks.paintingOf(id, layer || session.layer);
+    const msg = painting ? { t: 'open', state: painting.token } : { t: 'load', id };
+    if (layer && !painting) msg.layer = layer;
+    const seq = conn.send(msg);
+    if (!seq) {
+      setStatus('Not connected yet.', 'warn', false, 'conn');
+      return;
+    }
+    if (painting) {
+      setStatus('Image ' + id + ' again, with your ' + painting.edits + (painting.edits === 1 ? ' edit' : ' edits') +
+        '. Reset starts it over; Undo goes back.', 'info');
+    }
+    emit('navigate', seq);
+  }
+
+  // onConnected runs when a connection shows its first image: messages
+  // about the connection go, and what waited for it is sent.
+  function onConnected() {
+    if (statusTag === 'conn') setStatus('');
+    if (pendingOpen) {
+      const tok = pendingOpen;
+      pendingOpen = '';
+      openToken(tok);
+    }
+    flushQueued();
+  }
+
+  // openToken shows a share token's painting: on this connection when it is
+  // up, else the next connection starts from it.
+  let pendingOpen = '';
+  function openToken(tok) {
+    if (!tok || tok === session.token) return;
+    if (conn.ready()) {
+      if (conn.send({ t: 'open', state: tok })) return;
+    }
+    pendingOpen = tok;
+    if (!conn.ws) {
+      session.token = tok;
+      pendingOpen = '';
+      conn.open();
+    }
+  }
+
+  // revealCanvas scrolls the picture into view when the control that changed
+  // it (a thumbnail, Random) left it off screen, as on a phone.
+  function revealCanvas() {
+    const r = el.wrap.getBoundingClientRect();
+    if (r.top >= 0 && r.bottom <= window.innerHeight) return;
+    const smooth = !window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+    el.wrap.scrollIntoView({ block: r.height > window.innerHeight ? 'start' : 'center', behavior: smooth ? 'smooth' : 'auto' });
   }
 
   function act(t) {
     // Undo in the middle of a drag would split the stroke in two.
     if (activeDrag) return;
-    if (!conn.send({ t })) setStatus('Not connected yet.', 'warn');
+    if (!conn.send({ t })) setStatus('Not connected yet.', 'warn', false, 'conn');
   }
 
   // ---- painting ----------------------------------------------------------------
@@ -701,8 +813,11 @@
   function canPaint() {
     if (!conn.ready()) {
       if (conn.idle || !conn.ws) conn.open();
-      setStatus('Not connected yet; try again in a moment.', 'warn');
-      return false;
+      // While the connection opens, the stroke is drawn and queued.
+      if (!conn.connecting()) {
+        setStatus('Not connected yet; try again in a moment.', 'warn', false, 'conn');
+        return false;
+      }
     }
     if (!ui.concept || conceptUnits(ui.concept) <= 0) {
       setStatus(ui.concept ? ui.concept + ' cannot be painted at ' + session.layer + '.' : 'Pick a concept first.', 'warn');
@@ -722,8 +837,31 @@
     activeDrag = { pointerId: ev.pointerId, stroke: s, lastSend: 0, timer: 0 };
     strokes.push(s);
     addPoint(quantize(toImage(ev)));
+    if (ev.pointerType === 'touch') {
+      // Two fingers scroll or zoom the page (the canvas allows pinch-zoom
+      // gestures): the browser then cancels this pointer. Holding the first
+      // part back a moment keeps the finger that lands first from painting.
+      activeDrag.lastSend = performance.now() + TOUCH_GRACE_MS - cfg.partial_ms;
+      activeDrag.timer = setTimeout(() => sendPart(false), TOUCH_GRACE_MS);
+      return;
+    }
     // A click paints at once; a drag sends parts as it goes.
     sendPart(false);
+  }
+
+  // cancelDrag ends a drag the browser took over (a two-finger scroll or
+  // zoom): what it painted is taken back.
+  function cancelDrag() {
+    const d = activeDrag;
+    if (!d) return;
+    const s = d.stroke;
+    const sent = s.lastSeq > 0;
+    endDrag(false);
+    const i = strokes.indexOf(s);
+    if (i >= 0) strokes.splice(i, 1);
+    // Undo removes the whole stroke when nothing else came after it.
+    if (sent && conn.seq === s.lastSeq) conn.send({ t: 'undo' });
+    drawOverlay();
   }
 
   // paintDot is the keyboard's stroke: one brush dab at the cursor.
@@ -794,14 +932,11 @@
     }
   }
 
-  // sendPart sends the points not yet sent as a continuation of the drag's
-  // stroke (same "stroke" id), splitting at the protocol's limits.
-  function sendPart(final) {
-    const d = activeDrag;
-    if (!d) return;
-    clearTimeout(d.timer);
-    d.timer = 0;
-    let s = d.stroke;
+  // sendStroke sends the points of s not yet sent as a continuation of its
+  // stroke (same "stroke" id), splitting at the protocol's limits. It
+  // returns the stroke the points went to last (a full stroke continues in
+  // a new one), or null when the connection is not ready.
+  function sendStroke(s) {
     while (s.sent < s.points.length) {
       const maxStroke = model.limits.max_stroke_points;
       if (s.sent >= maxStroke) {
@@ -813,22 +948,51 @@
         s.points = s.points.slice(0, s.sent);
         s.done = true;
         strokes.push(cont);
-        d.stroke = s = cont;
+        s = cont;
       }
       const room = Math.min(model.limits.max_points, model.limits.max_stroke_points - s.sent);
       const part = s.points.slice(s.sent, s.sent + room);
       const seq = conn.send({
         t: 'stroke', concept: s.concept, mode: s.mode, units: s.units, radius: s.radius, points: part, stroke: s.id,
       });
-      if (!seq) {
-        endDrag(false);
-        return;
-      }
+      if (!seq) return null;
       s.sent += part.length;
       s.lastSeq = seq;
     }
+    return s;
+  }
+
+  // sendPart sends the drag's new points. While a connection is being
+  // opened (after an idle pause, say) they wait for it: flushQueued sends
+  // them with the connection's first image.
+  function sendPart(final) {
+    const d = activeDrag;
+    if (!d) return;
+    clearTimeout(d.timer);
+    d.timer = 0;
+    if (!conn.ready() && conn.connecting()) return;
+    const s = sendStroke(d.stroke);
+    if (!s) {
+      endDrag(false);
+      return;
+    }
+    d.stroke = s;
     d.lastSend = performance.now();
     if (final) s.done = true;
+  }
+
+  // flushQueued sends the strokes drawn while the connection was opening.
+  function flushQueued() {
+    for (const s of strokes.slice()) {
+      if (s.sent >= s.points.length) continue;
+      if (activeDrag && activeDrag.stroke === s) {
+        sendPart(false);
+        continue;
+      }
+      const last = sendStroke(s);
+      if (!last) return;
+      last.done = true;
+    }
   }
 
   function moveDrag(ev) {
@@ -846,7 +1010,8 @@
     if (send) sendPart(true);
     clearTimeout(d.timer);
     d.stroke.done = true;
-    if (d.stroke.lastSeq === 0) {
+    const queued = send && conn.connecting() && d.stroke.sent < d.stroke.points.length;
+    if (d.stroke.lastSeq === 0 && !queued) {
       // Nothing reached the server, so no frame would ever settle it.
       const i = strokes.indexOf(d.stroke);
       if (i >= 0) strokes.splice(i, 1);
@@ -855,7 +1020,9 @@
     if (d.pointerId !== null && el.overlay.hasPointerCapture(d.pointerId)) {
       el.overlay.releasePointerCapture(d.pointerId);
     }
-    drawOverlay();
+    // When the pointer rested before release, the frame with the stroke's
+    // last part is already on screen and no later frame will settle it.
+    settleStrokes(session.frameSeq);
   }
 
   // settleStrokes drops overlays whose strokes the image on screen includes.
@@ -887,21 +1054,77 @@
     c.clearRect(0, 0, el.overlay.width, el.overlay.height);
     const layer = model.layers.get(session.layer);
     if (ui.grid && layer) {
+      // The edits in the image keep an outline of their cells, so the grid
+      // shows what each one changed; strokes not yet in it are tinted too.
       for (const s of strokes) {
         if (s.gridW !== layer.width || s.gridH !== layer.height) continue;
-        c.fillStyle = withAlpha(s.color, 0.22);
-        const cw = (model.width / layer.width) * k;
-        const ch = (model.height / layer.height) * k;
-        for (const cell of s.cells) {
-          const cx = cell % layer.width;
-          const cy = Math.floor(cell / layer.width);
-          c.fillRect(cx * cw, cy * ch, cw, ch);
-        }
+        fillCells(c, layer, k, s.cells, withAlpha(s.color, 0.22));
       }
       drawGrid(c, layer, k);
+      for (const e of session.editList) outlineCells(c, layer, k, editCells(e, layer), conceptColor(e.concept), 1);
+      for (const s of strokes) {
+        if (s.gridW === layer.width && s.gridH === layer.height) outlineCells(c, layer, k, s.cells, s.color, 1);
+      }
+    }
+    const hi = session.editList[ui.highlight];
+    if (hi && layer) {
+      const cells = editCells(hi, layer);
+      fillCells(c, layer, k, cells, withAlpha(conceptColor(hi.concept), 0.35));
+      outlineCells(c, layer, k, cells, conceptColor(hi.concept), 2);
     }
     for (const s of strokes) drawStroke(c, s, k);
     if (hover) drawCursor(c, hover, k);
+  }
+
+  // editCells decodes an edit_list entry's cells (hex digits, four cells
+  // each, first cell in the highest bit; docs/protocol.md) into a Set.
+  function editCells(e, layer) {
+    if (e._cells && e._cells.n === layer.width * layer.height) return e._cells.set;
+    const set = new Set();
+    const n = layer.width * layer.height;
+    for (let d = 0; d < e.cells.length; d++) {
+      const v = parseInt(e.cells[d], 16);
+      for (let b = 0; b < 4; b++) if (v & (8 >> b) && d * 4 + b < n) set.add(d * 4 + b);
+    }
+    e._cells = { n, set };
+    return set;
+  }
+
+  function fillCells(c, layer, k, cells, style) {
+    const cw = (model.width / layer.width) * k;
+    const ch = (model.height / layer.height) * k;
+    c.fillStyle = style;
+    for (const cell of cells) c.fillRect((cell % layer.width) * cw, Math.floor(cell / layer.width) * ch, cw, ch);
+  }
+
+  // outlineCells draws the border of a set of cells: a dark halo under the
+  // concept colour, so it shows on any image (a green tree on grass too).
+  function outlineCells(c, layer, k, cells, color, weight) {
+    if (!cells.size) return;
+    const cw = (model.width / layer.width) * k;
+    const ch = (model.height / layer.height) * k;
+    const dpr = window.devicePixelRatio || 1;
+    c.save();
+    c.beginPath();
+    for (const cell of cells) {
+      const cx = cell % layer.width;
+      const cy = Math.floor(cell / layer.width);
+      const x0 = cx * cw;
+      const y0 = cy * ch;
+      const edge = (nx, ny) => nx < 0 || ny < 0 || nx >= layer.width || ny >= layer.height || !cells.has(ny * layer.width + nx);
+      if (edge(cx, cy - 1)) { c.moveTo(x0, y0); c.lineTo(x0 + cw, y0); }
+      if (edge(cx, cy + 1)) { c.moveTo(x0, y0 + ch); c.lineTo(x0 + cw, y0 + ch); }
+      if (edge(cx - 1, cy)) { c.moveTo(x0, y0); c.lineTo(x0, y0 + ch); }
+      if (edge(cx + 1, cy)) { c.moveTo(x0 + cw, y0); c.lineTo(x0 + cw, y0 + ch); }
+    }
+    c.lineCap = 'square';
+    c.strokeStyle = 'rgba(0,0,0,0.75)';
+    c.lineWidth = (2 + 2 * weight) * dpr;
+    c.stroke();
+    c.strokeStyle = color;
+    c.lineWidth = 2 * weight * dpr;
+    c.stroke();
+    c.restore();
   }
 
   function drawGrid(c, layer, k) {
@@ -1020,7 +1243,10 @@
     drawOverlay();
   };
   el.overlay.addEventListener('pointerup', finish);
-  el.overlay.addEventListener('pointercancel', finish);
+  el.overlay.addEventListener('pointercancel', (ev) => {
+    if (activeDrag && ev.pointerId === activeDrag.pointerId) cancelDrag();
+    if (ev.pointerType === 'touch') hover = null;
+  });
   el.overlay.addEventListener('pointerleave', () => {
     if (!activeDrag) {
       hover = null;
@@ -1037,7 +1263,7 @@
       if (b) selectConcept(b.dataset.concept);
     });
   }
-  for (const b of $$('[data-mode]')) b.addEventListener('click', () => setMode(b.dataset.mode));
+  for (const b of $$('button[data-mode]')) b.addEventListener('click', () => setMode(b.dataset.mode));
   if (el.brush) el.brush.addEventListener('input', () => setRadius(Number(el.brush.value)));
   if (el.strength) el.strength.addEventListener('input', () => setUnits(Number(el.strength.value)));
   for (const b of $$('.preset')) b.addEventListener('click', () => setUnits(Number(b.dataset.units)));
@@ -1048,13 +1274,16 @@
   if (el.compare) el.compare.addEventListener('click', () => setCompare(!ui.comparing));
   if (el.eraseAll) {
     el.eraseAll.addEventListener('click', () => {
-      if (!conn.send({ t: 'erase_all', concept: ui.concept, units: effectiveUnits() })) setStatus('Not connected yet.', 'warn');
+      if (!conn.send({ t: 'erase_all', concept: ui.concept, units: effectiveUnits() })) setStatus('Not connected yet.', 'warn', false, 'conn');
     });
   }
   if (el.samples) {
     el.samples.addEventListener('click', (ev) => {
       const t = ev.target.closest('.thumb');
-      if (t) loadImage(Number(t.dataset.id));
+      if (t) {
+        loadImage(Number(t.dataset.id));
+        revealCanvas();
+      }
     });
   }
   if (el.pick) {
@@ -1066,12 +1295,14 @@
         return;
       }
       loadImage(Number(raw));
+      revealCanvas();
     });
   }
   if (el.random) {
     el.random.addEventListener('click', () => {
       const n = model.maxID > 0 ? model.maxID : 1000000;
       loadImage(Math.floor(Math.random() * n));
+      revealCanvas();
     });
   }
   if (el.layer) el.layer.addEventListener('change', () => loadImage(session.id ?? 0, el.layer.value));
@@ -1166,8 +1397,9 @@
     else if (key === '[') setRadius(ui.radius - Math.max(1, Math.round(ui.radius * 0.2)));
     else if (key === ']') setRadius(ui.radius + Math.max(1, Math.round(ui.radius * 0.2)));
     else if (key === 'g' && el.grid) setGrid(!ui.grid);
-    else if (/^[1-9]$/.test(key) && model.concepts[Number(key) - 1]) selectConcept(model.concepts[Number(key) - 1].name);
-    else return;
+    else if (key.length === 1 && conceptKeys.includes(key) && model.concepts[conceptKeys.indexOf(key)]) {
+      selectConcept(model.concepts[conceptKeys.indexOf(key)].name);
+    } else return;
     ev.preventDefault();
   });
 
@@ -1192,8 +1424,48 @@
       get connected() { return conn.ready(); },
       get id() { return session.id; },
       get edits() { return session.edits; },
+      get editList() { return session.editList.map((e) => ({ concept: e.concept, mode: e.mode, cells: e.cells })); },
     }),
   });
+
+  // ---- parts ------------------------------------------------------------------
+  // Concerns kept in their own files (navigation.js, …) register an init
+  // function with (window.GANPaintParts ||= []).push(init). Their scripts
+  // come before this one in the page (deferred scripts run in order), and
+  // each init gets this object. Parts read session and model; they change
+  // the state only through send and openToken.
+  const listeners = new Map();
+  function emit(name, ...args) {
+    for (const fn of listeners.get(name) || []) fn(...args);
+  }
+  const app = {
+    cfg,
+    el,
+    model,
+    session,
+    on(name, fn) {
+      if (!listeners.has(name)) listeners.set(name, []);
+      listeners.get(name).push(fn);
+    },
+    send: (msg) => conn.send(msg),
+    ready: () => conn.ready(),
+    openToken,
+    setStatus,
+    drawOverlay,
+    conceptColor,
+    editCells: (e) => {
+      const layer = model.layers.get(session.layer);
+      return layer ? editCells(e, layer) : new Set();
+    },
+    // highlight shows edit i of session.editList on the picture (-1: none).
+    highlight(i) {
+      ui.highlight = i;
+      drawOverlay();
+    },
+    // Overridable by parts: the remembered painting of an image, if any.
+    hooks: { paintingOf: () => null },
+  };
+  for (const init of window.GANPaintParts || []) init(app);
 
   paintSwatches();
   selectConcept(ui.concept);
