@@ -65,6 +65,9 @@ def parse_args(argv=None):
     p.add_argument("--compact", default=None,
                    help="also write a compact checkpoint here at every checkpoint (fp16 weights, for git); "
                         "--resume starts from it when --out has no latest.pt")
+    p.add_argument("--amp", type=int, default=0,
+                   help="1: forward passes under bfloat16 autocast (about 1.6-1.9x faster steps on CPUs with "
+                        "AMX or AVX-512 BF16); weights, losses and optimiser state stay float32")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="what --minutes and the stage schedule count: wall-clock time, or this process's CPU "
                         "time (robust to other work sharing the machine, and what a budget of CPU hours means)")
@@ -440,7 +443,7 @@ def main(argv=None):
         do_r1 = args.r1_gamma > 0 and step % args.r1_every == 0
         d_loss, g_loss, d_real, d_fake, r1 = train_step(G, D, optG, optD, real, z, res, alpha,
                                                         args.r1_gamma if do_r1 else 0.0, args.r1_every,
-                                                        channels_last=cl)
+                                                        channels_last=cl, amp=bool(args.amp))
         if do_r1:
             r1_val = r1
 
