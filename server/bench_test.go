@@ -83,9 +83,14 @@ func modelDeps(b *testing.B, dir string) (Deps, string) {
 	return Deps{Engine: eng, Concepts: concepts, Pages: testPages()}, concept
 }
 
+// browserPNGMaxPixels is PNG_MAX_PIXELS of web/static/app.js: the browser
+// asks for PNG frames up to this many pixels and keeps JPEG above.
+const browserPNGMaxPixels = 128 * 128
+
 // BenchmarkStrokeToFrame measures, over a real loopback websocket, the time
 // from sending a stroke to receiving the frame that carries its seq (apply
-// edits + generator tail + JPEG encode + transport), and reports p50/p99.
+// edits + generator tail + encode in the browser's format + transport), and
+// reports p50/p99.
 // Sub-benchmarks: the fake engine (server overhead only), the planted ONNX
 // model when ONNX Runtime is available, and the model in
 // $GANPAINT_BENCH_MODEL when set.
@@ -122,6 +127,13 @@ func benchStrokes(b *testing.B, deps Deps, concept string) {
 
 	c := dial(b, addr, "")
 	c.hello()
+	if h.Image.Width*h.Image.Height <= browserPNGMaxPixels {
+		// Ask for the frame format the browser asks for (web/static/app.js).
+		c.send(map[string]any{"t": "format", "format": "png"})
+		if f, _ := c.frame(); f.format != formatPNG {
+			b.Fatalf("format %d after asking for PNG", f.format)
+		}
+	}
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

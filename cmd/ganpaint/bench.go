@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ganpaint-go/ganpaint/inference"
@@ -40,6 +41,15 @@ func summarize(d []time.Duration) benchStats {
 	return benchStats{p50: rank(0.5), p99: rank(0.99), mean: sum / time.Duration(len(s))}
 }
 
+// browserFormat is the frame format the painter's browser code asks for
+// (PNG_MAX_PIXELS in web/static/app.js): PNG up to 128×128, JPEG above.
+func browserFormat(w, h int) string {
+	if w*h <= 128*128 {
+		return "png"
+	}
+	return "jpeg"
+}
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -49,6 +59,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	strokes := fl.Int("strokes", 200, "number of strokes to time (each path)")
 	layer := fl.String("layer", "", "paint layer (default: the manifest's default_layer)")
 	id := fl.Int64("id", 7, "image id painted on")
+	format := fl.String("format", "auto", "frame format: png, jpeg, or auto (what the browser asks for: PNG up to 128×128 pixels, else JPEG)")
 	quality := fl.Int("quality", 90, "JPEG quality of the encoded frame")
 	unitsPer := fl.Int("units", 15, "units per stroke")
 	threads := fl.Int("threads", 1, "ONNX Runtime intra-op threads")
@@ -65,6 +76,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *quality < 1 || *quality > 100 {
 		return fmt.Errorf("--quality %d must be 1..100", *quality)
+	}
+	if *format != "auto" && *format != "png" && *format != "jpeg" {
+		return fmt.Errorf("--format %q must be png, jpeg or auto", *format)
 	}
 	if *unitsPer < 1 || *threads < 1 {
 		return fmt.Errorf("--units and --threads must be positive")
@@ -89,6 +103,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	imgW, imgH := man.Image.Width, man.Image.Height
+	if *format == "auto" {
+		*format = browserFormat(imgW, imgH)
+	}
 	// A session's edits as the painter produces them: square brush dabs of
 	// 1/8 of the image side, alternating add and remove, 15 units each, on a
 	// growing stroke list that is re-applied in full every time (undo-able).
@@ -120,6 +137,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		frame.Reset()
+		if *format == "png" {
+			return inference.EncodePNG(&frame, rgba)
+		}
 		return inference.EncodeJPEG(&frame, rgba, *quality)
 	}
 	var tApply, tTail, tEnc []time.Duration
@@ -197,10 +217,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	o, f := summarize(ours), summarize(full)
 	a, tl, e := summarize(tApply), summarize(tTail), summarize(tEnc)
-	fmt.Fprintf(stdout, "model %s, layer %s (%d units at %dx%d), image %dx%d, JPEG quality %d, %d strokes (stroke list grows to %d edits of %d units), ONNX Runtime %s, 1 worker, %d intra-op thread(s)\n",
-		man.Name, li.Name, li.Channels, li.Width, li.Height, imgW, imgH, *quality, *strokes, *strokes, *unitsPer, inference.RuntimeVersion(), *threads)
-	fmt.Fprintf(stdout, "stroke -> encoded image (cached activations + edits + tail + JPEG):  p50 %s  p99 %s  mean %s\n", ms(o.p50), ms(o.p99), ms(o.mean))
-	fmt.Fprintf(stdout, "  of which: pool new mask + apply edits p50 %s, tail p50 %s, RGBA+JPEG p50 %s\n", ms(a.p50), ms(tl.p50), ms(e.p50))
+	enc := "PNG"
+	if *format == "jpeg" {
+		enc = fmt.Sprintf("JPEG quality %d", *quality)
+	}
+	fmt.Fprintf(stdout, "model %s, layer %s (%d units at %dx%d), image %dx%d, frames %s, %d strokes (stroke list grows to %d edits of %d units), ONNX Runtime %s, 1 worker, %d intra-op thread(s)\n",
+		man.Name, li.Name, li.Channels, li.Width, li.Height, imgW, imgH, enc, *strokes, *strokes, *unitsPer, inference.RuntimeVersion(), *threads)
+	fmt.Fprintf(stdout, "stroke -> encoded image (cached activations + edits + tail + %s):  p50 %s  p99 %s  mean %s\n", strings.ToUpper(*format), ms(o.p50), ms(o.p99), ms(o.mean))
+	fmt.Fprintf(stdout, "  of which: pool new mask + apply edits p50 %s, tail p50 %s, RGBA+%s p50 %s\n", ms(a.p50), ms(tl.p50), strings.ToUpper(*format), ms(e.p50))
 	fmt.Fprintf(stdout, "full regeneration from z per stroke (reference server):             p50 %s  p99 %s  mean %s\n", ms(f.p50), ms(f.p99), ms(f.mean))
 	fmt.Fprintf(stdout, "speed-up (ratio of medians): %.2fx; last frame %d bytes\n", float64(f.p50)/float64(o.p50), frame.Len())
 	return nil
