@@ -45,14 +45,17 @@ func loadPlanted(t testing.TB, opts Options) *Model {
 }
 
 // copyPlanted copies the planted model into a temp dir so a test can damage it.
-func copyPlanted(t testing.TB) string {
+func copyPlanted(t testing.TB) string { return copyModel(t, plantedDir) }
+
+// copyModel copies a model folder into a temp dir so a test can damage it.
+func copyModel(t testing.TB, src string) string {
 	t.Helper()
 	dst := t.TempDir()
-	err := filepath.Walk(plantedDir, func(path string, info os.FileInfo, err error) error {
+	err := filepath.Walk(src, func(path string, info os.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(plantedDir, path)
+		rel, _ := filepath.Rel(src, path)
 		target := filepath.Join(dst, rel)
 		if info.IsDir() {
 			return os.MkdirAll(target, 0o755)

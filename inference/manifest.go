@@ -26,6 +26,8 @@ const (
 	maxZSize         = 1 << 16
 	maxClasses       = 256 // labels are uint8
 	maxSampleIDs     = 4096
+	maxScale         = 16
+	maxHalo          = 64
 )
 
 // Manifest is manifest.json of a model directory (docs/model-format.md).
@@ -62,7 +64,7 @@ type ImageSpec struct {
 // GeneratorSpec lists the generator blocks in the order they run.
 type GeneratorSpec struct {
 	Blocks []BlockSpec `json:"blocks"`
-	ToRGB  FileSpec    `json:"to_rgb"`
+	ToRGB  ToRGBSpec   `json:"to_rgb"`
 }
 
 // BlockSpec is one generator block; Channels/Height/Width are its output shape.
@@ -72,6 +74,34 @@ type BlockSpec struct {
 	Channels int    `json:"channels"`
 	Height   int    `json:"height"`
 	Width    int    `json:"width"`
+	Locality
+}
+
+// ToRGBSpec is the generator's last block (activations → image).
+type ToRGBSpec struct {
+	File string `json:"file"`
+	Locality
+}
+
+// Locality optionally declares a block spatially local, so the engine may
+// run it on a crop (docs/model-format.md): output pixel (y, x) depends only
+// on input rows ⌊(y−Halo)/Scale⌋ … ⌊(y+Halo)/Scale⌋ and the columns
+// likewise. Both absent (the default, and every version-1 folder written
+// before the fields existed) means undeclared: the block only ever runs on
+// whole activations.
+type Locality struct {
+	Scale *int `json:"scale,omitempty"`
+	Halo  *int `json:"halo,omitempty"`
+}
+
+// Declared reports whether the block declares its locality.
+func (l Locality) Declared() bool { return l.Scale != nil && l.Halo != nil }
+
+func (l Locality) get() *locality {
+	if !l.Declared() {
+		return nil
+	}
+	return &locality{scale: *l.Scale, halo: *l.Halo}
 }
 
 // FileSpec points at an ONNX file inside the model directory.
@@ -164,6 +194,7 @@ func (m *Manifest) Validate() error {
 		files[file] = what
 		return nil
 	}
+	prevH, prevW := 0, 0
 	for i, b := range m.Generator.Blocks {
 		what := fmt.Sprintf("generator.blocks[%d]", i)
 		if !layerNameRE.MatchString(b.Name) {
@@ -185,8 +216,18 @@ func (m *Manifest) Validate() error {
 		if err := useFile(what, b.File); err != nil {
 			return err
 		}
+		if i == 0 && (b.Scale != nil || b.Halo != nil) {
+			return bad("%s (%s): the first block takes z, which has no spatial size; it cannot declare scale or halo", what, b.Name)
+		}
+		if err := b.Locality.validate(what+" ("+b.Name+")", prevH, prevW, b.Height, b.Width); err != nil {
+			return err
+		}
+		prevH, prevW = b.Height, b.Width
 	}
 	if err := useFile("generator.to_rgb", m.Generator.ToRGB.File); err != nil {
+		return err
+	}
+	if err := m.Generator.ToRGB.Locality.validate("generator.to_rgb", prevH, prevW, m.Image.Height, m.Image.Width); err != nil {
 		return err
 	}
 	if m.DefaultLayer == "" {
@@ -237,6 +278,25 @@ func (m *Manifest) Validate() error {
 
 func dimOK(v int) bool { return v > 0 && v <= maxDim }
 
+// validate checks a block's declared locality against its input (inH×inW)
+// and output (outH×outW) sizes: the scale must be exactly the growth.
+func (l Locality) validate(what string, inH, inW, outH, outW int) error {
+	if l.Scale == nil && l.Halo == nil {
+		return nil
+	}
+	if !l.Declared() {
+		return fmt.Errorf("%w: manifest: %s: scale and halo are declared together or not at all", ErrBadModel, what)
+	}
+	s, h := *l.Scale, *l.Halo
+	if s < 1 || s > maxScale || h < 0 || h > maxHalo {
+		return fmt.Errorf("%w: manifest: %s: scale %d must be in [1, %d] and halo %d in [0, %d]", ErrBadModel, what, s, maxScale, h, maxHalo)
+	}
+	if outH != s*inH || outW != s*inW {
+		return fmt.Errorf("%w: manifest: %s: scale %d does not take its %dx%d input to its %dx%d output", ErrBadModel, what, s, inW, inH, outW, outH)
+	}
+	return nil
+}
+
 func rangeOK(r [2]float32) bool {
 	return !math.IsNaN(float64(r[0])) && !math.IsNaN(float64(r[1])) &&
 		!math.IsInf(float64(r[0]), 0) && !math.IsInf(float64(r[1]), 0) && r[0] < r[1]
@@ -246,6 +306,10 @@ func rangeOK(r [2]float32) bool {
 func (m Manifest) clone() Manifest {
 	c := m
 	c.Generator.Blocks = append([]BlockSpec(nil), m.Generator.Blocks...)
+	for i := range c.Generator.Blocks {
+		c.Generator.Blocks[i].Locality = c.Generator.Blocks[i].Locality.clone()
+	}
+	c.Generator.ToRGB.Locality = m.Generator.ToRGB.Locality.clone()
 	c.SampleIDs = append([]int64(nil), m.SampleIDs...)
 	if m.Segmenter != nil {
 		s := *m.Segmenter
@@ -255,6 +319,19 @@ func (m Manifest) clone() Manifest {
 	if m.Discriminator != nil {
 		d := *m.Discriminator
 		c.Discriminator = &d
+	}
+	return c
+}
+
+func (l Locality) clone() Locality {
+	c := Locality{}
+	if l.Scale != nil {
+		v := *l.Scale
+		c.Scale = &v
+	}
+	if l.Halo != nil {
+		v := *l.Halo
+		c.Halo = &v
 	}
 	return c
 }

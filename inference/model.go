@@ -41,6 +41,10 @@ type Options struct {
 	IntraOpThreads int
 	// Logger receives load-time information. Default slog.Default().
 	Logger *slog.Logger
+	// RegionMaxWork is the largest share of a full tail's estimated work for
+	// which Repaint recomputes only the changed region; above it Repaint runs
+	// the whole tail. Default DefaultRegionMaxWork; negative never crops.
+	RegionMaxWork float64
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -60,6 +64,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if math.IsNaN(o.RegionMaxWork) {
+		return o, fmt.Errorf("inference: options: RegionMaxWork is NaN")
+	}
+	if o.RegionMaxWork == 0 {
+		o.RegionMaxWork = DefaultRegionMaxWork
 	}
 	return o, nil
 }
@@ -99,6 +109,7 @@ type stage struct {
 	data []byte
 	in   []int64
 	out  []int64
+	loc  *locality // declared spatial footprint; nil: whole tensors only
 }
 
 // Model is a loaded model. It is safe for concurrent use; see the package doc.
@@ -118,6 +129,8 @@ type Model struct {
 
 	levelsMu sync.Mutex
 	levels   map[string][]float32
+
+	regionMaxWork float64
 }
 
 // worker owns one session per graph plus the reusable tensors between blocks;
@@ -204,17 +217,19 @@ func Load(fsys fs.FS, opts Options) (*Model, error) {
 		workers:  make(chan *worker, opts.Workers),
 		slots:    make(chan struct{}, opts.QueueLimit),
 		done:     make(chan struct{}),
+
+		regionMaxWork: opts.RegionMaxWork,
 	}
 	prev := []int64{int64(man.Z.Size)}
 	for i, b := range man.Generator.Blocks {
 		m.layers = append(m.layers, LayerInfo{Name: b.Name, Index: i, Channels: b.Channels, Height: b.Height, Width: b.Width})
 		m.index[b.Name] = i
 		out := []int64{int64(b.Channels), int64(b.Height), int64(b.Width)}
-		m.gen = append(m.gen, &stage{what: "generator block " + b.Name, file: b.File, in: prev, out: out})
+		m.gen = append(m.gen, &stage{what: "generator block " + b.Name, file: b.File, in: prev, out: out, loc: b.Locality.get()})
 		prev = out
 	}
 	m.gen = append(m.gen, &stage{what: "generator to_rgb", file: man.Generator.ToRGB.File, in: prev,
-		out: []int64{3, int64(man.Image.Height), int64(man.Image.Width)}})
+		out: []int64{3, int64(man.Image.Height), int64(man.Image.Width)}, loc: man.Generator.ToRGB.Locality.get()})
 	all := append([]*stage(nil), m.gen...)
 	if s := man.Segmenter; s != nil {
 		// Spatial size is free: the segmenter may run at any resolution, but a
@@ -235,6 +250,13 @@ func Load(fsys fs.FS, opts Options) (*Model, error) {
 		}
 	}
 	if err := m.startWorkers(opts); err != nil {
+		return nil, err
+	}
+	w := <-m.workers
+	err = m.checkLocality(w)
+	m.workers <- w
+	if err != nil {
+		m.Close()
 		return nil, err
 	}
 	for _, s := range all {
@@ -274,6 +296,10 @@ func checkGraph(s *stage, img ImageSpec) error {
 			if d := dims[i+1]; d > 0 && w > 0 && d != w {
 				return fmt.Errorf("%w: %s (%s): %s has shape %v, manifest says [batch %v]", ErrBadModel, s.what, s.file, kind, dims, want)
 			}
+		}
+		if s.loc != nil && (dims[2] > 0 || dims[3] > 0) {
+			return fmt.Errorf("%w: %s (%s) declares scale and halo, so it must accept any height and width, but its %s is %v",
+				ErrBadModel, s.what, s.file, kind, dims)
 		}
 		if s.what == "segmenter" && kind == "input" {
 			if (dims[2] > 0 && dims[2] != int64(img.Height)) || (dims[3] > 0 && dims[3] != int64(img.Width)) {
