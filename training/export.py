@@ -32,6 +32,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gan  # noqa: E402
+import locality  # noqa: E402
 import zrule  # noqa: E402
 
 OPSET = 13
@@ -169,7 +170,7 @@ def export(ckpt, out, seg=None, fp16=False, check_out=None, name="scenes128",
     files = []
     x = torch.from_numpy(zrule.z_batch([0, 1], cfg.z_size, z_seed))
     manifest_blocks = []
-    for b, (lname, c, h, w) in zip(blocks[:-1], shapes):
+    for i, (b, (lname, c, h, w)) in enumerate(zip(blocks[:-1], shapes)):
         path = os.path.join(out, "generator", lname + ".onnx")
         export_onnx(b, x, path, (c, h, w))
         files.append(path)
@@ -177,10 +178,15 @@ def export(ckpt, out, seg=None, fp16=False, check_out=None, name="scenes128",
             x = b(x)
         if tuple(x.shape[1:]) != (c, h, w):
             raise ExportError(f"{lname}: output {tuple(x.shape[1:])}, expected {(c, h, w)}")
-        manifest_blocks.append({"name": lname, "file": f"generator/{lname}.onnx", "channels": c, "height": h,
-                                "width": w})
+        entry = {"name": lname, "file": f"generator/{lname}.onnx", "channels": c, "height": h, "width": w}
+        if i > 0:
+            # Declared scale/halo and free spatial dims let the engine repaint only what a
+            # stroke changed (docs/model-format.md); layer1 takes z, which has no extent.
+            entry.update(locality.declare_block(path))
+        manifest_blocks.append(entry)
     path = os.path.join(out, "generator", "to_rgb.onnx")
     export_onnx(blocks[-1], x, path, (3, cfg.max_res, cfg.max_res))
+    to_rgb = {"file": "generator/to_rgb.onnx", **locality.declare_block(path)}
     files.append(path)
     with torch.no_grad():
         img = blocks[-1](x)
@@ -195,7 +201,7 @@ def export(ckpt, out, seg=None, fp16=False, check_out=None, name="scenes128",
         "title": title,
         "z": {"size": cfg.z_size, "rule": zrule.RULE, "seed": z_seed, "max_id": MAX_ID},
         "image": {"height": cfg.max_res, "width": cfg.max_res, "range": [-1, 1]},
-        "generator": {"blocks": manifest_blocks, "to_rgb": {"file": "generator/to_rgb.onnx"}},
+        "generator": {"blocks": manifest_blocks, "to_rgb": to_rgb},
         "default_layer": default_layer,
         "sample_ids": pick_sample_ids(blocks, D_export, cfg.z_size, z_seed),
         "discriminator": {"file": "discriminator.onnx"},

@@ -317,6 +317,13 @@ def set_output_shape(path, dims):
     onnx.save(m, path)
 
 
+def declare_block(path):
+    """Derive the block's scale/halo and free its spatial dims (one implementation: locality.py)."""
+    from locality import declare_block as declare
+
+    return declare(path)
+
+
 def to_fp16_weights(path):
     """Store the file's float initializers as float16 (one converter for every export)."""
     from export import weights_to_fp16
@@ -344,15 +351,19 @@ def export_model(model, out_dir, name="imported", title=None, fp16=False, seg_ck
         if tuple(x.shape[1:]) != (c, h, h):
             raise AssertionError("block %s produced %s, expected %s" % (lname, tuple(x.shape), (c, h, h)))
         set_output_shape(path, (c, h, h))
+        entry = {"name": lname, "file": "generator/%s.onnx" % lname, "channels": int(c), "height": int(h),
+                 "width": int(h)}
+        if i > 0:
+            entry.update(declare_block(path))  # scale/halo for the engine's region-limited repaint
         if fp16:
             to_fp16_weights(path)
-        manifest_blocks.append({"name": lname, "file": "generator/%s.onnx" % lname,
-                                "channels": int(c), "height": int(h), "width": int(h)})
+        manifest_blocks.append(entry)
     out_block = getattr(model, model.output_name).baked()
     path = os.path.join(out_dir, "generator", "to_rgb.onnx")
     _export(out_block, x, path)
     res = model.resolution
     set_output_shape(path, (3, res, res))
+    to_rgb = {"file": "generator/to_rgb.onnx", **declare_block(path)}
     if fp16:
         to_fp16_weights(path)
     names = [b["name"] for b in manifest_blocks]
@@ -365,7 +376,7 @@ def export_model(model, out_dir, name="imported", title=None, fp16=False, seg_ck
         "title": title or "Imported ProGAN (%d px)" % res,
         "z": {"size": int(zsize), "rule": Z_RULE, "seed": 0, "max_id": 1000000},
         "image": {"height": res, "width": res, "range": [-1, 1]},
-        "generator": {"blocks": manifest_blocks, "to_rgb": {"file": "generator/to_rgb.onnx"}},
+        "generator": {"blocks": manifest_blocks, "to_rgb": to_rgb},
         "default_layer": default_layer,
         "sample_ids": list(sample_ids if sample_ids is not None else range(16)),
     }

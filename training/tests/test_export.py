@@ -161,6 +161,11 @@ class ExportTest(unittest.TestCase):
                                                  "max_id": 1000000})
                 self.assertEqual(manifest["image"], {"height": 32, "width": 32, "range": [-1, 1]})
                 self.assertEqual(len(manifest["sample_ids"]), 16)
+                # Every block after layer1, and to_rgb, is declared local for region repaints.
+                locs = [(b.get("scale"), b.get("halo")) for b in manifest["generator"]["blocks"]]
+                self.assertEqual(locs[0], (None, None))
+                self.assertEqual(locs[1:], [(1, 1), (2, 1), (1, 1), (2, 1), (1, 1), (2, 1), (1, 1)])
+                self.assertEqual(manifest["generator"]["to_rgb"]["halo"], 0)
                 self.assertTrue(all(0 <= i < 200 for i in manifest["sample_ids"]))
                 ref = np.load(check)
                 np.testing.assert_array_equal(ref["z"], zrule.z_batch([0, 1, 2, 3], 128, 0))
@@ -179,9 +184,12 @@ class ExportTest(unittest.TestCase):
                     self.assertEqual([i.name for i in m.graph.input], ["input"])
                     self.assertEqual([o.name for o in m.graph.output], ["output"])
                     self.assertGreaterEqual(m.opset_import[0].version, 13)
-                    dims = [d.dim_value for d in m.graph.output[0].type.tensor_type.shape.dim[1:]]
+                    dims = [d.dim_value or d.dim_param for d in m.graph.output[0].type.tensor_type.shape.dim[1:]]
+                    if "halo" in blk:  # declared blocks run on crops: spatial dims are free
+                        self.assertEqual(dims[1:], ["out_height", "out_width"])
                     if blk["name"] != "to_rgb":
-                        self.assertEqual(dims, [blk["channels"], blk["height"], blk["width"]])
+                        want = [blk["height"], blk["width"]] if "halo" not in blk else ["out_height", "out_width"]
+                        self.assertEqual(dims, [blk["channels"]] + want)
                     inits = {t.data_type for t in m.graph.initializer}
                     self.assertEqual(onnx.TensorProto.FLOAT16 in inits, fp16)
                     got = onnx_numpy.run(m, prev)
