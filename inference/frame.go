@@ -123,6 +123,11 @@ func (m *Model) Repaint(ctx context.Context, fr *Frame, f *Features) (RepaintSta
 // repaintFull runs stages after li on f, writing every stage's output into
 // the frame's buffers.
 func (m *Model) repaintFull(ctx context.Context, fr *Frame, f *Features, li LayerInfo) error {
+	w, err := m.acquire(ctx, false)
+	if err != nil {
+		return err // a busy engine leaves the frame as it was
+	}
+	defer m.release(w)
 	fr.valid = false
 	first, last := li.Index+1, len(m.gen)-1
 	if fr.model != m || fr.layer != li {
@@ -133,11 +138,6 @@ func (m *Model) repaintFull(ctx context.Context, fr *Frame, f *Features, li Laye
 		o := m.gen[first+j].out
 		fr.outs[j] = grow(fr.outs[j], int(o[0]*o[1]*o[2]))
 	}
-	w, err := m.acquire(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer m.release(w)
 	inT, err := ort.NewTensor(withBatch(1, m.gen[first].in), f.Data)
 	if err != nil {
 		return fmt.Errorf("%w: input tensor: %v", ErrRuntime, err)

@@ -147,6 +147,7 @@ func TestRepaintMatchesFullTail(t *testing.T) {
 					var full Images
 					var prev []float32
 					regions := 0
+					var overall float64
 					for i := 0; i < tc.steps; i++ {
 						what := "first"
 						if i > 0 {
@@ -175,6 +176,7 @@ func TestRepaintMatchesFullTail(t *testing.T) {
 								t.Fatalf("step %d (%s): pixel %v changed outside the dirty box %v", i, what, p, st.Dirty)
 							}
 						}
+						overall = max(overall, worst)
 						prev = append(prev[:0], got.Data...)
 						if st.Region {
 							regions++
@@ -183,7 +185,7 @@ func TestRepaintMatchesFullTail(t *testing.T) {
 					if regions == 0 {
 						t.Fatalf("no repaint of %d took the region path: the test checked nothing of it", tc.steps)
 					}
-					t.Logf("%d of %d repaints were region-limited", regions, tc.steps)
+					t.Logf("%d of %d repaints were region-limited; max |repaint − full| %g", regions, tc.steps, overall)
 				})
 			}
 		}

@@ -62,8 +62,11 @@ type Engine interface {
 	// Features runs the generator from image id's z up to layer.
 	Features(ctx context.Context, layer string, id int64) (Features, error)
 	// Render applies edits (in order, composed as the reference does) to a
-	// copy of f and runs the rest of the generator. It must not modify f,
-	// and the same f and edits must always give the same pixels.
+	// copy of f and runs the rest of the generator. It must not modify f's
+	// activations, and the same f and edits must always give the same
+	// pixels. It may keep state inside f that makes the next Render of the
+	// same f cheaper (ModelEngine keeps the last frame and repaints only
+	// the region an edit can reach).
 	Render(ctx context.Context, f Features, edits []Edit) (*image.RGBA, error)
 }
 

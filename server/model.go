@@ -34,8 +34,24 @@ type renderScratch struct {
 	imgs  inference.Images
 }
 
-// modelFeatures are one image's activations at one layer.
-type modelFeatures struct{ f *inference.Features }
+// modelFeatures are one image's activations at one layer, plus the frame
+// of the last render made from them: a painting session renders the same
+// features stroke after stroke, and Model.Repaint then recomputes only the
+// part of the image the newest change can reach.
+type modelFeatures struct {
+	f    *inference.Features
+	memo *frameMemo
+}
+
+// frameMemo is the state a render leaves for the next one of the same
+// features. The lock is only ever tried: a second render of the same
+// features at the same time (not something a session does) takes the
+// stateless path instead of waiting.
+type frameMemo struct {
+	mu     sync.Mutex
+	frame  inference.Frame
+	edited inference.Features
+}
 
 func (mf modelFeatures) SizeBytes() int { return 4 * len(mf.f.Data) }
 
@@ -84,7 +100,7 @@ func (e *ModelEngine) Features(ctx context.Context, layer string, id int64) (Fea
 	if err != nil {
 		return nil, busy(err)
 	}
-	return modelFeatures{f}, nil
+	return modelFeatures{f: f, memo: &frameMemo{}}, nil
 }
 
 func (e *ModelEngine) levelsOf(layer string) ([]float32, error) {
@@ -110,14 +126,44 @@ func (e *ModelEngine) Render(ctx context.Context, f Features, edits []Edit) (*im
 	if !ok || mf.f == nil {
 		return nil, fmt.Errorf("server: features of type %T did not come from this engine", f)
 	}
-	li := mf.f.Layer
-	src := mf.f
+	if mf.memo != nil && mf.memo.mu.TryLock() {
+		defer mf.memo.mu.Unlock()
+		src, err := e.applyEdits(&mf.memo.edited, mf.f, edits)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := e.m.Repaint(ctx, &mf.memo.frame, src); err != nil {
+			return nil, busy(err)
+		}
+		return e.toRGBA(mf.memo.frame.Image())
+	}
 	sc, _ := e.scratch.Get().(*renderScratch)
 	if sc == nil {
 		sc = &renderScratch{}
 	}
 	defer e.scratch.Put(sc)
+	src, err := e.applyEdits(&sc.feats, mf.f, edits)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.m.TailInto(ctx, &sc.imgs, src); err != nil {
+		return nil, busy(err)
+	}
+	return e.toRGBA(&sc.imgs)
+}
 
+func (e *ModelEngine) toRGBA(imgs *inference.Images) (*image.RGBA, error) {
+	img := imgs.RGBA(0, e.m.ImageRange())
+	if img == nil {
+		return nil, errors.New("server: model returned no image")
+	}
+	return img, nil
+}
+
+// applyEdits returns src with edits applied, written into dst; with no
+// edits it returns src itself.
+func (e *ModelEngine) applyEdits(dst, src *inference.Features, edits []Edit) (*inference.Features, error) {
+	li := src.Layer
 	if len(edits) > 0 {
 		ie := make([]inference.Edit, len(edits))
 		needLevels := false
@@ -138,19 +184,12 @@ func (e *ModelEngine) Render(ctx context.Context, f Features, edits []Edit) (*im
 				return nil, busy(err)
 			}
 		}
-		if err := inference.ApplyEdits(&sc.feats, src, ie, levels, inference.PoolMax); err != nil {
+		if err := inference.ApplyEdits(dst, src, ie, levels, inference.PoolMax); err != nil {
 			return nil, err
 		}
-		src = &sc.feats
+		return dst, nil
 	}
-	if err := e.m.TailInto(ctx, &sc.imgs, src); err != nil {
-		return nil, busy(err)
-	}
-	img := sc.imgs.RGBA(0, e.m.ImageRange())
-	if img == nil {
-		return nil, errors.New("server: model returned no image")
-	}
-	return img, nil
+	return src, nil
 }
 
 // DissectionConcepts adapts dissection results to Concepts. A concept is
