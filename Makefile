@@ -58,10 +58,12 @@ test-browser: build
 	bash web/e2e/install.sh
 	GANPAINT_BIN=$(CURDIR)/$(BIN) bash web/e2e/run.sh
 
-## bench: engine micro-benchmarks and stroke latency against full regeneration.
+## bench: engine micro-benchmarks on the default model, then one run comparing strokes
+## (full and region-limited tail) with regeneration in ONNX Runtime and in PyTorch eager.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 20x ./inference/ ./server/
-	./$(BIN) bench
+	bash scripts/install-deps.sh python
+	GANPAINT_BENCH_MODEL=$(CURDIR)/assets/models/scenes128 $(GO) test -run '^$$' -bench . -benchtime 20x ./inference/ ./server/
+	./$(BIN) bench --compare-torch --python $(PYTHON)
 
 ## model: retrain the default model from scratch (hours on a 2-core CPU) and re-export it.
 model:

@@ -323,6 +323,13 @@ func (m *Model) startWorkers(opts Options) error {
 	if err := so.SetIntraOpNumThreads(opts.IntraOpThreads); err != nil {
 		return fmt.Errorf("%w: %v", ErrRuntime, err)
 	}
+	// Repaint runs blocks on crops of ever-changing sizes, and ONNX Runtime
+	// keeps one memory pattern per input shape it has seen, without bound;
+	// its arena still reuses buffers, and whole-tensor runs measured the
+	// same without the pattern.
+	if err := so.SetMemPattern(false); err != nil {
+		return fmt.Errorf("%w: %v", ErrRuntime, err)
+	}
 	if err := so.SetInterOpNumThreads(1); err != nil {
 		return fmt.Errorf("%w: %v", ErrRuntime, err)
 	}

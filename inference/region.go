@@ -11,7 +11,7 @@ import (
 // more per pixel than a whole-tensor run (the crop is copied in and out and
 // ONNX Runtime sees a new shape), so a crop that holds most of the work is
 // not worth it; docs/performance.md has the measurements behind the value.
-const DefaultRegionMaxWork = 0.7
+const DefaultRegionMaxWork = 0.85
 
 // locality is a block's declared spatial footprint (manifest scale/halo):
 // output row y depends only on input rows ⌊(y−halo)/scale⌋ … ⌊(y+halo)/scale⌋.

@@ -232,24 +232,6 @@ func TestRenderRejects(t *testing.T) {
 	}
 }
 
-func TestBenchPlanted(t *testing.T) {
-	testenv.RequireRuntime(t)
-	var stdout bytes.Buffer
-	if err := runBench(context.Background(), []string{"--model", plantedModelDir, "--strokes", "12"}, &stdout, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"model planted", "layer layer2", "stroke -> encoded image", "full regeneration", "p50", "p99", "speed-up"} {
-		if !strings.Contains(stdout.String(), want) {
-			t.Errorf("bench output lacks %q:\n%s", want, stdout.String())
-		}
-	}
-	for _, args := range [][]string{{"--model", plantedModelDir, "--strokes", "0"}, {"--model", plantedModelDir, "--quality", "101"}, {"--model", plantedModelDir, "--layer", "nope"}} {
-		if err := runBench(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
-			t.Errorf("bench %v accepted", args)
-		}
-	}
-}
-
 func TestSummarize(t *testing.T) {
 	var d []time.Duration
 	for i := 100; i >= 1; i-- {
