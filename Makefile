@@ -59,11 +59,16 @@ test-browser: build
 	GANPAINT_BIN=$(CURDIR)/$(BIN) bash web/e2e/run.sh
 
 ## bench: engine micro-benchmarks on the default model, then one run comparing strokes
-## (full and region-limited tail) with regeneration in ONNX Runtime and in PyTorch eager.
+## (full and region-limited tail, fp32 and reduced-precision copies of the tail) with
+## regeneration in ONNX Runtime and in PyTorch eager (docs/performance.md).
 bench: build
 	bash scripts/install-deps.sh python
 	GANPAINT_BENCH_MODEL=$(CURDIR)/assets/models/scenes128 $(GO) test -run '^$$' -bench . -benchtime 20x ./inference/ ./server/
-	./$(BIN) bench --compare-torch --python $(PYTHON)
+	q=$$(mktemp -d -t ganpaint-precision.XXXXXX) && trap 'rm -rf "$$q"' EXIT && \
+	$(PYTHON) training/quantize_tail.py --model assets/models/scenes128 --out "$$q/int8" --from-layer layer5 \
+		--keep-to-rgb --clip-percentile 0.01 && \
+	$(PYTHON) training/quantize_tail.py --model assets/models/scenes128 --out "$$q/fp16" --from-layer layer5 --scheme fp16 && \
+	./$(BIN) bench --compare-torch --python $(PYTHON) --variant int8="$$q/int8" --variant fp16="$$q/fp16"
 
 ## model: retrain the default model from scratch (hours on a 2-core CPU) and re-export it.
 model:

@@ -70,6 +70,8 @@ type benchConfig struct {
 	brushes                      []int
 	regionMaxWork                float64
 	compareTorch                 bool
+	variants                     []namedDir
+	psnrImages                   int
 	python, torchScript          string
 }
 
@@ -90,6 +92,15 @@ func parseBench(args []string, stderr io.Writer) (benchConfig, error) {
 	fl.IntVar(&c.threads, "threads", 1, "intra-op threads (ONNX Runtime, and torch with --compare-torch)")
 	fl.Uint64Var(&c.seed, "seed", 1, "seed of the random strokes")
 	fl.Float64Var(&c.regionMaxWork, "region-max-work", 0, "largest share of the tail's work a region repaint may take before the full tail runs (default inference.DefaultRegionMaxWork)")
+	fl.Func("variant", "NAME=DIR: also time the tail of the model folder DIR (e.g. a reduced-precision copy from training/quantize_tail.py) in the same run, and its PSNR against the main model; repeatable", func(v string) error {
+		name, dir, ok := strings.Cut(v, "=")
+		if !ok || name == "" || dir == "" {
+			return fmt.Errorf("want NAME=DIR, got %q", v)
+		}
+		c.variants = append(c.variants, namedDir{name, dir})
+		return nil
+	})
+	fl.IntVar(&c.psnrImages, "psnr-images", 200, "images (each with one random stroke) over which each --variant's PSNR against the main model is measured")
 	fl.BoolVar(&c.compareTorch, "compare-torch", false, "also time PyTorch-eager regeneration of the same model (training/torch_regen.py) in the same run")
 	fl.StringVar(&c.python, "python", "/usr/bin/python3", "Python with torch and onnx, for --compare-torch")
 	fl.StringVar(&c.torchScript, "torch-script", "training/torch_regen.py", "the PyTorch side of --compare-torch (looked up from the working directory up to the module root)")
@@ -114,6 +125,9 @@ func parseBench(args []string, stderr io.Writer) (benchConfig, error) {
 	}
 	if c.units < 1 || c.threads < 1 {
 		return c, fmt.Errorf("--units and --threads must be positive")
+	}
+	if c.psnrImages < 1 || c.psnrImages > 100000 {
+		return c, fmt.Errorf("--psnr-images %d must be 1..100000", c.psnrImages)
 	}
 	if math.IsNaN(c.regionMaxWork) {
 		return c, fmt.Errorf("--region-max-work must be a number")
@@ -290,6 +304,41 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}))
 	}
 
+	var psnrLines []string
+	for _, vd := range c.variants {
+		vm, _, err := openModel(vd.dir, c.ortLib, inference.Options{Workers: 1, IntraOpThreads: c.threads,
+			RegionMaxWork: c.regionMaxWork, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			return fmt.Errorf("--variant %s: %w", vd.name, err)
+		}
+		defer vm.Close()
+		vli, err := vm.Layer(li.Name)
+		vman := vm.Manifest()
+		if err != nil || vli != li || vman.Image != man.Image {
+			return fmt.Errorf("--variant %s: layer %s or image size differs from the main model's", vd.name, li.Name)
+		}
+		var vImg inference.Images
+		variants = append(variants, goVariant(fmt.Sprintf("stroke, full tail [%s]", vd.name), mainBrush,
+			func(ctx context.Context, edited *inference.Features, _ int) (*inference.Images, float64, error) {
+				err := vm.TailInto(ctx, &vImg, edited)
+				return &vImg, 1, err
+			}, func() error { return nil }))
+		fr := &inference.Frame{}
+		variants = append(variants, goVariant(fmt.Sprintf("stroke, region tail, %d-cell brush [%s]", mainBrush, vd.name), mainBrush,
+			func(ctx context.Context, edited *inference.Features, _ int) (*inference.Images, float64, error) {
+				st, err := vm.Repaint(ctx, fr, edited)
+				return fr.Image(), st.Work, err
+			}, func() error {
+				_, err := vm.Repaint(ctx, fr, cached)
+				return err
+			}))
+		line, err := variantPSNR(ctx, m, vm, li, levels, mainBrush, c.psnrImages, c.seed)
+		if err != nil {
+			return fmt.Errorf("--variant %s: %w", vd.name, err)
+		}
+		psnrLines = append(psnrLines, fmt.Sprintf("[%s] against %s: %s", vd.name, man.Name, line))
+	}
+
 	var torch *torchClient
 	var torchInfo torchInit
 	if c.compareTorch {
@@ -411,6 +460,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if torch != nil {
 		fmt.Fprintf(stdout, "same image: max |PyTorch − ONNX Runtime full tail| over the final image of every round %.2g\n", torchDiff)
 	}
+	for _, l := range psnrLines {
+		fmt.Fprintln(stdout, l)
+	}
 	fmt.Fprintf(stdout, "last frame %d bytes\n", lastFrame.Len())
 	return nil
 }
@@ -437,4 +489,66 @@ func loadAvg() string {
 		return "n/a"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+type namedDir struct{ name, dir string }
+
+// variantPSNR renders n images (ids 0…n−1, each with one random stroke of
+// brush cells at li) through the tails of a and b and returns their PSNR on
+// the 8-bit frames: over all images' pixels together, and the worst image.
+func variantPSNR(ctx context.Context, a, b *inference.Model, li inference.LayerInfo, levels []float32, brush, n int, seed uint64) (string, error) {
+	rng := rand.New(rand.NewPCG(seed, 0x5e))
+	side := int(math.Sqrt(float64(brush)))
+	var f inference.Features
+	var ia, ib inference.Images
+	man := a.Manifest()
+	ra := image.NewRGBA(image.Rect(0, 0, man.Image.Width, man.Image.Height))
+	rb := image.NewRGBA(ra.Rect)
+	var total float64
+	worst := math.Inf(1)
+	for id := int64(0); id < int64(n); id++ {
+		z, err := a.Z(id)
+		if err != nil {
+			return "", err
+		}
+		if err := a.HeadInto(ctx, &f, li.Name, z, 1); err != nil {
+			return "", err
+		}
+		x, y := rng.IntN(li.Width-side+1), rng.IntN(li.Height-side+1)
+		e := inference.Edit{Units: rng.Perm(li.Channels)[:min(15, li.Channels)], Mode: inference.Mode(1 + id%2), Strength: 1,
+			Mask: inference.RectMask(li.Width, li.Height, x, y, x+side, y+side)}
+		if err := inference.ApplyEdits(&f, &f, []inference.Edit{e}, levels, inference.PoolMax); err != nil {
+			return "", err
+		}
+		if err := a.TailInto(ctx, &ia, &f); err != nil {
+			return "", err
+		}
+		if err := b.TailInto(ctx, &ib, &f); err != nil {
+			return "", err
+		}
+		if err := ia.RGBAInto(ra, 0, a.ImageRange()); err != nil {
+			return "", err
+		}
+		if err := ib.RGBAInto(rb, 0, a.ImageRange()); err != nil {
+			return "", err
+		}
+		var se float64
+		for i := range ra.Pix {
+			if i%4 != 3 {
+				d := float64(ra.Pix[i]) - float64(rb.Pix[i])
+				se += d * d
+			}
+		}
+		mse := se / float64(len(ra.Pix)/4*3)
+		total += mse
+		worst = min(worst, psnr(mse))
+	}
+	return fmt.Sprintf("PSNR %.2f dB over %d images with one stroke each (worst image %.2f dB)", psnr(total/float64(n)), n, worst), nil
+}
+
+func psnr(mse float64) float64 {
+	if mse == 0 {
+		return math.Inf(1)
+	}
+	return 10 * math.Log10(255*255/mse)
 }

@@ -26,6 +26,8 @@ func TestBench(t *testing.T) {
 			[]string{"model planted", "layer layer2", "frames PNG", "regenerate from z", "region tail, 4-cell brush", "100%", "p50", "speed-up"}},
 		{"proggan_tiny, region tail", []string{"--model", tinyModelDir, "--layer", "layer4", "--brushes", "1,4", "--format", "jpeg"},
 			[]string{"model proggan_tiny", "layer layer4", "frames JPEG quality 90", "region tail, 1-cell brush", "speed-up"}},
+		{"a variant model", []string{"--model", tinyModelDir, "--brushes", "4", "--variant", "same=" + tinyModelDir, "--psnr-images", "3"},
+			[]string{"full tail [same]", "region tail, 4-cell brush [same]", "[same] against proggan_tiny: PSNR +Inf dB over 3 images"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -43,7 +45,7 @@ func TestBench(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"--strokes", "0"}, {"--quality", "101"}, {"--layer", "nope"}, {"--brushes", "3"}, {"--brushes", "1,x"},
-		{"--brushes", "81"}, {"--rounds", "0"}, {"--format", "gif"}, {"--compare-torch", "--torch-script", "no/such/script.py"},
+		{"--brushes", "81"}, {"--rounds", "0"}, {"--format", "gif"}, {"--variant", "nodir"}, {"--variant", "x=" + tinyModelDir}, {"--compare-torch", "--torch-script", "no/such/script.py"},
 	} {
 		if err := runBench(context.Background(), append([]string{"--model", plantedModelDir}, args...), &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
 			t.Errorf("bench %v accepted", args)
