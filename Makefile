@@ -63,7 +63,8 @@ test-browser: build
 ## regeneration in ONNX Runtime and in PyTorch eager (docs/performance.md).
 bench: build
 	bash scripts/install-deps.sh python
-	GANPAINT_BENCH_MODEL=$(CURDIR)/assets/models/scenes128 $(GO) test -run '^$$' -bench . -benchtime 20x ./inference/ ./server/
+	GANPAINT_BENCH_MODEL=$(CURDIR)/assets/models/scenes128 $(GO) test -run '^$$' -bench . -benchtime 20x ./inference/
+	GANPAINT_BENCH_MODEL=$(CURDIR)/assets/models/scenes128 $(GO) test -run '^$$' -bench . -benchtime 300x ./server/
 	q=$$(mktemp -d -t ganpaint-precision.XXXXXX) && trap 'rm -rf "$$q"' EXIT && \
 	$(PYTHON) training/quantize_tail.py --model assets/models/scenes128 --out "$$q/int8" --from-layer layer5 \
 		--keep-to-rgb --clip-percentile 0.01 && \

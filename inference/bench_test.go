@@ -1,8 +1,10 @@
 package inference
 
 import (
+	"bytes"
 	"context"
 	"image"
+	"image/png"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -166,5 +168,36 @@ func BenchmarkRGBA(b *testing.B) {
 		if err := img.RGBAInto(dst, 0, [2]float32{-1, 1}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkEncodeFrame encodes a frame of the bench model (sample id 7) the
+// way the server did before issue 15 (image/png, default compression) and
+// the way it does now (EncodePNG), reporting bytes per frame.
+func BenchmarkEncodeFrame(b *testing.B) {
+	m := benchModel(b)
+	z, _ := m.Z(7)
+	imgs, _, err := m.Generate(context.Background(), z, 1, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	frame := imgs.RGBA(0, m.ImageRange())
+	for _, tc := range []struct {
+		name string
+		enc  func(io.Writer, image.Image) error
+	}{
+		{"stdlib_default", (&png.Encoder{CompressionLevel: png.DefaultCompression}).Encode},
+		{"EncodePNG", EncodePNG},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var buf bytes.Buffer
+			for b.Loop() {
+				buf.Reset()
+				if err := tc.enc(&buf, frame); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(buf.Len()), "bytes")
+		})
 	}
 }
