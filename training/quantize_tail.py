@@ -197,7 +197,6 @@ def main(argv=None):
     todo = files[split + 1:-1] if args.keep_to_rgb else files[split + 1:]
     for f in todo:
         quantize_file(f, ranges, args.scheme)
-    man["name"] = man["name"]  # same name: share links and dissection stay valid
     print(f"quantised the convolutions of {len(todo)} blocks from {args.from_layer}; wrote {args.out}")
     return 0
 
