@@ -49,7 +49,7 @@ fi
 GAN=training/ckpt/gan_v2
 "$PYTHON" training/train_gan.py --data "$D/v2_gan128.npz" --out "$GAN" --runs training/runs/gan_v2 \
     --compact "$GAN_COMPACT" --resume --clock cpu --minutes "$GAN_CPU_MINUTES" --chunk-minutes "$CHUNK_MINUTES" \
-    --fractions 0.04,0.08,0.14,0.3,0.44 --batch 8:32,16:32,32:24,64:16,128:12 \
+    --fractions 0.03,0.07,0.13,0.27,0.5 --batch 8:32,16:32,32:24,64:16,128:12 --amp 1 \
     --threads 1 --seed 0 --ema-kimg 3 --ckpt-every 300
 if [[ ! -f "$GAN/done.json" ]]; then
     echo "make_model_v2: GAN chunk finished; run again to continue (compact checkpoint: $GAN_COMPACT)"
