@@ -173,6 +173,7 @@ type layerAcc struct {
 	above     []int64     // units (MethodQuantile)
 	hist      []int64     // units × classes × (levels+1) (MethodIQR)
 	unitLevel []float32   // per-unit "add" level
+	table     *QuantileTable
 }
 
 // Dissect measures every unit of cfg.Layers against the model's segmenter.
@@ -436,7 +437,9 @@ func (a *layerAcc) addPass1(data []float32, ids []int64, workers int) {
 func (a *layerAcc) prepare(cfg Config, fracs []float64) error {
 	c := a.info.Channels
 	a.unitLevel = make([]float32, c)
-	qs := []float64{cfg.LevelQuantile, cfg.Quantile}
+	grid := QuantileGrid()
+	a.table = &QuantileTable{Q: grid, Values: make([][]float32, c)}
+	qs := append([]float64{cfg.LevelQuantile, cfg.Quantile}, grid...)
 	if cfg.Method == MethodIQR {
 		a.levels = make([][]float32, c)
 		a.levelQ = make([]float64, len(fracs))
@@ -453,10 +456,11 @@ func (a *layerAcc) prepare(cfg Config, fracs []float64) error {
 			return fmt.Errorf("%s unit %d: %w", a.info.Name, u, err)
 		}
 		a.unitLevel[u] = v[0]
+		a.table.Values[u] = slices.Clone(v[2 : 2+len(grid)])
 		if cfg.Method == MethodIQR {
 			// Quantiles of a sketch are monotone in q, so levels come out
 			// ascending; sort anyway to keep binOf's precondition explicit.
-			lv := v[2:]
+			lv := v[2+len(grid):]
 			slices.Sort(lv)
 			a.levels[u] = lv
 		} else {
@@ -527,7 +531,7 @@ func (a *layerAcc) finish(cfg Config, model string, classNames []string, labels 
 		ThresholdMethod: cfg.Method, LevelQuantile: cfg.LevelQuantile,
 		IoUThreshold: cfg.IoUThreshold, IQRThreshold: cfg.IQRThreshold,
 		ClassNames: slices.Clone(classNames), ClassShare: make([]float64, classes),
-		Units: make([]Unit, c), Rankings: map[string][]int{},
+		Units: make([]Unit, c), Rankings: map[string][]int{}, Quantiles: a.table,
 	}
 	if cfg.Method == MethodQuantile {
 		l.Quantile = cfg.Quantile
