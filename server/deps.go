@@ -146,4 +146,10 @@ type Deps struct {
 	// Static serves the UI's content-hashed assets; it is mounted at
 	// /static/ and receives the full request path. Optional.
 	Static http.Handler
+	// API serves the reference-shaped REST API (a *RefAPI), mounted at
+	// /api next to /api/model. Optional.
+	API http.Handler
+	// Report serves the dissection report and the unit editor, mounted at
+	// /report. Optional.
+	Report http.Handler
 }
