@@ -26,6 +26,9 @@ type Model interface {
 	ImageRange() [2]float32
 }
 
+// StripLen is how many top images a unit's strip shows by default.
+const StripLen = 6
+
 // ErrBusy is returned when more renders wait than ImagesConfig.MaxWaiting;
 // servers answer it with 503.
 var ErrBusy = errors.New("report: too many images being rendered")
@@ -42,7 +45,8 @@ type ImagesConfig struct {
 	// MaxWaiting is how many renders may wait for a worker; more fail with
 	// ErrBusy. Default 1024 (a layer page asks for one strip per unit).
 	MaxWaiting int
-	// StripLen is how many top images a unit's strip shows. Default 6.
+	// StripLen is how many top images a unit's strip shows. Default
+	// StripLen (the pages size their strips for it).
 	StripLen int
 	// JPEGQuality of the JPEG images. Default 90.
 	JPEGQuality int
@@ -64,7 +68,7 @@ func (c ImagesConfig) withDefaults() ImagesConfig {
 		c.MaxWaiting = 1024
 	}
 	if c.StripLen <= 0 {
-		c.StripLen = 6
+		c.StripLen = StripLen
 	}
 	if c.JPEGQuality <= 0 || c.JPEGQuality > 100 {
 		c.JPEGQuality = 90

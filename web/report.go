@@ -192,7 +192,7 @@ func (p *Report) Layer(w io.Writer, name string) error {
 		GridData: gridData{Layer: name, Rankings: map[string][]int{}},
 		StripW:   0, StripH: p.rep.ImageH, Interp: l.Interpretable, Total: len(l.Units), EditorURL: p.links.Editor(),
 	}
-	if n := min(6, maxTop(l)); n > 0 {
+	if n := min(report.StripLen, maxTop(l)); n > 0 {
 		v.StripW = n*p.rep.ImageW + (n-1)*2
 	} else {
 		v.StripW = p.rep.ImageW
@@ -365,8 +365,8 @@ func (p *Report) Unit(w io.Writer, layer string, unit int, id int64) error {
 		v.Tops = append(v.Tops, topThumb{ID: tid, Img: p.links.Image(report.MaskKey(layer, unit, tid)),
 			Link: p.links.UnitAt(layer, unit, tid), Active: tid == id, Act: act})
 	}
-	if p.links.Static() && len(v.Tops) > 6 {
-		v.Tops = v.Tops[:6] // the static report renders fewer images per unit
+	if p.links.Static() && len(v.Tops) > staticTops {
+		v.Tops = v.Tops[:staticTops]
 	}
 	// IoU with every class, best first; classes the unit never overlaps
 	// are left out.
@@ -416,6 +416,10 @@ func (p *Report) Unit(w io.Writer, layer string, unit int, id int64) error {
 	return reportUnitPage(v).Render(context.Background(), w)
 }
 
+// staticTops is how many top images a unit page of the static report shows
+// (the live page shows all): it bounds the images the static report renders.
+const staticTops = 6
+
 // UnitImageKeys lists the image keys a unit's page shows (with its default
 // image), for the static report.
 func (p *Report) UnitImageKeys(layer string, unit int) ([]string, error) {
@@ -434,7 +438,7 @@ func (p *Report) UnitImageKeys(layer string, unit int) ([]string, error) {
 	keys := []string{report.StripKey(layer, unit), report.ImageKey(id), report.SegKey(id),
 		report.HeatKey(layer, unit, id), report.MaskKey(layer, unit, id)}
 	for i, tid := range rec.TopIDs {
-		if i == 6 {
+		if i == staticTops {
 			break
 		}
 		keys = append(keys, report.MaskKey(layer, unit, tid))
