@@ -123,6 +123,11 @@ type Layer struct {
 	// Quantiles is each unit's activation distribution (absent in files
 	// written before it was added; the REST API then answers fewer questions).
 	Quantiles *QuantileTable `json:"quantiles,omitempty"`
+	// Candidates is where method "iqr" took its candidate levels from:
+	// "upsampled" or "native" (docs/dissection-format.md).
+	Candidates string `json:"candidates,omitempty"`
+	// Background is the class that was never a label and has no ranking.
+	Background string `json:"background,omitempty"`
 
 	// ThresholdMethod is "quantile" or "iqr".
 	ThresholdMethod string   `json:"threshold_method"`
