@@ -78,7 +78,8 @@
       counts.set(label, (counts.get(label) || 0) + 1);
     }
     const parts = Array.from(counts.entries()).sort((a, b) => b[1] - a[1]).map(([l, n]) => `${l} ×${n}`);
-    return state.units.length ? `${state.units.length} units: ${parts.join(', ')}` : 'No unit chosen.';
+    const n = state.units.length;
+    return n ? `${n} unit${n === 1 ? '' : 's'}: ${parts.join(', ')}` : 'No unit chosen.';
   }
 
   function setUnits(list) {
