@@ -115,6 +115,9 @@ type PageData struct {
 	Painting *Painting
 	// Embed is true for the /embed variant.
 	Embed bool
+	// ReportURL is the dissection report's path ("/report/") when the
+	// server has one, else "".
+	ReportURL string
 }
 
 // Painting describes a share link's image and edits in words a page can

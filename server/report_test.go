@@ -123,6 +123,16 @@ func TestReportHandler(t *testing.T) {
 			}
 		})
 	}
+	// The painter links to the report when the server has one.
+	resp, err := http.Get(ts.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"ReportURL":"/report/"`) {
+		t.Errorf("painter page data lacks the report link: %s", b)
+	}
 	if _, err := NewReportHandler(pages, images, "", nil); err == nil {
 		t.Error("a handler without a version was built")
 	}

@@ -422,6 +422,9 @@ func (s *Server) handlePage(embed bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		base := s.baseURL(r)
 		data := PageData{Hello: s.hello, WSPath: "/ws", BaseURL: base, Embed: embed}
+		if s.extra.Report != nil {
+			data.ReportURL = "/report/"
+		}
 		if tok := r.URL.Query().Get("state"); tok != "" {
 			if p, err := s.decodeShare(tok); err != nil {
 				data.StateError = err.Message
