@@ -345,10 +345,16 @@ func planCausal(l *Layer, cc CausalConfig, M int, li inference.LayerInfo, seed i
 			if !ok {
 				return nil, fmt.Errorf("%w: %q (classes: %s)", ErrUnknownConcept, n, strings.Join(l.ClassNames, ", "))
 			}
+			if _, ranked := l.Rankings[n]; !ranked {
+				return nil, fmt.Errorf("%w: class %q has no ranking (the background)", ErrBadConfig, n)
+			}
 			plan.classes = append(plan.classes, i)
 		}
 	} else {
-		for i := range l.ClassNames {
+		for i, n := range l.ClassNames {
+			if _, ranked := l.Rankings[n]; !ranked {
+				continue
+			}
 			if i < len(l.ClassShare) && l.ClassShare[i] >= cc.MinShare {
 				plan.classes = append(plan.classes, i)
 			}

@@ -33,6 +33,16 @@ const (
 	MethodIQR      = "iqr"      // the reference's IQR-maximising level
 )
 
+// Sources of MethodIQR's candidate levels (Config.Candidates).
+const (
+	CandidatesUpsampled = "upsampled"
+	CandidatesNative    = "native"
+)
+
+// NoBackground as Config.Background dissects every class, even one the
+// model declares as background.
+const NoBackground = "none"
+
 // ErrBadConfig reports an invalid Config (for example samples ≤ 0).
 var ErrBadConfig = errors.New("dissection: bad configuration")
 
@@ -69,6 +79,16 @@ type Config struct {
 	SketchK int
 	// IQRLevels is the number of candidate levels of MethodIQR. Default 100.
 	IQRLevels int
+	// Candidates says where MethodIQR's candidate levels come from:
+	// CandidatesUpsampled (default, as the reference: quantiles of the
+	// activations upsampled to the segmentation) or CandidatesNative
+	// (quantiles of the activations at the layer's own resolution).
+	Candidates string
+	// Background names a segmentation class that is never a unit's label
+	// and gets no ranking, as the reference skips label 0; its pixels still
+	// count as "not the other classes". Default: the segmenter's declared
+	// background (docs/model-format.md); NoBackground for none.
+	Background string
 	// Causal configures the causal-effect measurement.
 	Causal CausalConfig
 	// Progress receives the progress bar; nil draws none.
@@ -91,6 +111,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Method != MethodQuantile && c.Method != MethodIQR {
 		return c, fmt.Errorf("%w: threshold method %q (want %q or %q)", ErrBadConfig, c.Method, MethodQuantile, MethodIQR)
+	}
+	if c.Candidates == "" {
+		c.Candidates = CandidatesUpsampled
+	}
+	if c.Candidates != CandidatesUpsampled && c.Candidates != CandidatesNative {
+		return c, fmt.Errorf("%w: candidate levels from %q (want %q or %q)", ErrBadConfig, c.Candidates, CandidatesUpsampled, CandidatesNative)
 	}
 	def := func(v *float64, d float64) {
 		if *v == 0 {
@@ -168,11 +194,16 @@ type layerAcc struct {
 	patches   patchIndex
 	thr       []float32   // MethodQuantile: per-unit threshold
 	levels    [][]float32 // MethodIQR: per-unit candidate levels, ascending
-	levelQ    []float64   // quantile of each candidate level (same order)
-	inter     []int64     // units × classes (MethodQuantile)
-	above     []int64     // units (MethodQuantile)
-	hist      []int64     // units × classes × (levels+1) (MethodIQR)
-	unitLevel []float32   // per-unit "add" level
+	levelQ    []float64   // native candidates: the quantile of each level (same order)
+	probes    [][]float32 // upsampled candidates: per-unit native quantiles probed in pass 1b
+	upCounts  []int64     // units × (probes+1): upsampled pixels binned by the probes
+	upTotal   int64       // upsampled pixels per unit seen in pass 1b
+	probeIdx  *probePatches
+	inter     []int64   // units × classes (MethodQuantile)
+	above     []int64   // units (MethodQuantile)
+	hist      []int64   // units × classes × (levels+1) (MethodIQR)
+	unitLevel []float32 // per-unit "add" level
+	table     *QuantileTable
 }
 
 // Dissect measures every unit of cfg.Layers against the model's segmenter.
@@ -193,6 +224,10 @@ func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
 	classNames := make([]string, len(man.Segmenter.Classes))
 	for i, c := range man.Segmenter.Classes {
 		classNames[i] = c.Name
+	}
+	bg, err := backgroundClass(cfg.Background, man.Segmenter, classNames)
+	if err != nil {
+		return nil, err
 	}
 	all := g.Layers()
 	byName := map[string]inference.LayerInfo{}
@@ -221,7 +256,7 @@ func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
 		accs = append(accs, a)
 	}
 	// Mistakes in the causal settings surface now, not after the long passes.
-	if err := checkCausal(cfg, classNames, cfg.Layers, man); err != nil {
+	if err := checkCausal(cfg, classNames, cfg.Layers, man, bg); err != nil {
 		return nil, err
 	}
 	ids, err := SampleIDs(cfg.Seed, cfg.Samples, man.Z.MaxID)
@@ -231,7 +266,12 @@ func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
 
 	// Pass 1: per-unit quantiles and top images from the layer activations
 	// alone (Head), which is much cheaper than full generation.
-	p1 := newProgress(cfg.Progress, "pass 1/2 quantiles", len(ids), cfg.Now)
+	upsampledLevels := cfg.Method == MethodIQR && cfg.Candidates == CandidatesUpsampled
+	passes := 2
+	if upsampledLevels {
+		passes = 3
+	}
+	p1 := newProgress(cfg.Progress, fmt.Sprintf("pass 1/%d quantiles", passes), len(ids), cfg.Now)
 	err = pipeline(ctx, ids, cfg.Batch, cfg.InFlight,
 		func(ctx context.Context, batch []int64) ([]*inference.Features, error) {
 			zs, err := g.ZBatch(batch)
@@ -269,6 +309,14 @@ func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
 			return nil, err
 		}
 	}
+	if upsampledLevels {
+		// Pass 2 of 3: where the upsampled activations lie relative to
+		// native quantiles, exactly, so that the candidate levels can be
+		// the quantiles of the upsampled activations (the reference's).
+		if err := upsampledPass(ctx, g, cfg, accs, ids, man.Image.Height, man.Image.Width, fracs, passes); err != nil {
+			return nil, err
+		}
+	}
 
 	// Pass 2: generate and segment, then count per unit and class.
 	layerNames := make([]string, len(accs))
@@ -284,7 +332,7 @@ func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
 		seg   []uint8
 		h, w  int
 	}
-	p2 := newProgress(cfg.Progress, "pass 2/2 IoU", len(ids), cfg.Now)
+	p2 := newProgress(cfg.Progress, fmt.Sprintf("pass %d/%d IoU", passes, passes), len(ids), cfg.Now)
 	err = pipeline(ctx, ids, cfg.Batch, cfg.InFlight,
 		func(ctx context.Context, batch []int64) (genOut, error) {
 			zs, err := g.ZBatch(batch)
@@ -312,6 +360,9 @@ func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
 		func(batch []int64, o genOut) error {
 			if segH == 0 {
 				segH, segW = o.h, o.w
+				if upsampledLevels && (segH != man.Image.Height || segW != man.Image.Width) {
+					return fmt.Errorf("%w: the segmentation is %dx%d, not the image size %dx%d; use native candidate levels", inference.ErrBadShape, segW, segH, man.Image.Width, man.Image.Height)
+				}
 				for _, a := range accs {
 					if err := a.allocPass2(cfg, classes, segH, segW); err != nil {
 						return err
@@ -346,7 +397,7 @@ func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
 
 	res := &Results{Model: man.Name, Layers: map[string]*Layer{}}
 	for _, a := range accs {
-		l := a.finish(cfg, man.Name, classNames, labelCount, total, segH, segW, fracs)
+		l := a.finish(cfg, man.Name, classNames, bg, labelCount, total, segH, segW)
 		res.Layers[l.Layer] = l
 		k, m := l.Summary()
 		cfg.Logger.Info("dissected", "layer", l.Layer, "interpretable", k, "units", len(l.Units), "concepts", m)
@@ -365,7 +416,29 @@ func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
 	return res, nil
 }
 
-func checkCausal(cfg Config, classNames, layers []string, man inference.Manifest) error {
+// backgroundClass resolves Config.Background against the segmenter: the
+// index of the class dissection skips, or -1.
+func backgroundClass(name string, seg *inference.SegmenterSpec, classNames []string) (int, error) {
+	switch name {
+	case NoBackground:
+		return -1, nil
+	case "":
+		name = seg.Background
+		if name == "" {
+			return -1, nil
+		}
+	}
+	i := slices.Index(classNames, name)
+	if i < 0 {
+		return -1, fmt.Errorf("%w: background %q (classes: %s)", ErrUnknownConcept, name, strings.Join(classNames, ", "))
+	}
+	if len(classNames) < 2 {
+		return -1, fmt.Errorf("%w: the background %q is the only class", ErrBadConfig, name)
+	}
+	return i, nil
+}
+
+func checkCausal(cfg Config, classNames, layers []string, man inference.Manifest, bg int) error {
 	cc := cfg.Causal
 	if cc.Samples < 0 {
 		return nil
@@ -378,6 +451,9 @@ func checkCausal(cfg Config, classNames, layers []string, man inference.Manifest
 	for _, c := range cc.Classes {
 		if !slices.Contains(classNames, c) {
 			return fmt.Errorf("%w: causal class %q (classes: %s)", ErrUnknownConcept, c, strings.Join(classNames, ", "))
+		}
+		if bg >= 0 && c == classNames[bg] {
+			return fmt.Errorf("%w: causal class %q is the background, which has no ranking", ErrBadConfig, c)
 		}
 	}
 	if int64(cfg.Samples)+int64(cc.Samples) > man.Z.MaxID {
@@ -436,14 +512,24 @@ func (a *layerAcc) addPass1(data []float32, ids []int64, workers int) {
 func (a *layerAcc) prepare(cfg Config, fracs []float64) error {
 	c := a.info.Channels
 	a.unitLevel = make([]float32, c)
-	qs := []float64{cfg.LevelQuantile, cfg.Quantile}
+	grid := QuantileGrid()
+	a.table = &QuantileTable{Q: grid, Values: make([][]float32, c)}
+	qs := append([]float64{cfg.LevelQuantile, cfg.Quantile}, grid...)
 	if cfg.Method == MethodIQR {
 		a.levels = make([][]float32, c)
-		a.levelQ = make([]float64, len(fracs))
+		levelQ := make([]float64, len(fracs))
 		for j := range fracs {
-			a.levelQ[j] = 1 - fracs[len(fracs)-1-j]
+			levelQ[j] = 1 - fracs[len(fracs)-1-j]
 		}
-		qs = append(qs, a.levelQ...)
+		qs = append(qs, levelQ...)
+		if cfg.Candidates == CandidatesNative {
+			a.levelQ = levelQ
+		} else {
+			// The same native quantiles, plus the maximum, are the probes
+			// the upsampled activations are binned by in pass 1b.
+			qs = append(qs, 1)
+			a.probes = make([][]float32, c)
+		}
 	} else {
 		a.thr = make([]float32, c)
 	}
@@ -453,12 +539,17 @@ func (a *layerAcc) prepare(cfg Config, fracs []float64) error {
 			return fmt.Errorf("%s unit %d: %w", a.info.Name, u, err)
 		}
 		a.unitLevel[u] = v[0]
+		a.table.Values[u] = slices.Clone(v[2 : 2+len(grid)])
 		if cfg.Method == MethodIQR {
 			// Quantiles of a sketch are monotone in q, so levels come out
 			// ascending; sort anyway to keep binOf's precondition explicit.
-			lv := v[2:]
+			lv := v[2+len(grid):]
 			slices.Sort(lv)
-			a.levels[u] = lv
+			if a.probes != nil {
+				a.probes[u] = lv
+			} else {
+				a.levels[u] = lv
+			}
 		} else {
 			a.thr[u] = v[1]
 		}
@@ -517,7 +608,7 @@ func (a *layerAcc) addPass2(cfg Config, data []float32, seg []uint8, n int) erro
 	return nil
 }
 
-func (a *layerAcc) finish(cfg Config, model string, classNames []string, labels []int64, total int64, segH, segW int, fracs []float64) *Layer {
+func (a *layerAcc) finish(cfg Config, model string, classNames []string, bg int, labels []int64, total int64, segH, segW int) *Layer {
 	classes := len(classNames)
 	c := a.info.Channels
 	l := &Layer{
@@ -527,10 +618,15 @@ func (a *layerAcc) finish(cfg Config, model string, classNames []string, labels 
 		ThresholdMethod: cfg.Method, LevelQuantile: cfg.LevelQuantile,
 		IoUThreshold: cfg.IoUThreshold, IQRThreshold: cfg.IQRThreshold,
 		ClassNames: slices.Clone(classNames), ClassShare: make([]float64, classes),
-		Units: make([]Unit, c), Rankings: map[string][]int{},
+		Units: make([]Unit, c), Rankings: map[string][]int{}, Quantiles: a.table,
 	}
 	if cfg.Method == MethodQuantile {
 		l.Quantile = cfg.Quantile
+	} else {
+		l.Candidates = cfg.Candidates
+	}
+	if bg >= 0 {
+		l.Background = classNames[bg]
 	}
 	for k := range labels {
 		if total > 0 {
@@ -549,10 +645,16 @@ func (a *layerAcc) finish(cfg Config, model string, classNames []string, labels 
 		var iqrVal float64
 		if cfg.Method == MethodIQR {
 			h := a.hist[u*classes*nb : (u+1)*classes*nb]
-			ch := chooseIQR(h, a.levels[u], labels, total)
+			ch := chooseIQR(h, a.levels[u], labels, total, bg)
 			inter, above = countsAt(h, nb, classes, ch.bin)
 			best, iqrVal = ch.class, ch.iqr
-			rec.Threshold, rec.ThresholdQuantile = a.levels[u][ch.bin], a.levelQ[ch.bin]
+			rec.Threshold = a.levels[u][ch.bin]
+			if a.levelQ != nil {
+				rec.ThresholdQuantile = a.levelQ[ch.bin]
+			} else if total > 0 {
+				// The share of upsampled pixels at or below the threshold.
+				rec.ThresholdQuantile = 1 - float64(above)/float64(total)
+			}
 		} else {
 			inter, above = a.inter[u*classes:(u+1)*classes], a.above[u]
 			rec.Threshold, rec.ThresholdQuantile = a.thr[u], cfg.Quantile
@@ -562,8 +664,9 @@ func (a *layerAcc) finish(cfg Config, model string, classNames []string, labels 
 			rec.ClassIoU[k] = iou(inter[k], above, labels[k])
 		}
 		if cfg.Method == MethodQuantile {
-			for k := 1; k < classes; k++ {
-				if rec.ClassIoU[k] > rec.ClassIoU[best] {
+			best = firstClass(classes, bg)
+			for k := best + 1; k < classes; k++ {
+				if k != bg && rec.ClassIoU[k] > rec.ClassIoU[best] {
 					best = k
 				}
 			}
@@ -579,10 +682,21 @@ func (a *layerAcc) finish(cfg Config, model string, classNames []string, labels 
 	}
 	scores := make([]float64, c)
 	for k, name := range classNames {
+		if k == bg {
+			continue
+		}
 		for u := range scores {
 			scores[u] = l.Units[u].ClassIoU[k]
 		}
 		l.Rankings[name] = rankUnits(scores)
 	}
 	return l
+}
+
+// firstClass is the first class that is not the background.
+func firstClass(classes, bg int) int {
+	if bg == 0 && classes > 1 {
+		return 1
+	}
+	return 0
 }

@@ -17,6 +17,13 @@ import (
 // float64 reference upsampling.
 func bruteUnit(t *testing.T, g Generator, ids []int64, layer string, unit int, q float64) (thr float32, ious []float64) {
 	t.Helper()
+	return bruteUnitAt(t, g, ids, layer, unit, q, nil)
+}
+
+// bruteUnitAt is bruteUnit at a given threshold (nil: the exact native
+// quantile at q).
+func bruteUnitAt(t *testing.T, g Generator, ids []int64, layer string, unit int, q float64, at *float32) (thr float32, ious []float64) {
+	t.Helper()
 	ctx := context.Background()
 	zs, err := g.ZBatch(ids)
 	if err != nil {
@@ -40,6 +47,9 @@ func bruteUnit(t *testing.T, g Generator, ids []int64, layer string, unit int, q
 	sorted := slices.Clone(vals)
 	slices.Sort(sorted)
 	thr = sorted[int(math.Ceil(q*float64(len(sorted))))-1]
+	if at != nil {
+		thr = *at
+	}
 	classes := len(g.Manifest().Segmenter.Classes)
 	inter := make([]float64, classes)
 	label := make([]float64, classes)
@@ -90,7 +100,13 @@ func TestDissectFakeMatchesBruteForce(t *testing.T) {
 				for u := range l.Units {
 					rec := l.Units[u]
 					q := rec.ThresholdQuantile
-					thr, ious := bruteUnit(t, g, ids, layer, u, q)
+					var at *float32
+					if method == MethodIQR {
+						// Upsampled candidates: the threshold is not a native
+						// quantile; check the IoU at the threshold itself.
+						at = &rec.Threshold
+					}
+					thr, ious := bruteUnitAt(t, g, ids, layer, u, q, at)
 					if method == MethodQuantile && math.Abs(float64(rec.Threshold-thr)) > 0.05*math.Abs(float64(thr))+0.02 {
 						t.Errorf("%s/%d threshold %v, exact %v", layer, u, rec.Threshold, thr)
 					}
@@ -307,5 +323,67 @@ func TestSampleIDs(t *testing.T) {
 	}
 	if _, err := SampleIDs(1, 11, 10); !errors.Is(err, ErrBadConfig) {
 		t.Fatalf("over-draw: %v", err)
+	}
+}
+
+// TestBackgroundClass: the background is never a label and gets no
+// ranking, with either threshold method; the manifest's background can be
+// turned off.
+func TestBackgroundClass(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, background string
+		manifest                 string // the segmenter's declared background
+		want                     string // the layer's background
+	}{
+		{"quantile, from the config", MethodQuantile, "ground", "", "ground"},
+		{"iqr, from the manifest", MethodIQR, "", "ground", "ground"},
+		{"iqr native, from the config", MethodIQR, "ground", "", "ground"},
+		{"turned off", MethodQuantile, NoBackground, "ground", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newFakeGen()
+			man := g.manifest()
+			seg := *man.Segmenter
+			seg.Background = tc.manifest
+			man.Segmenter = &seg
+			g.manifest = func() inference.Manifest { return man }
+			cfg := Config{Layers: []string{"a", "b"}, Samples: 80, Method: tc.method, Background: tc.background,
+				Causal: CausalConfig{Samples: 3, Ks: []int{1}, LocationImages: -1}}
+			if strings.Contains(tc.name, "native") {
+				cfg.Candidates = CandidatesNative
+			}
+			res, err := Dissect(context.Background(), g, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range res.Layers {
+				if l.Background != tc.want {
+					t.Errorf("%s: background %q, want %q", l.Layer, l.Background, tc.want)
+				}
+				_, ranked := l.Rankings["ground"]
+				if ranked == (tc.want != "") {
+					t.Errorf("%s: ground ranked %v", l.Layer, ranked)
+				}
+				for _, u := range l.Units {
+					if tc.want != "" && u.Label == "ground" {
+						t.Errorf("%s unit %d labelled with the background", l.Layer, u.Unit)
+					}
+				}
+				if c := l.Causal; c != nil {
+					if _, ok := c.Effects["ground"]; ok == (tc.want != "") {
+						t.Errorf("%s: ground causal effect measured: %v", l.Layer, ok)
+					}
+				}
+			}
+		})
+	}
+	_, err := Dissect(context.Background(), newFakeGen(), Config{Layers: []string{"a"}, Samples: 8, Background: "void"})
+	if !errors.Is(err, ErrUnknownConcept) {
+		t.Errorf("unknown background: %v", err)
+	}
+	_, err = Dissect(context.Background(), newFakeGen(), Config{Layers: []string{"a"}, Samples: 8, Background: "ground",
+		Causal: CausalConfig{Classes: []string{"ground"}}})
+	if !errors.Is(err, ErrBadConfig) {
+		t.Errorf("causal measurement of the background: %v", err)
 	}
 }

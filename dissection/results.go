@@ -119,6 +119,16 @@ type Layer struct {
 	// SegHeight × SegWidth is the segmentation grid the IoU is measured on.
 	SegHeight int `json:"seg_height"`
 	SegWidth  int `json:"seg_width"`
+
+	// Quantiles is each unit's activation distribution (absent in files
+	// written before it was added; the REST API then answers fewer questions).
+	Quantiles *QuantileTable `json:"quantiles,omitempty"`
+	// Candidates is where method "iqr" took its candidate levels from:
+	// "upsampled" or "native" (docs/dissection-format.md).
+	Candidates string `json:"candidates,omitempty"`
+	// Background is the class that was never a label and has no ranking.
+	Background string `json:"background,omitempty"`
+
 	// ThresholdMethod is "quantile" or "iqr".
 	ThresholdMethod string   `json:"threshold_method"`
 	Quantile        float64  `json:"quantile"` // fixed quantile (method "quantile")
@@ -299,6 +309,11 @@ func Load(fsys fs.FS) (*Results, error) {
 func (l *Layer) validate() error {
 	if l.Channels <= 0 || len(l.Units) != l.Channels {
 		return fmt.Errorf("%d unit records for %d channels", len(l.Units), l.Channels)
+	}
+	if l.Quantiles != nil {
+		if err := l.Quantiles.validate(l.Channels); err != nil {
+			return err
+		}
 	}
 	classes := map[string]bool{}
 	for _, c := range l.ClassNames {

@@ -94,12 +94,13 @@ type iqrChoice struct {
 // the largest IQR, with the reference's guards: no information at the lowest
 // level (everything is above it), none for classes covering under 0.1% of
 // pixels, only levels > 0, and only where unit and class agree on > 80% of
-// pixels (which keeps positively associated pairs). hist is classes ×
+// pixels (which keeps positively associated pairs); class skip (the
+// background, or -1) is never chosen. hist is classes ×
 // (len(levels)+1) as filled by tallyHist.
-func chooseIQR(hist []int64, levels []float32, labels []int64, total int64) iqrChoice {
+func chooseIQR(hist []int64, levels []float32, labels []int64, total int64, skip int) iqrChoice {
 	nb := len(levels) + 1
 	classes := len(labels)
-	best := iqrChoice{class: 0, bin: len(levels) - 1, iqr: 0}
+	best := iqrChoice{class: firstClass(classes, skip), bin: len(levels) - 1, iqr: 0}
 	// above[j] = pixels above levels[j], summed over classes.
 	above := make([]int64, len(levels))
 	inter := make([]int64, len(levels))
@@ -113,7 +114,7 @@ func chooseIQR(hist []int64, levels []float32, labels []int64, total int64) iqrC
 	}
 	found := false
 	for c := 0; c < classes; c++ {
-		if float64(labels[c])/float64(total) < 1e-3 {
+		if c == skip || float64(labels[c])/float64(total) < 1e-3 {
 			continue
 		}
 		h := hist[c*nb : (c+1)*nb]

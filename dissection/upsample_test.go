@@ -269,7 +269,7 @@ func TestChooseIQRMatchesBruteForce(t *testing.T) {
 		for _, sv := range c.seg {
 			labels[sv]++
 		}
-		got := chooseIQR(h, levels, labels, int64(len(full)))
+		got := chooseIQR(h, levels, labels, int64(len(full)), -1)
 		wc, wj, wq := bruteIQR(full, c.seg, c.classes, levels)
 		if math.Abs(got.iqr-wq) > 1e-9 || (wq > 0 && (got.class != wc || levels[got.bin] != levels[wj])) {
 			t.Fatalf("trial %d: got %+v, want class %d bin %d iqr %v", trial, got, wc, wj, wq)

@@ -114,6 +114,10 @@ type SegmenterSpec struct {
 	File       string      `json:"file"`
 	InputRange [2]float32  `json:"input_range"`
 	Classes    []ClassSpec `json:"classes"`
+	// Background optionally names the class that stands for "nothing in
+	// particular" (the reference's label 0): dissection never labels a
+	// unit with it.
+	Background string `json:"background,omitempty"`
 }
 
 // ClassSpec is one segmentation class with its display colour "#rrggbb".
@@ -266,6 +270,9 @@ func (m *Manifest) Validate() error {
 			if !colorRE.MatchString(c.Color) {
 				return bad("segmenter.classes[%d] (%s): color %q is not #rrggbb", i, c.Name, c.Color)
 			}
+		}
+		if s.Background != "" && (!names[s.Background] || len(s.Classes) < 2) {
+			return bad("segmenter.background %q must name one of at least two classes", s.Background)
 		}
 	}
 	if d := m.Discriminator; d != nil {

@@ -70,6 +70,10 @@ func TestParseManifestRejects(t *testing.T) {
 		{"segmenter duplicate class", func(m *Manifest) { m.Segmenter.Classes[1].Name = m.Segmenter.Classes[0].Name }, "duplicate class"},
 		{"segmenter bad colour", func(m *Manifest) { m.Segmenter.Classes[0].Color = "red" }, "#rrggbb"},
 		{"segmenter bad range", func(m *Manifest) { m.Segmenter.InputRange = [2]float32{0, 0} }, "input_range"},
+		{"unknown background", func(m *Manifest) { m.Segmenter.Background = "void" }, "segmenter.background"},
+		{"background the only class", func(m *Manifest) {
+			m.Segmenter.Classes, m.Segmenter.Background = m.Segmenter.Classes[:1], m.Segmenter.Classes[0].Name
+		}, "segmenter.background"},
 		{"too many classes", func(m *Manifest) {
 			for i := 0; i < 300; i++ {
 				m.Segmenter.Classes = append(m.Segmenter.Classes, ClassSpec{Name: strings.Repeat("c", 1+i%60) + string(rune('a'+i%26)) + string(rune('a'+i/26)), Color: "#000000"})

@@ -115,6 +115,9 @@ type PageData struct {
 	Painting *Painting
 	// Embed is true for the /embed variant.
 	Embed bool
+	// ReportURL is the dissection report's path ("/report/") when the
+	// server has one, else "".
+	ReportURL string
 }
 
 // Painting describes a share link's image and edits in words a page can
@@ -146,4 +149,10 @@ type Deps struct {
 	// Static serves the UI's content-hashed assets; it is mounted at
 	// /static/ and receives the full request path. Optional.
 	Static http.Handler
+	// API serves the reference-shaped REST API (a *RefAPI), mounted at
+	// /api next to /api/model. Optional.
+	API http.Handler
+	// Report serves the dissection report and the unit editor, mounted at
+	// /report. Optional.
+	Report http.Handler
 }

@@ -107,6 +107,7 @@ type Server struct {
 	concepts Concepts
 	pages    Pages
 	static   http.Handler
+	extra    Deps // the optional API and Report handlers
 
 	info         ModelInfo
 	layers       map[string]*layerEnv
@@ -150,7 +151,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, engine: deps.Engine, concepts: deps.Concepts, pages: deps.Pages,
-		static: deps.Static, info: info, layers: map[string]*layerEnv{}, sessions: map[*session]struct{}{},
+		static: deps.Static, extra: deps, info: info, layers: map[string]*layerEnv{}, sessions: map[*session]struct{}{},
 		origins: map[string]bool{}, closeDone: make(chan struct{}), pngs: newPNGCache(cfg.RenderCache),
 	}
 	if err := s.buildHello(); err != nil {
@@ -280,6 +281,12 @@ func (s *Server) routes() http.Handler {
 	})
 	if s.static != nil {
 		r.Handle("/static/*", s.static)
+	}
+	if s.extra.API != nil {
+		r.Mount("/api", s.extra.API)
+	}
+	if s.extra.Report != nil {
+		r.Mount("/report", s.extra.Report)
 	}
 	return r
 }
@@ -415,6 +422,9 @@ func (s *Server) handlePage(embed bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		base := s.baseURL(r)
 		data := PageData{Hello: s.hello, WSPath: "/ws", BaseURL: base, Embed: embed}
+		if s.extra.Report != nil {
+			data.ReportURL = "/report/"
+		}
 		if tok := r.URL.Query().Get("state"); tok != "" {
 			if p, err := s.decodeShare(tok); err != nil {
 				data.StateError = err.Message

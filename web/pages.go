@@ -156,6 +156,7 @@ type view struct {
 	OGImageW    int    // its size in pixels
 	OGImageH    int
 	OGURL       string // absolute URL or ""
+	ReportURL   string // the dissection report, "" when the server has none
 	PainterURL  string // link from the embed page to the full painter
 	DownloadURL string
 	StateError  string
@@ -248,6 +249,7 @@ func newView(d server.PageData, a *Assets, embed bool) (view, error) {
 		OGImageW:   d.ImageWidth,
 		OGImageH:   d.ImageHeight,
 		OGURL:      d.PainterURL,
+		ReportURL:  d.ReportURL,
 		StateError: friendlyStateError(d.StateError),
 		Width:      h.Image.Width,
 		Height:     h.Image.Height,

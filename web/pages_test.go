@@ -78,7 +78,7 @@ func withState(d server.PageData, state, embedPage string) server.PageData {
 }
 
 func basePageData() server.PageData {
-	return withState(server.PageData{Hello: testHello(), WSPath: "/ws", BaseURL: "https://paint.example.org"}, "", "/")
+	return withState(server.PageData{Hello: testHello(), WSPath: "/ws", BaseURL: "https://paint.example.org", ReportURL: "/report/"}, "", "/")
 }
 
 func TestGoldenPages(t *testing.T) {

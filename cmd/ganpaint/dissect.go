@@ -40,6 +40,8 @@ func runDissect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	threshold := fs.String("threshold", dissection.MethodQuantile, "unit threshold: quantile (fixed top quantile) or iqr (IQR-maximising level)")
 	quantile := fs.Float64("quantile", 0.99, "threshold quantile for --threshold quantile")
 	iouMin := fs.Float64("iou", 0.05, "a unit is interpretable above this IoU with its label")
+	candidates := fs.String("candidates", dissection.CandidatesUpsampled, "where --threshold iqr takes its candidate levels: upsampled (quantiles of the activations upsampled to the segmentation, as the reference) or native (at the layer's resolution)")
+	background := fs.String("background", "", "class never used as a label (default: the segmenter's declared background; none: no background)")
 	causalSamples := fs.Int("causal-samples", 24, "held-out images per causal measurement (0 = skip causal effects)")
 	causalLayers := fs.String("causal-layers", "", "layers to measure causal effects on (default: the default_layer if dissected, else the first)")
 	causalClasses := fs.String("causal-classes", "", "classes to measure (default: every class covering ≥ 0.1% of pixels)")
@@ -77,6 +79,7 @@ func runDissect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cfg := dissection.Config{
 		Layers: splitList(*layers), Samples: *samples, Seed: *seed, Method: *threshold,
 		Quantile: *quantile, IoUThreshold: *iouMin, Batch: *batch, InFlight: *workers, Workers: *workers,
+		Candidates: *candidates, Background: *background,
 		Logger: logger,
 		Causal: dissection.CausalConfig{Samples: *causalSamples, Layers: splitList(*causalLayers),
 			Classes: splitList(*causalClasses), LocationImages: *locationImages},

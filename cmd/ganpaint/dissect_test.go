@@ -54,6 +54,8 @@ func TestDissectCommandRejects(t *testing.T) {
 		{"unknown layer", []string{"dissect", "--model", testenv.CopyDir(t, dissectPlantedDir), "--layers", "layer9", "--samples", "4"}, "unknown layer"},
 		{"bad threshold", []string{"dissect", "--model", testenv.CopyDir(t, dissectPlantedDir), "--threshold", "mean", "--samples", "4"}, "threshold method"},
 		{"missing model", []string{"dissect", "--model", filepath.Join(t.TempDir(), "none"), "--samples", "4"}, "ganpaint dissect:"},
+		{"bad candidates", []string{"dissect", "--model", testenv.CopyDir(t, dissectPlantedDir), "--threshold", "iqr", "--candidates", "sketch", "--samples", "4"}, "candidate levels"},
+		{"unknown background", []string{"dissect", "--model", testenv.CopyDir(t, dissectPlantedDir), "--background", "void", "--samples", "4"}, `background "void"`},
 		{"stray argument", []string{"dissect", "--model", dissectPlantedDir, "extra"}, "unexpected arguments"},
 	}
 	for _, c := range cases {

@@ -58,11 +58,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	quality := fset.Int("jpeg-quality", server.DefaultJPEGQuality, "JPEG quality of streamed frames (1-100)")
 	publicURL := fset.String("public-url", "", "absolute site root for share links and og:image, e.g. https://paint.example.org (default: from each request's Host)")
 	logLevel := fset.String("log-level", "info", "debug, info, warn or error")
+	var apiCORS listFlag
+	reportOn := fset.Bool("report", true, "serve the dissection report and the unit editor at /report/")
+	reportCache := fset.Int("report-cache-mb", 64, "memory for the report's rendered images, in MiB")
+	apiOn := fset.Bool("api", true, "serve the reference-shaped REST API at /api/ (docs/api.md)")
+	fset.Var(&apiCORS, "api-cors", "origin allowed to call the REST API from another site, e.g. https://course.example.edu (repeatable, comma list; * = any; default: none, no CORS)")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
 	if fset.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fset.Args())
+	}
+	if !*apiOn && len(apiCORS) > 0 {
+		return fmt.Errorf("--api-cors needs the API (--api=false turns it off)")
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -109,7 +117,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxSessions: *maxSessions, MaxEdits: *maxEdits, IdleTimeout: *idle, JPEGQuality: *quality,
 		AllowedOrigins: origins, FrameAncestors: ancestors, PublicBaseURL: *publicURL, Logger: logger,
 	}
-	srv, err := newPainterServer(cfg, m, res)
+	if *reportCache <= 0 {
+		return fmt.Errorf("--report-cache-mb must be positive")
+	}
+	extras := extraConfig{ReportCacheBytes: int64(*reportCache) << 20}
+	if *apiOn {
+		extras.API = &server.RefAPIConfig{CORSOrigins: apiCORS, Logger: logger}
+	}
+	extras.Report = *reportOn
+	srv, err := newPainterServer(cfg, extras, m, res)
 	if err != nil {
 		return err
 	}
@@ -128,7 +144,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"idle_timeout", eff.IdleTimeout, "read_limit", eff.ReadLimit, "write_timeout", eff.WriteTimeout,
 		"ping_period", eff.PingPeriod, "messages_per_second", eff.MessagesPerSecond, "message_burst", eff.MessageBurst,
 		"allow_origins", eff.AllowedOrigins, "frame_ancestors", eff.FrameAncestors,
-		"jpeg_quality", eff.JPEGQuality, "public_url", eff.PublicBaseURL)
+		"jpeg_quality", eff.JPEGQuality, "public_url", eff.PublicBaseURL, "api", *apiOn, "api_cors", []string(apiCORS), "report", *reportOn)
 	start := time.Now()
 	err = srv.Serve(ctx, ln)
 	logger.Info("ganpaint serve stopped", "uptime", time.Since(start).Round(time.Second))
@@ -138,8 +154,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // newPainterServer wires the real model, its dissection and the web UI into
 // a painter server: dissection levels become the model's "add" levels, the
 // rankings (ordered and coloured by the segmenter's classes) become the
-// palette.
-func newPainterServer(cfg server.Config, m *inference.Model, res *dissection.Results) (*server.Server, error) {
+// palette. extras adds the REST API and the report.
+func newPainterServer(cfg server.Config, extras extraConfig, m *inference.Model, res *dissection.Results) (*server.Server, error) {
 	eng, err := server.NewModelEngine(m, res)
 	if err != nil {
 		return nil, err
@@ -160,5 +176,9 @@ func newPainterServer(cfg server.Config, m *inference.Model, res *dissection.Res
 	if err != nil {
 		return nil, err
 	}
-	return server.New(cfg, server.Deps{Engine: eng, Concepts: concepts, Pages: pages, Static: assets.Handler()})
+	deps := server.Deps{Engine: eng, Concepts: concepts, Pages: pages, Static: assets.Handler()}
+	if err := addExtras(&deps, extras, cfg.Logger, m, res, assets); err != nil {
+		return nil, err
+	}
+	return server.New(cfg, deps)
 }

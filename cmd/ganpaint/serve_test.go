@@ -43,6 +43,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{"stray argument", []string{"extra"}, "unexpected arguments"},
 		{"log level", []string{"--log-level", "loud"}, "--log-level"},
 		{"missing model dir", []string{"--model", filepath.Join(t.TempDir(), "nope")}, "is not a directory"},
+		{"CORS without the API", []string{"--api=false", "--api-cors", "*"}, "--api-cors needs the API"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,6 +123,14 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	if resp, body := get("render.png"); resp.StatusCode != 200 || !bytes.HasPrefix(body, []byte("\x89PNG")) {
 		t.Errorf("render.png: %d", resp.StatusCode)
+	}
+	// The REST API is on by default, and the fresh dissection carries the
+	// quantile table that /api/levels reads.
+	if resp, body := get("api/all_projects"); resp.StatusCode != 200 || !strings.Contains(string(body), `"project":"planted"`) {
+		t.Errorf("api/all_projects: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := get("api/levels?project=planted&layer=layer2&quantiles=0.5,0.99"); resp.StatusCode != 200 || !strings.Contains(string(body), `"res":[[`) {
+		t.Errorf("api/levels: %d %s", resp.StatusCode, body)
 	}
 	for _, key := range []string{"max_sessions=64", "frame_ancestors=[https://course.example.edu]", "model=planted"} {
 		if !strings.Contains(logs.String(), key) {

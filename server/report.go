@@ -1,0 +1,134 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/report"
+)
+
+// ReportPages renders the dissection report's pages; the web package
+// implements it. Errors wrapping report.ErrNotFound become 404.
+type ReportPages interface {
+	Index(w io.Writer) error
+	Layer(w io.Writer, layer string) error
+	// Unit renders a unit's page for image id; id < 0 means its top image.
+	Unit(w io.Writer, layer string, unit int, id int64) error
+	Editor(w io.Writer) error
+}
+
+// ReportImages renders the report's images by key; *report.Images is one.
+// Errors wrapping report.ErrNotFound become 404, report.ErrBusy 503.
+type ReportImages interface {
+	Get(ctx context.Context, key string) ([]byte, string, error)
+}
+
+// ReportHandler serves the report under /report: pages at /, /{layer},
+// /{layer}/unit/{unit} and /edit, images at /img/{version}/{key}. Image
+// URLs carry the report's version, so their answers are cached for good.
+type ReportHandler struct {
+	pages   ReportPages
+	images  ReportImages
+	version string
+	log     *slog.Logger
+	router  chi.Router
+	timeout time.Duration
+}
+
+// NewReportHandler builds the handler; version is the report's
+// (report.Report.Version), the one its image links carry.
+func NewReportHandler(pages ReportPages, images ReportImages, version string, log *slog.Logger) (*ReportHandler, error) {
+	if pages == nil || images == nil || version == "" {
+		return nil, errors.New("server: the report handler needs pages, images and a version")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	h := &ReportHandler{pages: pages, images: images, version: version, log: log, timeout: time.Minute}
+	r := chi.NewRouter()
+	r.Get("/", h.page(func(w io.Writer, r *http.Request) error { return pages.Index(w) }))
+	r.Get("/edit", h.page(func(w io.Writer, r *http.Request) error { return pages.Editor(w) }))
+	r.Get("/img/{version}/*", h.image)
+	r.Get("/{layer}", h.page(func(w io.Writer, r *http.Request) error { return pages.Layer(w, chi.URLParam(r, "layer")) }))
+	r.Get("/{layer}/unit/{unit}", h.page(func(w io.Writer, r *http.Request) error {
+		unit, err := strconv.Atoi(chi.URLParam(r, "unit"))
+		if err != nil {
+			return report.ErrNotFound
+		}
+		id := int64(-1)
+		if s := r.URL.Query().Get("id"); s != "" {
+			if id, err = strconv.ParseInt(s, 10, 64); err != nil || id < 0 {
+				return report.ErrNotFound
+			}
+		}
+		return pages.Unit(w, chi.URLParam(r, "layer"), unit, id)
+	}))
+	h.router = r
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *ReportHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
+
+// page renders into a buffer first, so a failure is a clean error page.
+func (h *ReportHandler) page(render func(w io.Writer, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var buf bytes.Buffer
+		if err := render(&buf, r); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		hd := w.Header()
+		setCommonHeaders(hd)
+		hd.Set("Content-Security-Policy", pageCSP+"frame-ancestors 'none'")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Content-Type", "text/html; charset=utf-8")
+		hd.Set("Cache-Control", "no-cache")
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+func (h *ReportHandler) image(w http.ResponseWriter, r *http.Request) {
+	if chi.URLParam(r, "version") != h.version {
+		// A link from before the model or its dissection changed.
+		h.fail(w, r, report.ErrNotFound)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
+	body, ctype, err := h.images.Get(ctx, chi.URLParam(r, "*"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	hd := w.Header()
+	setCommonHeaders(hd)
+	hd.Set("Content-Type", ctype)
+	hd.Set("Cache-Control", "public, max-age=31536000, immutable")
+	_, _ = w.Write(body)
+}
+
+func (h *ReportHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	setCommonHeaders(w.Header())
+	switch {
+	case errors.Is(err, report.ErrNotFound):
+		http.Error(w, "not found: "+err.Error(), http.StatusNotFound)
+	case errors.Is(err, report.ErrBusy), errors.Is(err, ErrBusy), errors.Is(err, inference.ErrBusy):
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "busy, try again", http.StatusServiceUnavailable)
+	case r.Context().Err() != nil:
+		// The client left.
+	default:
+		h.log.Error("report", "path", r.URL.Path, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}
+}
