@@ -60,7 +60,7 @@ func runDissect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *samples <= 0 {
 		return fmt.Errorf("--samples must be > 0 (got %d)", *samples)
 	}
-	lib, err := inference.ResolveLibrary(*ortLib)
+	lib, err := resolveORT(*ortLib)
 	if err != nil {
 		return err
 	}

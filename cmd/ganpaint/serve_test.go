@@ -43,9 +43,25 @@ func TestServeFlagErrors(t *testing.T) {
 		{"stray argument", []string{"extra"}, "unexpected arguments"},
 		{"log level", []string{"--log-level", "loud"}, "--log-level"},
 		{"missing model dir", []string{"--model", filepath.Join(t.TempDir(), "nope")}, "is not a directory"},
+		{"jpeg quality 0", []string{"--jpeg-quality", "0"}, "--jpeg-quality 0: must be at least 1"},
+		{"jpeg quality 101", []string{"--jpeg-quality", "101"}, "must be 1-100"},
+		{"max sessions 0", []string{"--max-sessions", "0"}, "--max-sessions 0: must be at least 1"},
+		{"sessions per ip 0", []string{"--max-sessions-per-ip", "0"}, "--max-sessions-per-ip 0"},
+		{"negative workers", []string{"--workers", "-1"}, "--workers -1"},
+		{"zero rate", []string{"--messages-per-second", "0"}, "must be positive"},
+		{"zero drain", []string{"--drain-timeout", "0s"}, "--drain-timeout"},
+		{"bad proxy", []string{"--trusted-proxy", "nope"}, "not an address or CIDR"},
+		{"ort lib is an empty folder", []string{"--ort-lib", t.TempDir()}, "is a directory without libonnxruntime"},
+		{"bad env", []string{"env:GANPAINT_MAX_SESSIONS=lots"}, "GANPAINT_MAX_SESSIONS=\"lots\""},
+		{"env is validated too", []string{"env:GANPAINT_JPEG_QUALITY=0"}, "--jpeg-quality 0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if len(tc.args) == 1 && strings.HasPrefix(tc.args[0], "env:") {
+				k, v, _ := strings.Cut(strings.TrimPrefix(tc.args[0], "env:"), "=")
+				t.Setenv(k, v)
+				tc.args = nil
+			}
 			err := runServe(context.Background(), tc.args, io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want it to mention %q", err, tc.want)
