@@ -145,6 +145,38 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	}
 
+	if resp, _ := get("metrics"); resp.StatusCode != 200 {
+		t.Errorf("metrics: %d", resp.StatusCode)
+	}
+	hostPort := strings.TrimSuffix(strings.TrimPrefix(base, "http://"), "/")
+	if err := runHealth(ctx, []string{"--addr", hostPort, "--ready"}, io.Discard, io.Discard); err != nil {
+		t.Errorf("health --ready: %v", err)
+	}
+
+	// A short load test, with hostile clients, against the real engine. No
+	// timing is asserted: this checks that the tool and the server hold up.
+	rep, err := runLoad(ctx, loadConfig{URL: strings.TrimSuffix(base, "/"), Painters: 2, Flooders: 2,
+		Duration: 1500 * time.Millisecond, StrokeInterval: 50 * time.Millisecond, SpreadIPs: true, Seed: 1})
+	if err != nil {
+		t.Fatalf("loadtest: %v", err)
+	}
+	var out strings.Builder
+	rep.print(&out)
+	t.Log(out.String())
+	for i, p := range rep.painters {
+		if p.frames == 0 || len(p.latencies) == 0 || p.closed != "" {
+			t.Errorf("painter %d: %d frames, %d timed strokes, ended %q", i, p.frames, len(p.latencies), p.closed)
+		}
+	}
+	for i, f := range rep.flooders {
+		if f.sent == 0 {
+			t.Errorf("flooder %d sent nothing", i)
+		}
+	}
+	if len(rep.health) == 0 || rep.serverRSS == 0 {
+		t.Errorf("report lacks /healthz probes (%d) or server RSS (%v)", len(rep.health), rep.serverRSS)
+	}
+
 	cancel()
 	select {
 	case err := <-done:
