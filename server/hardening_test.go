@@ -386,15 +386,27 @@ func TestRoundRobinTurns(t *testing.T) {
 
 func TestTurns(t *testing.T) {
 	q := newTurns(1)
-	first := q.request(false)
+	first := q.request(false, false)
 	<-first.ready
-	second, third := q.request(false), q.request(true)
+	late := q.request(false, true)
+	second, third := q.request(false, false), q.request(true, false)
 	q.cancel(second)
 	q.done()
 	select {
 	case <-third.ready:
 	default:
 		t.Fatal("the slot did not pass to the next waiter after a cancel")
+	}
+	select {
+	case <-late.ready:
+		t.Fatal("a late request was served before one in the first line")
+	default:
+	}
+	q.done()
+	select {
+	case <-late.ready:
+	default:
+		t.Fatal("the late request was not served once the first line was empty")
 	}
 	if q.depth() != 0 {
 		t.Errorf("depth %d after all were served", q.depth())
@@ -411,4 +423,21 @@ func TestTurns(t *testing.T) {
 	if err := q.acquireHTTP(context.Background(), 0); err != nil {
 		t.Errorf("acquireHTTP with a free slot = %v", err)
 	}
+}
+
+// FuzzClientAddr: RemoteAddr and X-Forwarded-For ("remote|xff") never
+// panic and always yield a valid address or the zero one for garbage.
+func FuzzClientAddr(f *testing.F) {
+	f.Add("10.0.0.1:5|198.51.100.2, 10.0.0.9")
+	srv := testServer(f, Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}})
+	f.Fuzz(func(t *testing.T, in string) {
+		remote, xff, _ := strings.Cut(in, "|")
+		r := httptest.NewRequest("GET", "/ws", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", xff)
+		a := srv.clientAddr(r)
+		if a.IsValid() && a.Is4In6() {
+			t.Fatalf("address %v is not unmapped", a)
+		}
+	})
 }

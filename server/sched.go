@@ -11,10 +11,15 @@ import (
 // painter that strokes ten times a second cannot get more renders than one
 // that strokes twice, and none waits behind more than one render of each
 // other session. Whoever gets a turn renders its newest state.
+//
+// Sessions that recently sent faster than their rate limit wait in a second
+// line that is served only when the first is empty: a flooder's strokes are
+// still shown, but never ahead of a painter who keeps to the limits.
 type turns struct {
 	mu      sync.Mutex
 	free    int
 	waiting []*turn // FIFO
+	late    []*turn // FIFO of penalised requests
 	// waitingHTTP counts the waiting requests that are not sessions, which
 	// are bounded separately (sessions are bounded by MaxSessions).
 	waitingHTTP int
@@ -25,23 +30,28 @@ type turn struct {
 	ready   chan struct{}
 	granted bool
 	http    bool
+	late    bool
 }
 
 func newTurns(slots int) *turns { return &turns{free: slots} }
 
-// request queues a turn. The caller must either receive from t.ready and
-// call done, or call cancel.
-func (q *turns) request(http bool) *turn {
-	t := &turn{ready: make(chan struct{}), http: http}
+// request queues a turn, in the second line when late. The caller must
+// either receive from t.ready and call done, or call cancel.
+func (q *turns) request(http, late bool) *turn {
+	t := &turn{ready: make(chan struct{}), http: http, late: late}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.free > 0 && len(q.waiting) == 0 {
+	if q.free > 0 && len(q.waiting) == 0 && len(q.late) == 0 {
 		q.free--
 		t.granted = true
 		close(t.ready)
 		return t
 	}
-	q.waiting = append(q.waiting, t)
+	if late {
+		q.late = append(q.late, t)
+	} else {
+		q.waiting = append(q.waiting, t)
+	}
 	if http {
 		q.waitingHTTP++
 	}
@@ -56,13 +66,17 @@ func (q *turns) done() {
 }
 
 func (q *turns) grantLocked() {
-	if len(q.waiting) == 0 {
+	line := &q.waiting
+	if len(*line) == 0 {
+		line = &q.late
+	}
+	if len(*line) == 0 {
 		q.free++
 		return
 	}
-	next := q.waiting[0]
-	q.waiting[0] = nil
-	q.waiting = q.waiting[1:]
+	next := (*line)[0]
+	(*line)[0] = nil
+	*line = (*line)[1:]
 	if next.http {
 		q.waitingHTTP--
 	}
@@ -78,9 +92,13 @@ func (q *turns) cancel(t *turn) {
 		q.grantLocked()
 		return
 	}
-	for i, w := range q.waiting {
+	line := &q.waiting
+	if t.late {
+		line = &q.late
+	}
+	for i, w := range *line {
 		if w == t {
-			q.waiting = append(q.waiting[:i], q.waiting[i+1:]...)
+			*line = append((*line)[:i], (*line)[i+1:]...)
 			if t.http {
 				q.waitingHTTP--
 			}
@@ -93,7 +111,7 @@ func (q *turns) cancel(t *turn) {
 func (q *turns) depth() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.waiting)
+	return len(q.waiting) + len(q.late)
 }
 
 // acquireHTTP waits for a turn for a request that is not a session, failing
@@ -101,12 +119,12 @@ func (q *turns) depth() int {
 // ctx ends first.
 func (q *turns) acquireHTTP(ctx context.Context, maxWaiting int) error {
 	q.mu.Lock()
-	if q.waitingHTTP >= maxWaiting && (q.free == 0 || len(q.waiting) > 0) {
+	if q.waitingHTTP >= maxWaiting && (q.free == 0 || len(q.waiting)+len(q.late) > 0) {
 		q.mu.Unlock()
 		return ErrBusy
 	}
 	q.mu.Unlock()
-	t := q.request(true)
+	t := q.request(true, false)
 	select {
 	case <-t.ready:
 		return nil

@@ -31,6 +31,10 @@ const (
 // it errors are dropped, so a flood of bad messages cannot grow memory.
 const outQueue = 32
 
+// latePenalty is how long a session that exceeded its rate limit has its
+// renders queued behind those of sessions that did not.
+const latePenalty = 10 * time.Second
+
 // maxBusyBackoff caps the retry wait after ErrBusy.
 const maxBusyBackoff = time.Second
 
@@ -56,6 +60,9 @@ type session struct {
 	// changedAt is when the oldest state change not yet shown arrived
 	// (unix nanos, 0: none), for the stroke-to-frame latency metric.
 	changedAt atomic.Int64
+	// limitedAt is when the client last had to wait for its rate bucket
+	// (unix nanos); for latePenalty after it, its renders queue last.
+	limitedAt atomic.Int64
 
 	// Writer-goroutine state: the features of the image being edited, so
 	// the generator's head runs once per image, not once per stroke.
@@ -143,6 +150,12 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
+	// While a session's reads pause for its rate limit, what the client
+	// keeps sending waits in this buffer; a small one makes TCP push back
+	// at once instead of the kernel holding megabytes per connection.
+	if tc, ok := conn.NetConn().(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(64 << 10)
+	}
 	s.mu.Lock()
 	ss.conn = conn
 	closed = s.closed
@@ -271,6 +284,7 @@ func (ss *session) readLoop() (int, string) {
 	take := func() bool {
 		waited, ok := tokens.take(ss.done)
 		if waited {
+			ss.limitedAt.Store(time.Now().UnixNano())
 			ss.srv.metrics.rateLimited.Inc()
 			// One notice per second is enough for a client to slow down; a
 			// notice per frame would itself be work for a flooder to cause.
@@ -431,7 +445,8 @@ func (ss *session) writeLoop(ctx context.Context) {
 	}()
 	want := func() {
 		if pending == nil {
-			pending = srv.turns.request(false)
+			late := time.Since(time.Unix(0, ss.limitedAt.Load())) < latePenalty
+			pending = srv.turns.request(false, late)
 			requested = time.Now()
 		}
 	}

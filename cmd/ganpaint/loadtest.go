@@ -136,10 +136,16 @@ func runLoad(ctx context.Context, cfg loadConfig) (*loadReport, error) {
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		dialer := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+		nd := &net.Dialer{}
 		if cfg.SpreadIPs && loopback {
-			src := net.IPv4(127, byte(1+(i+1)/250), byte((i+1)%250+2), 1)
-			dialer.NetDialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: src}}).DialContext
+			nd.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, byte(1+(i+1)/250), byte((i+1)%250+2), 1)}
 		}
+		if i >= cfg.Painters {
+			// A flooder's writes should block once the server stops reading,
+			// not fill megabytes of loopback buffers at this machine's cost.
+			nd.Control = smallSendBuffer
+		}
+		dialer.NetDialContext = nd.DialContext
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

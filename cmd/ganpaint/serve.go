@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -110,6 +111,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	drain := fset.Duration("drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, how long running requests may finish before sessions are closed")
 	accessLog := fset.Bool("access-log", true, "log one line per HTTP request")
 	logLevel := fset.String("log-level", "info", "debug, info, warn or error")
+	cpuProfile := fset.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for load tests)")
 	fset.Usage = func() {
 		fmt.Fprintf(fset.Output(), "usage: ganpaint serve [flags]\n\nEvery flag can also be set by the environment, e.g. %s for --max-sessions.\n\n", envName("max-sessions"))
 		fset.PrintDefaults()
@@ -155,6 +157,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	var modelFS fs.FS
 	source := *modelDir
