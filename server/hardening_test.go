@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -411,6 +412,20 @@ func TestTurns(t *testing.T) {
 	if q.depth() != 0 {
 		t.Errorf("depth %d after all were served", q.depth())
 	}
+
+	// A session that turns late while it waits moves behind the others.
+	var flooding atomic.Bool
+	goesLate := q.requestSession(flooding.Load)
+	behaves := q.requestSession(func() bool { return false })
+	flooding.Store(true)
+	q.done()
+	select {
+	case <-behaves.ready:
+	default:
+		t.Fatal("a session that started flooding while it queued was still served first")
+	}
+	q.done()
+	<-goesLate.ready
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := q.acquireHTTP(ctx, 4); err != ErrBusy {

@@ -31,6 +31,9 @@ type turn struct {
 	granted bool
 	http    bool
 	late    bool
+	// nowLate, when set, is asked again when the turn comes up: a session
+	// that started flooding after it queued moves to the second line.
+	nowLate func() bool
 }
 
 func newTurns(slots int) *turns { return &turns{free: slots} }
@@ -38,7 +41,17 @@ func newTurns(slots int) *turns { return &turns{free: slots} }
 // request queues a turn, in the second line when late. The caller must
 // either receive from t.ready and call done, or call cancel.
 func (q *turns) request(http, late bool) *turn {
-	t := &turn{ready: make(chan struct{}), http: http, late: late}
+	return q.requestTurn(&turn{http: http, late: late})
+}
+
+// requestSession queues a session's turn; nowLate tells whether the session
+// is over its rate limit, now and when the turn comes up.
+func (q *turns) requestSession(nowLate func() bool) *turn {
+	return q.requestTurn(&turn{late: nowLate(), nowLate: nowLate})
+}
+
+func (q *turns) requestTurn(t *turn) *turn {
+	t.ready = make(chan struct{})
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.free > 0 && len(q.waiting) == 0 && len(q.late) == 0 {
@@ -47,12 +60,12 @@ func (q *turns) request(http, late bool) *turn {
 		close(t.ready)
 		return t
 	}
-	if late {
+	if t.late {
 		q.late = append(q.late, t)
 	} else {
 		q.waiting = append(q.waiting, t)
 	}
-	if http {
+	if t.http {
 		q.waitingHTTP++
 	}
 	return t
@@ -66,6 +79,13 @@ func (q *turns) done() {
 }
 
 func (q *turns) grantLocked() {
+	for len(q.waiting) > 0 && q.waiting[0].nowLate != nil && q.waiting[0].nowLate() {
+		t := q.waiting[0]
+		q.waiting[0] = nil
+		q.waiting = q.waiting[1:]
+		t.late = true
+		q.late = append(q.late, t)
+	}
 	line := &q.waiting
 	if len(*line) == 0 {
 		line = &q.late

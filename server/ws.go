@@ -443,10 +443,10 @@ func (ss *session) writeLoop(ctx context.Context) {
 			srv.turns.cancel(pending)
 		}
 	}()
+	late := func() bool { return time.Since(time.Unix(0, ss.limitedAt.Load())) < latePenalty }
 	want := func() {
 		if pending == nil {
-			late := time.Since(time.Unix(0, ss.limitedAt.Load())) < latePenalty
-			pending = srv.turns.request(false, late)
+			pending = srv.turns.requestSession(late)
 			requested = time.Now()
 		}
 	}
