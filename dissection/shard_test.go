@@ -199,4 +199,3 @@ func TestShardPartsChecked(t *testing.T) {
 		t.Errorf("inconsistent sketch decoded: %v", err)
 	}
 }
-
