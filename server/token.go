@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
 )
 
 // Share tokens carry a whole painter state in a URL. Layout (version 1):
@@ -69,6 +70,9 @@ const (
 	flagEverywhere = 2
 )
 
+// flateWriters holds idle BestCompression writers for EncodeState.
+var flateWriters sync.Pool
+
 // EncodeState returns the URL-safe token of st. It fails only when st is
 // outside the codec's limits (negative or huge numbers, long names, a
 // token longer than MaxTokenLen).
@@ -82,10 +86,17 @@ func EncodeState(st ShareState) (string, error) {
 	}
 	var buf bytes.Buffer
 	buf.WriteByte(TokenVersion)
-	zw, err := flate.NewWriter(&buf, flate.BestCompression)
-	if err != nil {
-		return "", err
+	// A session encodes a token with every frame; a new flate writer is
+	// 800 KB of allocation each time, so writers are reused.
+	zw, _ := flateWriters.Get().(*flate.Writer)
+	if zw == nil {
+		if zw, err = flate.NewWriter(&buf, flate.BestCompression); err != nil {
+			return "", err
+		}
+	} else {
+		zw.Reset(&buf)
 	}
+	defer flateWriters.Put(zw)
 	if _, err := zw.Write(body); err != nil {
 		return "", err
 	}

@@ -208,6 +208,25 @@ func TestOldTokensDecode(t *testing.T) {
 	}
 }
 
+// TestEncodeReusesWritersCleanly: a reused flate writer leaves nothing of
+// the previous token in the next one.
+func TestEncodeReusesWritersCleanly(t *testing.T) {
+	a, b := sampleState(), ShareState{Model: "m", Layer: "l", ID: 9}
+	first, err := EncodeState(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := EncodeState(b); err != nil {
+			t.Fatal(err)
+		}
+		again, err := EncodeState(a)
+		if err != nil || again != first {
+			t.Fatalf("token changed on writer reuse: %v\n%s\n%s", err, first, again)
+		}
+	}
+}
+
 func TestEncodeStateErrors(t *testing.T) {
 	tests := []struct {
 		name string
