@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"image"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -455,4 +456,44 @@ func FuzzClientAddr(f *testing.F) {
 			t.Fatalf("address %v is not unmapped", a)
 		}
 	})
+}
+
+func TestAccessLogAndMetrics(t *testing.T) {
+	var logs syncBuffer
+	cfg := Config{AccessLog: slog.New(slog.NewTextHandler(&logs, nil)), MessagesPerSecond: 5, MessageBurst: 1}
+	_, addr := startServer(t, cfg, testDeps(detEngine(nil, 0)))
+	httpGet(t, "http://"+addr+"/render.png?state=SECRETTOKEN", nil)
+	c := dial(t, addr, "")
+	c.hello()
+	c.frameSeq(c.sendSeq(stroke("tree", "add", 3, 3, [2]float64{20, 20})))
+	c.frameSeq(c.sendSeq(stroke("tree", "add", 3, 3, [2]float64{30, 20})))
+	// The counters move right after the frame is written; wait for them.
+	var body []byte
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, body = httpGet(t, "http://"+addr+"/metrics", nil)
+		if strings.Contains(string(body), "ganpaint_frames_total 3") || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range []string{"ganpaint_frames_total 3", "ganpaint_sessions 1", "ganpaint_rate_limited_total",
+		"ganpaint_frame_latency_seconds_count", "ganpaint_render_queue_depth 0", "process_resident_memory_bytes",
+		`ganpaint_http_requests_total{code="4xx",route="/render.png"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(string(body), "ganpaint_rate_limited_total 0") {
+		t.Error("two messages with a burst of one were not counted as rate limited")
+	}
+	// A websocket's line is written when the session ends, with its length.
+	c.c.Close()
+	for deadline := time.Now().Add(5 * time.Second); logs.count("path=/ws") == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if logs.count("path=/render.png") != 1 || logs.count("status=400") != 1 || logs.count("path=/ws") != 1 || logs.count("status=101") != 1 {
+		t.Errorf("access log lacks the requests:\n%s", logs.b.String())
+	}
+	if logs.count("SECRETTOKEN") != 0 {
+		t.Error("the access log holds a share token")
+	}
 }
