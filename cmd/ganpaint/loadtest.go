@@ -211,33 +211,57 @@ func fetchHello(ctx context.Context, base string) (loadHello, error) {
 	return h, nil
 }
 
-// strokeMsg is a random short stroke at the default layer.
-func strokeMsg(h loadHello, rng *rand.Rand, seq uint32) map[string]any {
-	layer := h.Layers[0]
-	for _, l := range h.Layers {
-		if l.Name == h.DefaultLayer {
-			layer = l
+// brush is a painter's hand: strokes follow on from where the last one
+// ended, as the parts of a drag do, and every 20 strokes a new drag starts
+// somewhere else with another concept and mode. (Strokes scattered over the
+// whole image would make every coalesced frame a full repaint, which a
+// person painting does not cause.)
+type brush struct {
+	h       loadHello
+	rng     *rand.Rand
+	x, y    int
+	n       int
+	concept string
+	mode    string
+	units   int
+	radius  int
+}
+
+func newBrush(h loadHello, rng *rand.Rand) *brush { return &brush{h: h, rng: rng} }
+
+// stroke is the next part of the drag, at the default layer.
+func (b *brush) stroke(seq uint32) map[string]any {
+	h, rng := b.h, b.rng
+	if b.n%20 == 0 {
+		layer := h.Layers[0]
+		for _, l := range h.Layers {
+			if l.Name == h.DefaultLayer {
+				layer = l
+			}
 		}
+		names := make([]string, 0, len(layer.Concepts))
+		for c := range layer.Concepts {
+			names = append(names, c)
+		}
+		sort.Strings(names)
+		b.concept = names[rng.IntN(len(names))]
+		b.mode = "add"
+		if rng.IntN(3) == 0 {
+			b.mode = "remove"
+		}
+		b.units = min(layer.Concepts[b.concept], 1+rng.IntN(16))
+		b.radius = 4 + rng.IntN(8)
+		b.x, b.y = rng.IntN(h.Image.Width), rng.IntN(h.Image.Height)
 	}
-	names := make([]string, 0, len(layer.Concepts))
-	for c := range layer.Concepts {
-		names = append(names, c)
-	}
-	sort.Strings(names)
-	c := names[rng.IntN(len(names))]
-	x, y := rng.IntN(h.Image.Width), rng.IntN(h.Image.Height)
+	b.n++
 	pts := [][]int{}
 	for k := 0; k < 4; k++ {
-		pts = append(pts, []int{x, y})
-		x = min(max(x+rng.IntN(9)-4, 0), h.Image.Width-1)
-		y = min(max(y+rng.IntN(9)-4, 0), h.Image.Height-1)
+		b.x = min(max(b.x+rng.IntN(5)-2, 0), h.Image.Width-1)
+		b.y = min(max(b.y+rng.IntN(5)-2, 0), h.Image.Height-1)
+		pts = append(pts, []int{b.x, b.y})
 	}
-	mode := "add"
-	if rng.IntN(3) == 0 {
-		mode = "remove"
-	}
-	return map[string]any{"t": "stroke", "seq": seq, "concept": c, "mode": mode,
-		"units": min(layer.Concepts[c], 1+rng.IntN(16)), "radius": 4 + rng.IntN(8), "points": pts}
+	return map[string]any{"t": "stroke", "seq": seq, "concept": b.concept, "mode": b.mode,
+		"units": b.units, "radius": b.radius, "points": pts}
 }
 
 // paint is one honest painter: a stroke every interval, a reset before
@@ -288,6 +312,7 @@ func paint(ctx context.Context, d websocket.Dialer, wsURL string, h loadHello, e
 	// Start at a random phase so painters do not stroke in lockstep.
 	time.Sleep(time.Duration(rng.Int64N(int64(every))))
 	maxEdits := max(h.Limits.MaxEdits, 2)
+	hand := newBrush(h, rng)
 	var seq uint32
 	strokes := 0
 	for ctx.Err() == nil {
@@ -297,7 +322,7 @@ func paint(ctx context.Context, d websocket.Dialer, wsURL string, h loadHello, e
 			msg = map[string]any{"t": "reset", "seq": seq}
 			strokes++
 		} else {
-			msg = strokeMsg(h, rng, seq)
+			msg = hand.stroke(seq)
 			mu.Lock()
 			sentAt[seq] = time.Now()
 			mu.Unlock()
@@ -376,6 +401,7 @@ func flood(ctx context.Context, d websocket.Dialer, wsURL string, h loadHello, r
 	}()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	hand := newBrush(h, rng)
 	junk := []byte(`{"t":"stroke","seq":"x","points":[[1,2],[3` + strings.Repeat(",4", 200))
 	var seq uint32
 	for ctx.Err() == nil {
@@ -384,7 +410,7 @@ func flood(ctx context.Context, d websocket.Dialer, wsURL string, h loadHello, r
 		switch k := rng.IntN(4); k {
 		case 0:
 			seq++
-			err = conn.WriteJSON(strokeMsg(h, rng, seq))
+			err = conn.WriteJSON(hand.stroke(seq))
 		case 1:
 			err = conn.WriteMessage(websocket.TextMessage, junk)
 		case 2:
