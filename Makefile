@@ -10,7 +10,7 @@ ORT_LIB := $(CURDIR)/.ort/libonnxruntime.so.1
 TEMPL := $(GO) run github.com/a-h/templ/cmd/templ@v0.3.1100
 export ONNXRUNTIME_LIB ?= $(ORT_LIB)
 
-.PHONY: run build ort test test-go test-python test-toy test-browser check-generated lint bench model dissect clean
+.PHONY: run build ort test test-go fuzz-smoke check-deploy test-python test-toy test-browser check-generated lint bench model dissect clean
 
 ## run: fetch ONNX Runtime if missing, build, and serve the painter on the embedded model.
 run: build
@@ -27,7 +27,7 @@ $(ORT_LIB):
 ## test: install what is missing, then run every test: Go (unit, golden, fuzz seeds),
 ## generated-code and formatting checks, Python training tests, the toy training
 ## pipeline and the real-browser test.
-test: ort check-generated lint test-go test-python test-toy test-browser
+test: ort check-generated lint test-go fuzz-smoke check-deploy test-python test-toy test-browser
 	@echo "make test: all suites passed"
 
 check-generated:
@@ -40,6 +40,21 @@ lint:
 
 test-go: ort
 	$(GO) test -count=1 ./...
+
+## fuzz-smoke: a few seconds of coverage-guided fuzzing per decoder of outside
+## input (their committed seed corpora already run in test-go).
+FUZZTIME ?= 5s
+fuzz-smoke:
+	for t in FuzzDecodeState FuzzClientMessage FuzzClientAddr; do \
+		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./server; \
+	done
+	$(GO) test -run '^$$' -fuzz '^FuzzParseEditSpec$$' -fuzztime $(FUZZTIME) ./cmd/ganpaint
+
+## check-deploy: lint the Dockerfile, run its steps in a chroot root fs, and
+## schema-check the Kubernetes manifests.
+check-deploy: ort
+	bash scripts/check-docker.sh all
+	bash scripts/check-k8s.sh
 
 test-python:
 	bash scripts/install-deps.sh python

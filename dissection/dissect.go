@@ -210,6 +210,60 @@ type layerAcc struct {
 // The result is not saved; call Save. Causal effects are measured too when
 // cfg.Causal selects the layer (see CausalConfig).
 func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
+	p, err := newPlan(g, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.pass1(ctx, g, p.ids); err != nil {
+		return nil, err
+	}
+	if err := p.prepare(); err != nil {
+		return nil, err
+	}
+	if p.upsampled {
+		if err := p.passUpsampled(ctx, g, p.ids); err != nil {
+			return nil, err
+		}
+		p.levelsFromProbes()
+	}
+	c, err := p.pass2(ctx, g, p.ids)
+	if err != nil {
+		return nil, err
+	}
+	res := p.finish(c)
+	if err := p.measureCausal(ctx, g, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// plan is one dissection's set-up: the layers' accumulators, the classes
+// and the sample ids. A whole run and the shards of a sharded run (shard.go)
+// go through the same steps.
+type plan struct {
+	cfg        Config
+	man        inference.Manifest
+	classNames []string
+	bg         int // the background class, or -1
+	accs       []*layerAcc
+	layerNames []string
+	ids        []int64
+	fracs      []float64
+	// upsampled: MethodIQR takes its candidate levels from the upsampled
+	// activations, which costs a pass between passes 1 and 2 (upsampled.go).
+	upsampled bool
+	passes    int
+}
+
+// counts are pass 2's label statistics; the per-unit counts live in the
+// layer accumulators.
+type counts struct {
+	labels     []int64
+	total      int64
+	segH, segW int
+}
+
+func newPlan(g Generator, cfg Config) (*plan, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -221,12 +275,15 @@ func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
 	if len(man.Segmenter.Classes) > 256 {
 		return nil, fmt.Errorf("%w: %d classes (at most 256)", ErrBadConfig, len(man.Segmenter.Classes))
 	}
-	classNames := make([]string, len(man.Segmenter.Classes))
-	for i, c := range man.Segmenter.Classes {
-		classNames[i] = c.Name
+	p := &plan{cfg: cfg, man: man, classNames: make([]string, len(man.Segmenter.Classes)), fracs: IQRFractions(cfg.IQRLevels),
+		upsampled: cfg.Method == MethodIQR && cfg.Candidates == CandidatesUpsampled, passes: 2}
+	if p.upsampled {
+		p.passes = 3
 	}
-	bg, err := backgroundClass(cfg.Background, man.Segmenter, classNames)
-	if err != nil {
+	for i, c := range man.Segmenter.Classes {
+		p.classNames[i] = c.Name
+	}
+	if p.bg, err = backgroundClass(cfg.Background, man.Segmenter, p.classNames); err != nil {
 		return nil, err
 	}
 	all := g.Layers()
@@ -236,7 +293,6 @@ func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
 		byName[l.Name] = l
 		names[i] = l.Name
 	}
-	var accs []*layerAcc
 	seenLayer := map[string]bool{}
 	for _, name := range cfg.Layers {
 		li, ok := byName[name]
@@ -253,33 +309,32 @@ func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
 			a.sketches[u] = NewTailSketch(cfg.SketchK, tail)
 			a.tops[u].k = cfg.TopK
 		}
-		accs = append(accs, a)
+		p.accs = append(p.accs, a)
+		p.layerNames = append(p.layerNames, li.Name)
 	}
 	// Mistakes in the causal settings surface now, not after the long passes.
-	if err := checkCausal(cfg, classNames, cfg.Layers, man, bg); err != nil {
+	if err := checkCausal(cfg, p.classNames, cfg.Layers, man, p.bg); err != nil {
 		return nil, err
 	}
-	ids, err := SampleIDs(cfg.Seed, cfg.Samples, man.Z.MaxID)
-	if err != nil {
+	if p.ids, err = SampleIDs(cfg.Seed, cfg.Samples, man.Z.MaxID); err != nil {
 		return nil, err
 	}
+	return p, nil
+}
 
-	// Pass 1: per-unit quantiles and top images from the layer activations
-	// alone (Head), which is much cheaper than full generation.
-	upsampledLevels := cfg.Method == MethodIQR && cfg.Candidates == CandidatesUpsampled
-	passes := 2
-	if upsampledLevels {
-		passes = 3
-	}
-	p1 := newProgress(cfg.Progress, fmt.Sprintf("pass 1/%d quantiles", passes), len(ids), cfg.Now)
-	err = pipeline(ctx, ids, cfg.Batch, cfg.InFlight,
+// pass1 adds ids to the per-unit quantiles and top images, from the layer
+// activations alone (Head), which is much cheaper than full generation.
+func (p *plan) pass1(ctx context.Context, g Generator, ids []int64) error {
+	cfg := p.cfg
+	p1 := newProgress(cfg.Progress, fmt.Sprintf("pass 1/%d quantiles", p.passes), len(ids), cfg.Now)
+	err := pipeline(ctx, ids, cfg.Batch, cfg.InFlight,
 		func(ctx context.Context, batch []int64) ([]*inference.Features, error) {
 			zs, err := g.ZBatch(batch)
 			if err != nil {
 				return nil, err
 			}
-			out := make([]*inference.Features, len(accs))
-			for i, a := range accs {
+			out := make([]*inference.Features, len(p.accs))
+			for i, a := range p.accs {
 				f, err := g.Head(ctx, a.info.Name, zs, len(batch))
 				if err != nil {
 					return nil, err
@@ -292,58 +347,52 @@ func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
 			return out, nil
 		},
 		func(batch []int64, fs []*inference.Features) error {
-			for i, a := range accs {
+			for i, a := range p.accs {
 				a.addPass1(fs[i].Data, batch, cfg.Workers)
 			}
 			p1.add(len(batch))
 			return nil
 		})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p1.finish()
+	return nil
+}
 
-	fracs := IQRFractions(cfg.IQRLevels)
-	for _, a := range accs {
-		if err := a.prepare(cfg, fracs); err != nil {
-			return nil, err
+// prepare turns every layer's sketches into thresholds or levels.
+func (p *plan) prepare() error {
+	for _, a := range p.accs {
+		if err := a.prepare(p.cfg, p.fracs); err != nil {
+			return err
 		}
 	}
-	if upsampledLevels {
-		// Pass 2 of 3: where the upsampled activations lie relative to
-		// native quantiles, exactly, so that the candidate levels can be
-		// the quantiles of the upsampled activations (the reference's).
-		if err := upsampledPass(ctx, g, cfg, accs, ids, man.Image.Height, man.Image.Width, fracs, passes); err != nil {
-			return nil, err
-		}
-	}
+	return nil
+}
 
-	// Pass 2: generate and segment, then count per unit and class.
-	layerNames := make([]string, len(accs))
-	for i, a := range accs {
-		layerNames[i] = a.info.Name
-	}
-	classes := len(classNames)
-	labelCount := make([]int64, classes)
-	var total int64
-	segH, segW := 0, 0
+// pass2 generates and segments ids and counts, per unit and class, the
+// pixels above the thresholds.
+func (p *plan) pass2(ctx context.Context, g Generator, ids []int64) (*counts, error) {
+	cfg := p.cfg
+	classes := len(p.classNames)
+	c := &counts{labels: make([]int64, classes)}
 	type genOut struct {
 		feats map[string]*inference.Features
 		seg   []uint8
 		h, w  int
 	}
-	p2 := newProgress(cfg.Progress, fmt.Sprintf("pass %d/%d IoU", passes, passes), len(ids), cfg.Now)
-	err = pipeline(ctx, ids, cfg.Batch, cfg.InFlight,
+	p2 := newProgress(cfg.Progress, fmt.Sprintf("pass %d/%d IoU", p.passes, p.passes), len(ids), cfg.Now)
+	err := pipeline(ctx, ids, cfg.Batch, cfg.InFlight,
 		func(ctx context.Context, batch []int64) (genOut, error) {
 			zs, err := g.ZBatch(batch)
 			if err != nil {
 				return genOut{}, err
 			}
-			imgs, feats, err := g.Generate(ctx, zs, len(batch), layerNames)
+			imgs, feats, err := g.Generate(ctx, zs, len(batch), p.layerNames)
 			if err != nil {
 				return genOut{}, err
 			}
-			for _, a := range accs {
+			for _, a := range p.accs {
 				if err := checkFeatures(feats[a.info.Name], a.info, len(batch)); err != nil {
 					return genOut{}, err
 				}
@@ -358,31 +407,31 @@ func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
 			return genOut{feats, seg, imgs.H, imgs.W}, nil
 		},
 		func(batch []int64, o genOut) error {
-			if segH == 0 {
-				segH, segW = o.h, o.w
-				if upsampledLevels && (segH != man.Image.Height || segW != man.Image.Width) {
-					return fmt.Errorf("%w: the segmentation is %dx%d, not the image size %dx%d; use native candidate levels", inference.ErrBadShape, segW, segH, man.Image.Width, man.Image.Height)
+			if c.segH == 0 {
+				c.segH, c.segW = o.h, o.w
+				if p.upsampled && (c.segH != p.man.Image.Height || c.segW != p.man.Image.Width) {
+					return fmt.Errorf("%w: the segmentation is %dx%d, not the image size %dx%d; use native candidate levels", inference.ErrBadShape, c.segW, c.segH, p.man.Image.Width, p.man.Image.Height)
 				}
-				for _, a := range accs {
-					if err := a.allocPass2(cfg, classes, segH, segW); err != nil {
+				for _, a := range p.accs {
+					if err := a.allocPass2(cfg, classes, c.segH, c.segW); err != nil {
 						return err
 					}
 				}
 			}
-			if o.h != segH || o.w != segW {
-				return fmt.Errorf("%w: segmentation size changed from %dx%d to %dx%d", inference.ErrBadShape, segW, segH, o.w, o.h)
+			if o.h != c.segH || o.w != c.segW {
+				return fmt.Errorf("%w: segmentation size changed from %dx%d to %dx%d", inference.ErrBadShape, c.segW, c.segH, o.w, o.h)
 			}
-			plane := segH * segW
+			plane := c.segH * c.segW
 			for i := 0; i < len(batch); i++ {
-				for _, c := range o.seg[i*plane : (i+1)*plane] {
-					if int(c) >= classes {
-						return fmt.Errorf("%w: segmenter label %d but %d classes", inference.ErrBadShape, c, classes)
+				for _, k := range o.seg[i*plane : (i+1)*plane] {
+					if int(k) >= classes {
+						return fmt.Errorf("%w: segmenter label %d but %d classes", inference.ErrBadShape, k, classes)
 					}
-					labelCount[c]++
+					c.labels[k]++
 				}
 			}
-			total += int64(len(batch) * plane)
-			for _, a := range accs {
+			c.total += int64(len(batch) * plane)
+			for _, a := range p.accs {
 				if err := a.addPass2(cfg, o.feats[a.info.Name].Data, o.seg, len(batch)); err != nil {
 					return err
 				}
@@ -394,26 +443,35 @@ func Dissect(ctx context.Context, g Generator, cfg Config) (*Results, error) {
 		return nil, err
 	}
 	p2.finish()
+	return c, nil
+}
 
-	res := &Results{Model: man.Name, Layers: map[string]*Layer{}}
-	for _, a := range accs {
-		l := a.finish(cfg, man.Name, classNames, bg, labelCount, total, segH, segW)
+// finish scores every unit from the counts.
+func (p *plan) finish(c *counts) *Results {
+	res := &Results{Model: p.man.Name, Layers: map[string]*Layer{}}
+	for _, a := range p.accs {
+		l := a.finish(p.cfg, p.man.Name, p.classNames, p.bg, c.labels, c.total, c.segH, c.segW)
 		res.Layers[l.Layer] = l
 		k, m := l.Summary()
-		cfg.Logger.Info("dissected", "layer", l.Layer, "interpretable", k, "units", len(l.Units), "concepts", m)
+		p.cfg.Logger.Info("dissected", "layer", l.Layer, "interpretable", k, "units", len(l.Units), "concepts", m)
 	}
-	for _, a := range accs {
-		if !cfg.Causal.wants(a.info.Name, man.DefaultLayer, layerNames) {
+	return res
+}
+
+// measureCausal adds causal effects to the layers cfg.Causal selects.
+func (p *plan) measureCausal(ctx context.Context, g Generator, res *Results) error {
+	for _, a := range p.accs {
+		if !p.cfg.Causal.wants(a.info.Name, p.man.DefaultLayer, p.layerNames) {
 			continue
 		}
 		l := res.Layers[a.info.Name]
-		causal, err := MeasureCausal(ctx, g, l, cfg)
+		causal, err := MeasureCausal(ctx, g, l, p.cfg)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		l.Causal = causal
 	}
-	return res, nil
+	return nil
 }
 
 // backgroundClass resolves Config.Background against the segmenter: the
@@ -516,7 +574,6 @@ func (a *layerAcc) prepare(cfg Config, fracs []float64) error {
 	a.table = &QuantileTable{Q: grid, Values: make([][]float32, c)}
 	qs := append([]float64{cfg.LevelQuantile, cfg.Quantile}, grid...)
 	if cfg.Method == MethodIQR {
-		a.levels = make([][]float32, c)
 		levelQ := make([]float64, len(fracs))
 		for j := range fracs {
 			levelQ[j] = 1 - fracs[len(fracs)-1-j]
@@ -524,6 +581,7 @@ func (a *layerAcc) prepare(cfg Config, fracs []float64) error {
 		qs = append(qs, levelQ...)
 		if cfg.Candidates == CandidatesNative {
 			a.levelQ = levelQ
+			a.levels = make([][]float32, c)
 		} else {
 			// The same native quantiles, plus the maximum, are the probes
 			// the upsampled activations are binned by in pass 1b.

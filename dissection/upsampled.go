@@ -18,20 +18,24 @@ import (
 // then counts exactly at those levels, so IoU and IQR are exact at the
 // chosen thresholds; only where the levels sit is interpolated.
 
-// upsampledPass runs pass 1b over every layer with probes and turns its
-// counts into the layers' candidate levels.
-func upsampledPass(ctx context.Context, g Generator, cfg Config, accs []*layerAcc, ids []int64, imgH, imgW int, fracs []float64, passes int) error {
+// passUpsampled bins the upsampled activations of ids by every layer's
+// probes (pass 1b). The counts add up over calls, so the shards of a
+// sharded run can each count their own ids (shard.go).
+func (p *plan) passUpsampled(ctx context.Context, g Generator, ids []int64) error {
+	cfg := p.cfg
 	var up []*layerAcc
-	for _, a := range accs {
+	for _, a := range p.accs {
 		if a.probes == nil {
 			continue
 		}
-		if err := a.allocProbe(imgH, imgW); err != nil {
-			return err
+		if a.probeIdx == nil {
+			if err := a.allocProbe(p.man.Image.Height, p.man.Image.Width); err != nil {
+				return err
+			}
 		}
 		up = append(up, a)
 	}
-	p := newProgress(cfg.Progress, fmt.Sprintf("pass 2/%d upsampled", passes), len(ids), cfg.Now)
+	pr := newProgress(cfg.Progress, fmt.Sprintf("pass 2/%d upsampled", p.passes), len(ids), cfg.Now)
 	err := pipeline(ctx, ids, cfg.Batch, cfg.InFlight,
 		func(ctx context.Context, batch []int64) ([]*inference.Features, error) {
 			zs, err := g.ZBatch(batch)
@@ -55,21 +59,29 @@ func upsampledPass(ctx context.Context, g Generator, cfg Config, accs []*layerAc
 			for i, a := range up {
 				a.addProbe(fs[i].Data, len(batch), cfg.Workers)
 			}
-			p.add(len(batch))
+			pr.add(len(batch))
 			return nil
 		})
 	if err != nil {
 		return err
 	}
-	p.finish()
-	for _, a := range up {
-		nb := len(a.probes[0]) + 1
-		for u := range a.levels {
-			a.levels[u] = probeLevels(a.probes[u], a.upCounts[u*nb:(u+1)*nb], a.upTotal, fracs)
-		}
-		a.probes, a.upCounts = nil, nil
-	}
+	pr.finish()
 	return nil
+}
+
+// levelsFromProbes turns pass 1b's counts into the layers' candidate levels.
+func (p *plan) levelsFromProbes() {
+	for _, a := range p.accs {
+		if a.probes == nil {
+			continue
+		}
+		nb := len(a.probes[0]) + 1
+		a.levels = make([][]float32, len(a.probes))
+		for u := range a.levels {
+			a.levels[u] = probeLevels(a.probes[u], a.upCounts[u*nb:(u+1)*nb], a.upTotal, p.fracs)
+		}
+		a.probes, a.upCounts, a.probeIdx = nil, nil, nil
+	}
 }
 
 // probePatches is pass 1b's patch layout: one "class" whose per-patch

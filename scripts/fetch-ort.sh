@@ -2,8 +2,8 @@
 # Provision the ONNX Runtime shared library into .ort/ (git-ignored).
 #
 # The library is taken from the onnxruntime-node npm package because that is the
-# one channel reachable from the build machines; only its prebuilt Linux x64
-# shared object is kept. `npm pack` downloads the tarball without running any
+# one channel reachable from the build machines; only its prebuilt Linux shared
+# object for this machine (x64 or arm64, the two the package ships) is kept. `npm pack` downloads the tarball without running any
 # install scripts. Running the script again is a no-op once the file exists.
 #
 # Usage: scripts/fetch-ort.sh [DEST_DIR]     (default: <repo>/.ort)
@@ -11,7 +11,6 @@ set -euo pipefail
 
 ORT_NPM_PACKAGE="onnxruntime-node"
 ORT_VERSION="${ORT_VERSION:-1.30.0}"
-LIB_IN_TARBALL="package/bin/napi-v6/linux/x64/libonnxruntime.so.1"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dest_dir="${1:-$repo_root/.ort}"
@@ -22,13 +21,16 @@ if [[ -s "$dest" ]]; then
 	exit 0
 fi
 
-case "$(uname -s)/$(uname -m)" in
-Linux/x86_64) ;;
+# ORT_ARCH overrides the machine's architecture (x64 or arm64).
+case "${ORT_ARCH:-$(uname -s)/$(uname -m)}" in
+x64 | Linux/x86_64) arch=x64 ;;
+arm64 | Linux/aarch64 | Linux/arm64) arch=arm64 ;;
 *)
-	echo "fetch-ort: only linux/x86_64 is provisioned automatically; set ONNXRUNTIME_LIB to your libonnxruntime" >&2
+	echo "fetch-ort: only linux x86_64 and aarch64 are provisioned automatically; set ONNXRUNTIME_LIB to your libonnxruntime" >&2
 	exit 1
 	;;
 esac
+LIB_IN_TARBALL="package/bin/napi-v6/linux/$arch/libonnxruntime.so.1"
 
 if ! command -v npm >/dev/null 2>&1; then
 	echo "fetch-ort: npm is required (Debian: apt-get install npm)" >&2

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -15,6 +17,24 @@ type Config struct {
 	// MaxSessions bounds concurrent websocket sessions; a client beyond it is
 	// closed with code 1013 "server full". Default 64.
 	MaxSessions int
+	// MaxSessionsPerIP bounds the sessions of one client address (one /64
+	// for IPv6), so one client cannot take every slot; beyond it the client
+	// is closed with code 1013 "too many sessions from your address". A class
+	// behind one NAT address needs this raised. Default 8.
+	MaxSessionsPerIP int
+	// TrustedProxies are the reverse proxies (CIDR prefixes, e.g.
+	// 10.0.0.0/8) whose X-Forwarded-For header names the client: the client
+	// address is the rightmost X-Forwarded-For entry that is not itself a
+	// trusted proxy. Default none: the TCP peer is the client.
+	TrustedProxies []netip.Prefix
+	// RenderSlots is how many renders run at once; sessions take turns for
+	// them in arrival order (each session at most one turn at a time), so
+	// under overload every session gets the same share. Match it to the
+	// engine's workers. Default: the number of CPUs.
+	RenderSlots int
+	// MaxRenderWaiting bounds the GET /render.png requests waiting for a
+	// render slot; beyond it they get 503 at once. Default 4 × RenderSlots.
+	MaxRenderWaiting int
 	// MaxEdits bounds the edits in one state (strokes + erase_all). Default 200.
 	MaxEdits int
 	// MaxHistory bounds the undo steps kept per session. Default 100.
@@ -69,8 +89,25 @@ type Config struct {
 	// RenderCache is how many /render.png images are kept in memory
 	// (typically 10–60 KB each). Default 128; negative disables the cache.
 	RenderCache int
+	// ReadHeaderTimeout, HTTPReadTimeout, HTTPWriteTimeout and
+	// HTTPIdleTimeout bound an HTTP connection: reading a request's header,
+	// the whole request, writing the response (a client that never reads
+	// cannot hold a connection and a handler longer than this) and waiting
+	// for the next keep-alive request. A websocket sets its own deadlines
+	// after the upgrade. Defaults 5 s, 10 s, 30 s and 2 minutes;
+	// HTTPWriteTimeout must exceed RenderWait.
+	ReadHeaderTimeout time.Duration
+	HTTPReadTimeout   time.Duration
+	HTTPWriteTimeout  time.Duration
+	HTTPIdleTimeout   time.Duration
+	// DrainTimeout is how long Shutdown waits for running requests and
+	// sessions to finish before closing them. Default 10 s.
+	DrainTimeout time.Duration
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
+	// AccessLog receives one line per HTTP request (method, path without
+	// query, status, bytes, duration, client). Default: none.
+	AccessLog *slog.Logger
 }
 
 // Defaults used for zero fields of Config.
@@ -92,6 +129,12 @@ const (
 	DefaultRenderTimeout     = 30 * time.Second
 	DefaultRenderCache       = 128
 	DefaultRenderWait        = 3 * time.Second
+	DefaultMaxSessionsPerIP  = 8
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultHTTPReadTimeout   = 10 * time.Second
+	DefaultHTTPWriteTimeout  = 30 * time.Second
+	DefaultHTTPIdleTimeout   = 2 * time.Minute
+	DefaultDrainTimeout      = 10 * time.Second
 )
 
 // ErrConfig is wrapped by every configuration error.
@@ -120,6 +163,14 @@ func (c Config) withDefaults(imageW, imageH int) Config {
 	setInt(&c.MessageBurst, DefaultMessageBurst)
 	setInt(&c.JPEGQuality, DefaultJPEGQuality)
 	setInt(&c.RenderCache, DefaultRenderCache)
+	setInt(&c.MaxSessionsPerIP, DefaultMaxSessionsPerIP)
+	setInt(&c.RenderSlots, runtime.NumCPU())
+	setInt(&c.MaxRenderWaiting, 4*c.RenderSlots)
+	setDur(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDur(&c.HTTPReadTimeout, DefaultHTTPReadTimeout)
+	setDur(&c.HTTPWriteTimeout, DefaultHTTPWriteTimeout)
+	setDur(&c.HTTPIdleTimeout, DefaultHTTPIdleTimeout)
+	setDur(&c.DrainTimeout, DefaultDrainTimeout)
 	setDur(&c.IdleTimeout, DefaultIdleTimeout)
 	setDur(&c.WriteTimeout, DefaultWriteTimeout)
 	setDur(&c.PingPeriod, DefaultPingPeriod)
@@ -152,7 +203,11 @@ func (c Config) validate() error {
 		{"ReadLimit", c.ReadLimit}, {"IdleTimeout", int64(c.IdleTimeout)},
 		{"WriteTimeout", int64(c.WriteTimeout)}, {"PingPeriod", int64(c.PingPeriod)},
 		{"BusyBackoff", int64(c.BusyBackoff)}, {"RenderTimeout", int64(c.RenderTimeout)},
-		{"RenderWait", int64(c.RenderWait)},
+		{"RenderWait", int64(c.RenderWait)}, {"MaxSessionsPerIP", int64(c.MaxSessionsPerIP)},
+		{"RenderSlots", int64(c.RenderSlots)}, {"MaxRenderWaiting", int64(c.MaxRenderWaiting)},
+		{"ReadHeaderTimeout", int64(c.ReadHeaderTimeout)}, {"HTTPReadTimeout", int64(c.HTTPReadTimeout)},
+		{"HTTPWriteTimeout", int64(c.HTTPWriteTimeout)}, {"HTTPIdleTimeout", int64(c.HTTPIdleTimeout)},
+		{"DrainTimeout", int64(c.DrainTimeout)},
 	} {
 		if p.v < 0 {
 			return fmt.Errorf("%w: %s must not be negative", ErrConfig, p.name)
@@ -166,6 +221,14 @@ func (c Config) validate() error {
 	}
 	if c.MaxStrokePoints < c.MaxPoints {
 		return fmt.Errorf("%w: MaxStrokePoints %d is below MaxPoints %d", ErrConfig, c.MaxStrokePoints, c.MaxPoints)
+	}
+	if c.HTTPWriteTimeout <= c.RenderWait {
+		return fmt.Errorf("%w: HTTPWriteTimeout %v must exceed RenderWait %v", ErrConfig, c.HTTPWriteTimeout, c.RenderWait)
+	}
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			return fmt.Errorf("%w: TrustedProxies holds an invalid prefix", ErrConfig)
+		}
 	}
 	if c.ReadLimit < 1024 {
 		return fmt.Errorf("%w: ReadLimit %d is below 1024 bytes", ErrConfig, c.ReadLimit)

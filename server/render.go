@@ -49,11 +49,19 @@ func (c *pngCache) put(key string, b []byte) {
 	c.order = append(c.order, key)
 }
 
-// renderPainter renders p's current state, retrying ErrBusy with a backoff
-// for up to Config.RenderWait: a page with a strip of thumbnails fires many
-// requests at once, more than the engine's queue takes, and they should wait
-// their turn rather than fail.
+// renderPainter renders p's current state for an HTTP request. It waits
+// its turn among the sessions for up to Config.RenderWait (a page with a
+// strip of thumbnails fires many requests at once, and they should wait
+// rather than fail) and answers ErrBusy when the wait is over or too many
+// requests already wait.
 func (s *Server) renderPainter(ctx context.Context, p *painter) (*image.RGBA, error) {
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.RenderWait)
+	err := s.turns.acquireHTTP(wctx, s.cfg.MaxRenderWaiting)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	defer s.turns.done()
 	deadline := time.Now().Add(s.cfg.RenderWait)
 	backoff := s.cfg.BusyBackoff
 	for {

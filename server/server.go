@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime/debug"
 	"strconv"
@@ -124,12 +125,17 @@ type Server struct {
 	handler      http.Handler
 	pngs         *pngCache
 
+	turns   *turns
+	metrics *metrics
+
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
-	sessWG    sync.WaitGroup // running session handlers
-	closeDone chan struct{}  // closed when Close has finished
+	perIP     map[netip.Addr]int // sessions per client address
+	sessWG    sync.WaitGroup     // running session handlers
+	closeDone chan struct{}      // closed when Close has finished
 	nextID    uint64
 	closed    bool
+	draining  bool // Shutdown began: not ready, no new sessions
 	httpSrv   *http.Server
 }
 
@@ -153,7 +159,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		cfg: cfg, log: cfg.Logger, engine: deps.Engine, concepts: deps.Concepts, pages: deps.Pages,
 		static: deps.Static, extra: deps, info: info, layers: map[string]*layerEnv{}, sessions: map[*session]struct{}{},
 		origins: map[string]bool{}, closeDone: make(chan struct{}), pngs: newPNGCache(cfg.RenderCache),
+		perIP: map[netip.Addr]int{}, turns: newTurns(cfg.RenderSlots),
 	}
+	s.metrics = newMetrics(func() float64 { return float64(s.turns.depth()) })
 	if err := s.buildHello(); err != nil {
 		return nil, err
 	}
@@ -268,20 +276,36 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer)
-	r.Get("/", s.handlePage(false))
-	r.Get("/embed", s.handlePage(true))
-	r.Get("/ws", s.handleWS)
-	r.Get("/render.png", s.handleRender)
-	r.Get("/api/model", s.handleModel)
-	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	if s.static != nil {
-		r.Handle("/static/*", s.static)
+	r.Use(s.accessLog, s.recoverer)
+	// HEAD is answered like GET without the body (link checkers and
+	// monitors use it), except on /ws, which only upgrades.
+	getHead := func(pattern string, h http.HandlerFunc) {
+		r.Get(pattern, h)
+		r.Head(pattern, h)
 	}
+	getHead("/", s.handlePage(false))
+	getHead("/embed", s.handlePage(true))
+	r.Get("/ws", s.handleWS)
+	getHead("/render.png", s.handleRender)
+	getHead("/api/model", s.handleModel)
+	getHead("/healthz", s.handleHealth)
+	getHead("/readyz", s.handleReady)
+	metrics := s.metrics.handler()
+	getHead("/metrics", metrics.ServeHTTP)
+	if s.static != nil {
+		getHead("/static/*", s.static.ServeHTTP)
+	}
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		// chi knows the allowed methods only inside its own handler; the
+		// route table here is small and fixed, so name them directly.
+		allow := "GET, HEAD"
+		if r.URL.Path == "/ws" {
+			allow = "GET"
+		}
+		setCommonHeaders(w.Header())
+		w.Header().Set("Allow", allow)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	})
 	if s.extra.API != nil {
 		r.Mount("/api", s.extra.API)
 	}
@@ -289,6 +313,33 @@ func (s *Server) routes() http.Handler {
 		r.Mount("/report", s.extra.Report)
 	}
 	return r
+}
+
+// handleHealth is the liveness probe: the process answers HTTP.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	setCommonHeaders(h)
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// handleReady is the readiness probe: the model is loaded (New succeeded)
+// and the server is not draining, so a load balancer may send new users.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	setCommonHeaders(h)
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	s.mu.Lock()
+	draining := s.draining || s.closed
+	s.mu.Unlock()
+	if draining {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("draining\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
 }
 
 // recoverer answers 500 and logs the stack when a handler panics (a bug),
@@ -313,8 +364,11 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.HTTPReadTimeout,
+		WriteTimeout:      s.cfg.HTTPWriteTimeout,
+		IdleTimeout:       s.cfg.HTTPIdleTimeout,
+		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
@@ -341,9 +395,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// Close stops accepting connections, closes every session with code 1001
-// and waits (up to 5 s) for running requests and sessions, so the caller
-// may close the model afterwards. It is safe to call twice.
+// Close drains the server: /readyz turns 503 and new sessions are refused,
+// the listener closes, running HTTP requests get up to DrainTimeout to
+// finish, and every session is closed with code 1001 (its client reconnects
+// with its state token, to another replica behind a load balancer). It
+// waits for the sessions, so the caller may close the model afterwards. It
+// is safe to call twice; cancelling Serve's context calls it.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -351,6 +408,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.draining = true
 	hs := s.httpSrv
 	sessions := make([]*session, 0, len(s.sessions))
 	for ss := range s.sessions {
@@ -358,6 +416,16 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	defer close(s.closeDone)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	defer cancel()
+	var err error
+	if hs != nil {
+		// Stop accepting and let running requests (a /render.png) finish.
+		err = hs.Shutdown(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = hs.Close()
+		}
+	}
 	var closing sync.WaitGroup
 	for _, ss := range sessions {
 		closing.Add(1)
@@ -367,15 +435,6 @@ func (s *Server) Close() error {
 		}()
 	}
 	closing.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var err error
-	if hs != nil {
-		err = hs.Shutdown(ctx)
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = hs.Close()
-		}
-	}
 	// Hijacked websocket connections are not covered by Shutdown.
 	waited := make(chan struct{})
 	go func() {
@@ -487,6 +546,7 @@ func (s *Server) handlePage(embed bool) http.HandlerFunc {
 const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'self'; "
 
+// setCommonHeaders are the headers of every answer.
 func setCommonHeaders(h http.Header) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
@@ -529,6 +589,7 @@ func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) {
 	key = fmt.Appendf(key, "\x00%d", scale)
 	if kerr == nil {
 		if b, ok := s.pngs.get(string(key)); ok {
+			s.metrics.pngRenders.WithLabelValues("cached").Inc()
 			writePNG(w, b)
 			return
 		}
@@ -538,16 +599,21 @@ func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) {
 	img, err := s.renderPainter(ctx, p)
 	if err != nil {
 		if errors.Is(err, ErrBusy) {
+			s.metrics.pngRenders.WithLabelValues("busy").Inc()
+			s.metrics.busy.Inc()
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, "busy, try again", http.StatusServiceUnavailable)
 			return
 		}
 		if r.Context().Err() == nil {
+			s.metrics.renderErrors.Inc()
 			s.log.Error("render.png", "err", err)
 		}
+		s.metrics.pngRenders.WithLabelValues("error").Inc()
 		http.Error(w, "render failed", http.StatusInternalServerError)
 		return
 	}
+	s.metrics.pngRenders.WithLabelValues("rendered").Inc()
 	var buf bytes.Buffer
 	if err := encodePNG(&buf, upscale(img, scale)); err != nil {
 		s.log.Error("render.png encode", "err", err)

@@ -426,12 +426,9 @@ func (s *Server) points(l *layerEnv, raw [][]float64) ([]Point, *protoError) {
 // and share tokens both go through here, so a token can only describe
 // states a client could have painted.
 func (s *Server) newEdit(l *layerEnv, se ShareEdit) (*edit, *protoError) {
-	ranked, err := s.rankedUnits(l, se.Concept)
+	ranked, err := s.checkEdit(l, se)
 	if err != nil {
 		return nil, err
-	}
-	if se.Units < 1 || se.Units > min(len(ranked), s.cfg.MaxUnits) {
-		return nil, perr(codeOutOfRange, "units %d is not in 1..%d", se.Units, min(len(ranked), s.cfg.MaxUnits))
 	}
 	e := &edit{
 		concept:    se.Concept,
@@ -442,13 +439,32 @@ func (s *Server) newEdit(l *layerEnv, se ShareEdit) (*edit, *protoError) {
 		mask:       make([]float32, l.grid.cells()),
 	}
 	if se.Everywhere {
-		if !se.Remove {
-			return nil, perr(codeBadMessage, "only removal can apply everywhere")
-		}
 		for i := range e.mask {
 			e.mask[i] = 1
 		}
 		return e, nil
+	}
+	e.radius = se.Radius
+	e.points = se.Points
+	l.grid.paintPolyline(e.mask, e.points, e.radius)
+	return e, nil
+}
+
+// checkEdit is every check of newEdit that does not rasterise; it returns
+// the concept's ranked units.
+func (s *Server) checkEdit(l *layerEnv, se ShareEdit) ([]int, *protoError) {
+	ranked, err := s.rankedUnits(l, se.Concept)
+	if err != nil {
+		return nil, err
+	}
+	if se.Units < 1 || se.Units > min(len(ranked), s.cfg.MaxUnits) {
+		return nil, perr(codeOutOfRange, "units %d is not in 1..%d", se.Units, min(len(ranked), s.cfg.MaxUnits))
+	}
+	if se.Everywhere {
+		if !se.Remove {
+			return nil, perr(codeBadMessage, "only removal can apply everywhere")
+		}
+		return ranked, nil
 	}
 	if se.Radius < 1 || se.Radius > s.cfg.MaxRadius {
 		return nil, perr(codeOutOfRange, "radius %d is not in 1..%d", se.Radius, s.cfg.MaxRadius)
@@ -461,10 +477,7 @@ func (s *Server) newEdit(l *layerEnv, se ShareEdit) (*edit, *protoError) {
 			return nil, perr(codeOutOfRange, "point (%d, %d) is outside the %d×%d image", pt.X, pt.Y, l.grid.imageW, l.grid.imageH)
 		}
 	}
-	e.radius = se.Radius
-	e.points = se.Points
-	l.grid.paintPolyline(e.mask, e.points, e.radius)
-	return e, nil
+	return ranked, nil
 }
 
 // painterFromShare validates a decoded share state against the model.
@@ -482,6 +495,16 @@ func (s *Server) painterFromShare(st ShareState) (*painter, *protoError) {
 	if len(st.Edits) > s.cfg.MaxEdits {
 		return nil, perr(codeBadState, "%d edits, at most %d", len(st.Edits), s.cfg.MaxEdits)
 	}
+	// Everything is checked before the first stroke is rasterised, so a
+	// token that will be rejected costs no brush work.
+	if body, err := encodeBody(st); err != nil || len(body) > MaxShareBody {
+		return nil, perr(codeBadState, "the link holds more brush data than this server accepts")
+	}
+	for _, se := range st.Edits {
+		if _, err := s.checkEdit(l, se); err != nil {
+			return nil, perr(codeBadState, "%s", err.Message)
+		}
+	}
 	edits := make([]*edit, 0, len(st.Edits))
 	for _, se := range st.Edits {
 		e, err := s.newEdit(l, se)
@@ -490,11 +513,7 @@ func (s *Server) painterFromShare(st ShareState) (*painter, *protoError) {
 		}
 		edits = append(edits, e)
 	}
-	p := newPainter(s, l, st.ID, edits)
-	if err := p.shareable(edits); err != nil {
-		return nil, perr(codeBadState, "the link holds more brush data than this server accepts")
-	}
-	return p, nil
+	return newPainter(s, l, st.ID, edits), nil
 }
 
 // defaultPainter starts at the default layer and first sample image.

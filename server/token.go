@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
 )
 
 // Share tokens carry a whole painter state in a URL. Layout (version 1):
@@ -29,8 +30,12 @@ const TokenVersion = 1
 // Hard limits of the codec itself, independent of any model or Config: they
 // bound what a hostile token can make the decoder allocate.
 const (
-	MaxTokenLen      = 16384  // characters of the base64url token
-	MaxTokenBody     = 262144 // bytes after inflating
+	MaxTokenLen = 16384 // characters of the base64url token
+	// MaxTokenBody bounds a body after inflating. It is MaxShareBody: no
+	// server ever issued a bigger token, and the inflater stops as soon as
+	// it passes this, before any field is parsed or any stroke rasterised,
+	// so a small token cannot make a request expensive.
+	MaxTokenBody     = MaxShareBody
 	maxTokenString   = 256
 	maxTokenConcepts = 1024
 	maxTokenValue    = 1 << 16 // units, radius and coordinates are below this
@@ -65,6 +70,9 @@ const (
 	flagEverywhere = 2
 )
 
+// flateWriters holds idle BestCompression writers for EncodeState.
+var flateWriters sync.Pool
+
 // EncodeState returns the URL-safe token of st. It fails only when st is
 // outside the codec's limits (negative or huge numbers, long names, a
 // token longer than MaxTokenLen).
@@ -73,12 +81,22 @@ func EncodeState(st ShareState) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if len(body) > MaxTokenBody {
+		return "", fmt.Errorf("%w: state of %d bytes is too big", ErrBadToken, len(body))
+	}
 	var buf bytes.Buffer
 	buf.WriteByte(TokenVersion)
-	zw, err := flate.NewWriter(&buf, flate.BestCompression)
-	if err != nil {
-		return "", err
+	// A session encodes a token with every frame; a new flate writer is
+	// 800 KB of allocation each time, so writers are reused.
+	zw, _ := flateWriters.Get().(*flate.Writer)
+	if zw == nil {
+		if zw, err = flate.NewWriter(&buf, flate.BestCompression); err != nil {
+			return "", err
+		}
+	} else {
+		zw.Reset(&buf)
 	}
+	defer flateWriters.Put(zw)
 	if _, err := zw.Write(body); err != nil {
 		return "", err
 	}
@@ -183,9 +201,6 @@ func encodeBody(st ShareState) ([]byte, error) {
 			prev = p
 		}
 	}
-	if len(body) > MaxTokenBody {
-		return nil, fmt.Errorf("%w: state of %d bytes is too big", ErrBadToken, len(body))
-	}
 	return body, nil
 }
 
@@ -210,14 +225,22 @@ func DecodeState(tok string) (ShareState, error) {
 	if raw[0] != TokenVersion {
 		return st, fmt.Errorf("%w: version %d, this server reads version %d", ErrBadToken, raw[0], TokenVersion)
 	}
-	zr := flate.NewReader(bytes.NewReader(raw[1:]))
+	// bytes.Reader is an io.ByteReader, so the inflater reads exactly up to
+	// the end of the deflate stream and src.Len() is what follows it.
+	src := bytes.NewReader(raw[1:])
+	zr := flate.NewReader(src)
 	body, err := io.ReadAll(io.LimitReader(zr, MaxTokenBody+1))
 	zr.Close()
+	if len(body) > MaxTokenBody {
+		return st, fmt.Errorf("%w: holds more than %d bytes of brush data", ErrBadToken, MaxTokenBody)
+	}
 	if err != nil {
 		return st, fmt.Errorf("%w: corrupt data", ErrBadToken)
 	}
-	if len(body) > MaxTokenBody {
-		return st, fmt.Errorf("%w: inflates beyond %d bytes", ErrBadToken, MaxTokenBody)
+	// Bytes after the stream would not change the image but would give it
+	// endless distinct (and separately cached) URLs.
+	if src.Len() != 0 {
+		return st, fmt.Errorf("%w: %d bytes after the compressed data", ErrBadToken, src.Len())
 	}
 
 	d := tokenReader{b: body}
@@ -323,6 +346,12 @@ func (d *tokenReader) uv(what string, limit uint64) uint64 {
 		return 0
 	}
 	d.off += n
+	if n != uvarintLen(v) {
+		// The encoder writes minimal varints; padded ones are another
+		// spelling of the same state (another URL for one image).
+		d.fail("%s is not a minimal varint", what)
+		return 0
+	}
 	if v > limit {
 		d.fail("%s %d is too large", what, v)
 		return 0
@@ -340,6 +369,10 @@ func (d *tokenReader) sv(what string) int64 {
 		return 0
 	}
 	d.off += n
+	if n != uvarintLen(uint64(v)<<1^uint64(v>>63)) {
+		d.fail("%s is not a minimal varint", what)
+		return 0
+	}
 	if v <= -maxTokenValue || v >= maxTokenValue {
 		d.fail("%s %d is too large", what, v)
 		return 0
@@ -372,4 +405,14 @@ func (d *tokenReader) str(what string) string {
 	s := string(d.b[d.off : d.off+int(n)])
 	d.off += int(n)
 	return s
+}
+
+// uvarintLen is the length of v's minimal unsigned varint.
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }

@@ -5,8 +5,10 @@ import (
 	"compress/flate"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -119,6 +121,11 @@ func TestDecodeStateErrors(t *testing.T) {
 		{"huge units", rawToken(1, uv(append(uv(append(uv(uv(head(), 1), 1), 't'), 1), 2, 0), 1<<20))},
 		{"long name", rawToken(1, uv(nil, 300))},
 		{"id overflow", rawToken(1, uv(append(uv(append(uv(nil, 1), 'm'), 1), 'l'), 1<<63))},
+		{"bytes after the deflate stream", withTrailer(t, good, 0)},
+		{"a stored block after the deflate stream", withTrailer(t, good, 1, 0, 0, 0xff, 0xff)},
+		{"padded varint", rawToken(1, append(append(head(), 0x80, 0x00), 0))},
+		{"padded signed varint", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 't'), 1), 0, 0, 1, 1, 2, 5, 5, 0x82, 0x00, 0))},
+		{"valid edits just over the body limit", bigToken(t, MaxTokenBody+1)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,6 +134,96 @@ func TestDecodeStateErrors(t *testing.T) {
 				t.Errorf("DecodeState = %v, want ErrBadToken", err)
 			}
 		})
+	}
+}
+
+// withTrailer appends raw bytes after the compressed data of tok.
+func withTrailer(t testing.TB, tok string, extra ...byte) string {
+	t.Helper()
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(append(raw, extra...))
+}
+
+// bigToken is a well-formed token whose body has at least n bytes: thin
+// strokes zig-zagging across a 128×128 image, the costliest brush work a
+// body of that size can ask for.
+func bigToken(t testing.TB, n int) string {
+	t.Helper()
+	st := ShareState{Model: "m", Layer: "l", ID: 1}
+	var body []byte
+	for len(body) < n {
+		e := ShareEdit{Concept: "tree", Units: 1, Radius: 1}
+		for j := 0; j < 2048; j++ {
+			e.Points = append(e.Points, Point{(j * 7) % 128, (j % 2) * 127})
+		}
+		st.Edits = append(st.Edits, e)
+		body, _ = encodeBody(st)
+	}
+	var buf bytes.Buffer
+	buf.WriteByte(TokenVersion)
+	zw, _ := flate.NewWriter(&buf, flate.BestCompression)
+	zw.Write(body)
+	zw.Close()
+	return base64.RawURLEncoding.EncodeToString(buf.Bytes())
+}
+
+func TestBodyLimitNamedInError(t *testing.T) {
+	_, err := DecodeState(bigToken(t, 262000))
+	if err == nil || !strings.Contains(err.Error(), "brush data") {
+		t.Errorf("DecodeState of a work bomb = %v, want a brush-data limit error", err)
+	}
+}
+
+// TestOldTokensDecode keeps links that were shared before decoding: the
+// tokens in testdata/tokens.json were written by earlier servers.
+func TestOldTokensDecode(t *testing.T) {
+	raw, err := os.ReadFile("testdata/tokens.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var golden []struct {
+		Name  string
+		Token string
+		State ShareState
+	}
+	if err := json.Unmarshal(raw, &golden); err != nil {
+		t.Fatal(err)
+	}
+	if len(golden) == 0 {
+		t.Fatal("no golden tokens")
+	}
+	for _, g := range golden {
+		t.Run(g.Name, func(t *testing.T) {
+			st, err := DecodeState(g.Token)
+			if err != nil {
+				t.Fatalf("old link no longer decodes: %v", err)
+			}
+			if !reflect.DeepEqual(st, g.State) {
+				t.Errorf("decoded\n%+v\nwant\n%+v", st, g.State)
+			}
+		})
+	}
+}
+
+// TestEncodeReusesWritersCleanly: a reused flate writer leaves nothing of
+// the previous token in the next one.
+func TestEncodeReusesWritersCleanly(t *testing.T) {
+	a, b := sampleState(), ShareState{Model: "m", Layer: "l", ID: 9}
+	first, err := EncodeState(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := EncodeState(b); err != nil {
+			t.Fatal(err)
+		}
+		again, err := EncodeState(a)
+		if err != nil || again != first {
+			t.Fatalf("token changed on writer reuse: %v\n%s\n%s", err, first, again)
+		}
 	}
 }
 

@@ -6,24 +6,34 @@ import (
 	"encoding/json"
 	"errors"
 	"image"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
 
 // Close codes the server sends (docs/protocol.md).
 const (
-	closeIdle = 4000 // no client message for Config.IdleTimeout
+	closeIdle   = 4000 // no client message for Config.IdleTimeout
+	closeNoPong = 4001 // no pong (nor any frame) for two ping periods
 )
 
 // outQueue bounds the text frames (errors) waiting for the writer; beyond
 // it errors are dropped, so a flood of bad messages cannot grow memory.
 const outQueue = 32
+
+// latePenalty is how long a session that exceeded its rate limit has its
+// renders queued behind those of sessions that did not.
+const latePenalty = 10 * time.Second
 
 // maxBusyBackoff caps the retry wait after ErrBusy.
 const maxBusyBackoff = time.Second
@@ -36,6 +46,7 @@ type session struct {
 	srv  *Server
 	conn *websocket.Conn
 	log  *slog.Logger
+	ip   netip.Addr
 
 	mu     sync.Mutex // guards p and format
 	p      *painter
@@ -46,6 +57,12 @@ type session struct {
 	done    chan struct{} // closed when the session ends
 	once    sync.Once
 	lastMsg atomic.Int64 // unix nanos of the last client message
+	// changedAt is when the oldest state change not yet shown arrived
+	// (unix nanos, 0: none), for the stroke-to-frame latency metric.
+	changedAt atomic.Int64
+	// limitedAt is when the client last had to wait for its rate bucket
+	// (unix nanos); for latePenalty after it, its renders queue last.
+	limitedAt atomic.Int64
 
 	// Writer-goroutine state: the features of the image being edited, so
 	// the generator's head runs once per image, not once per stroke.
@@ -81,21 +98,30 @@ func (ss *session) originalToken(snap snapshot) string {
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	// Reserve the slot before upgrading so concurrent handshakes cannot
 	// overshoot MaxSessions.
+	ip := s.clientAddr(r)
 	s.mu.Lock()
 	full := len(s.sessions) >= s.cfg.MaxSessions
-	closed := s.closed
-	ss := &session{srv: s, dirty: make(chan struct{}, 1), out: make(chan []byte, outQueue), done: make(chan struct{}), format: formatJPEG}
-	if !full && !closed {
+	ipFull := s.perIP[ip] >= s.cfg.MaxSessionsPerIP
+	closed := s.closed || s.draining
+	ss := &session{srv: s, ip: ip, dirty: make(chan struct{}, 1), out: make(chan []byte, outQueue), done: make(chan struct{}), format: formatJPEG}
+	refused := full || ipFull || closed
+	if !refused {
 		s.nextID++
 		ss.log = s.log.With("session", s.nextID)
 		s.sessions[ss] = struct{}{}
+		s.perIP[ip]++
 		s.sessWG.Add(1)
+		s.metrics.sessions.Inc()
 	}
 	s.mu.Unlock()
 	release := func() {
 		s.mu.Lock()
 		delete(s.sessions, ss)
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
+		}
 		s.mu.Unlock()
+		s.metrics.sessions.Dec()
 		s.sessWG.Done()
 	}
 
@@ -103,22 +129,33 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// The upgrader already answered (403 for a foreign origin).
 		s.log.Debug("websocket upgrade refused", "origin", r.Header.Get("Origin"), "err", err)
-		if !full && !closed {
+		if !refused {
 			release()
 		}
 		return
 	}
-	if full || closed {
+	if refused {
 		code, reason := websocket.CloseTryAgainLater, "server full"
-		if closed {
+		switch {
+		case closed:
 			code, reason = websocket.CloseGoingAway, "server shutting down"
+		case ipFull:
+			reason = "too many sessions from your address"
 		}
-		s.log.Warn("websocket session refused", "reason", reason, "max_sessions", s.cfg.MaxSessions)
+		s.metrics.refused.WithLabelValues(reason).Inc()
+		s.log.Warn("websocket session refused", "reason", reason, "client", ip,
+			"max_sessions", s.cfg.MaxSessions, "max_sessions_per_ip", s.cfg.MaxSessionsPerIP)
 		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 		conn.Close()
 		return
 	}
 	defer release()
+	// While a session's reads pause for its rate limit, what the client
+	// keeps sending waits in this buffer; a small one makes TCP push back
+	// at once instead of the kernel holding megabytes per connection.
+	if tc, ok := conn.NetConn().(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(64 << 10)
+	}
 	s.mu.Lock()
 	ss.conn = conn
 	closed = s.closed
@@ -160,12 +197,13 @@ func (ss *session) run(token string) {
 		defer ss.recoverPanic()
 		ss.writeLoop(ctx)
 	}()
+	code, reason := 0, ""
 	func() {
 		defer ss.recoverPanic()
-		ss.readLoop()
+		code, reason = ss.readLoop()
 	}()
 	cancel()
-	ss.close(websocket.CloseNormalClosure, "")
+	ss.close(code, reason)
 	wg.Wait()
 	ss.log.Debug("session ended")
 }
@@ -202,6 +240,7 @@ func (ss *session) close(code int, reason string) {
 }
 
 func (ss *session) markDirty() {
+	ss.changedAt.CompareAndSwap(0, time.Now().UnixNano())
 	select {
 	case ss.dirty <- struct{}{}:
 	default:
@@ -227,7 +266,9 @@ func (ss *session) sendError(seq uint32, e *protoError) {
 	}
 }
 
-func (ss *session) readLoop() {
+// readLoop applies client messages until the connection ends and returns
+// the close code (0: none) and reason to end the session with.
+func (ss *session) readLoop() (int, string) {
 	cfg := ss.srv.cfg
 	conn := ss.conn
 	conn.SetReadLimit(cfg.ReadLimit)
@@ -235,36 +276,65 @@ func (ss *session) readLoop() {
 	// without either means the connection is dead.
 	alive := func() { _ = conn.SetReadDeadline(time.Now().Add(2 * cfg.PingPeriod)) }
 	alive()
-	conn.SetPongHandler(func(string) error { alive(); return nil })
 
-	tokens := float64(cfg.MessageBurst)
-	last := time.Now()
-	for {
-		typ, data, err := conn.ReadMessage()
-		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				ss.log.Info("session closed: message over read limit", "limit", cfg.ReadLimit)
-			} else if websocket.IsUnexpectedCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
-				ss.log.Debug("session read ended", "err", err)
+	// Every frame a client sends, control frames included, costs a token
+	// before the server looks at it, and an empty bucket pauses reading.
+	tokens := newBucket(cfg.MessagesPerSecond, cfg.MessageBurst)
+	var noticed time.Time
+	take := func() bool {
+		waited, ok := tokens.take(ss.done)
+		if waited {
+			ss.limitedAt.Store(time.Now().UnixNano())
+			ss.srv.metrics.rateLimited.Inc()
+			// One notice per second is enough for a client to slow down; a
+			// notice per frame would itself be work for a flooder to cause.
+			if now := time.Now(); now.Sub(noticed) >= time.Second {
+				noticed = now
+				ss.sendError(0, perr(codeRateLimited, "too many messages; slow down"))
 			}
-			return
+		}
+		return ok
+	}
+	conn.SetPongHandler(func(string) error {
+		take()
+		alive()
+		return nil
+	})
+	conn.SetPingHandler(func(data string) error {
+		take()
+		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(cfg.WriteTimeout))
+		if err == websocket.ErrCloseSent {
+			return nil
+		}
+		return err
+	})
+
+	for {
+		typ, r, err := conn.NextReader()
+		if err != nil {
+			return ss.readEnd(err)
+		}
+		// Only the frame header has been read: the token is taken before
+		// the payload is read or parsed.
+		if !take() {
+			return 0, ""
+		}
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return ss.readEnd(err)
 		}
 		now := time.Now()
 		alive()
 		ss.lastMsg.Store(now.UnixNano())
-
-		tokens = min(float64(cfg.MessageBurst), tokens+now.Sub(last).Seconds()*cfg.MessagesPerSecond)
-		last = now
 		if typ != websocket.TextMessage {
 			ss.sendError(0, perr(codeBadMessage, "send JSON text frames"))
 			continue
 		}
-		m, seq, perrv := parseMessage(data)
-		if tokens < 1 {
-			ss.sendError(seq, perr(codeRateLimited, "too many messages; slow down"))
-			continue
+		if !utf8.Valid(data) {
+			ss.log.Info("session closed: text frame is not UTF-8")
+			return websocket.CloseInvalidFramePayloadData, "text frame is not UTF-8"
 		}
-		tokens--
+		m, seq, perrv := parseMessage(data)
 		if perrv != nil {
 			ss.sendError(seq, perrv)
 			continue
@@ -283,6 +353,34 @@ func (ss *session) readLoop() {
 		if changed {
 			ss.markDirty()
 		}
+	}
+}
+
+// readEnd picks the close code for the error that ended reading.
+func (ss *session) readEnd(err error) (int, string) {
+	var ce *websocket.CloseError
+	var ne net.Error
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
+		ss.log.Info("session closed: message over read limit", "limit", ss.srv.cfg.ReadLimit)
+		return websocket.CloseMessageTooBig, "message too big"
+	case errors.As(err, &ce):
+		// The peer closed; gorilla has already answered with its code.
+		if ce.Code != websocket.CloseNormalClosure && ce.Code != websocket.CloseGoingAway && ce.Code != websocket.CloseNoStatusReceived {
+			ss.log.Debug("session closed by peer", "code", ce.Code, "reason", ce.Text)
+		}
+		return 0, ""
+	case errors.As(err, &ne) && ne.Timeout():
+		ss.log.Info("session closed: no pong", "after", 2*ss.srv.cfg.PingPeriod)
+		return closeNoPong, "no answer to pings"
+	case strings.HasPrefix(err.Error(), "websocket: "):
+		// A framing error: gorilla has already closed with 1002.
+		ss.log.Info("session closed: websocket protocol error", "err", err)
+		return 0, ""
+	default:
+		// EOF, reset: the connection is gone, nobody would read a close frame.
+		ss.log.Debug("session read ended", "err", err)
+		return 0, ""
 	}
 }
 
@@ -313,6 +411,7 @@ type snapshot struct {
 	canUndo bool
 	canRedo bool
 	format  byte
+	at      int64 // unix nanos when taken
 }
 
 func (ss *session) snapshot() snapshot {
@@ -320,11 +419,12 @@ func (ss *session) snapshot() snapshot {
 	defer ss.mu.Unlock()
 	p := ss.p
 	return snapshot{layer: p.layer, id: p.id, edits: p.edits(), seq: p.seq,
-		canUndo: p.canUndo(), canRedo: p.canRedo(), format: ss.format}
+		canUndo: p.canUndo(), canRedo: p.canRedo(), format: ss.format, at: time.Now().UnixNano()}
 }
 
 func (ss *session) writeLoop(ctx context.Context) {
-	cfg := ss.srv.cfg
+	srv := ss.srv
+	cfg := srv.cfg
 	ping := time.NewTicker(cfg.PingPeriod)
 	defer ping.Stop()
 	idle := time.NewTimer(cfg.IdleTimeout)
@@ -333,6 +433,23 @@ func (ss *session) writeLoop(ctx context.Context) {
 	backoff := cfg.BusyBackoff
 	busyReported := false
 	var frame bytes.Buffer
+
+	// At most one render turn is requested at a time; the state is read
+	// only when the turn comes, so it is the newest one.
+	var pending *turn
+	var requested time.Time
+	defer func() {
+		if pending != nil {
+			srv.turns.cancel(pending)
+		}
+	}()
+	late := func() bool { return time.Since(time.Unix(0, ss.limitedAt.Load())) < latePenalty }
+	want := func() {
+		if pending == nil {
+			pending = srv.turns.requestSession(late)
+			requested = time.Now()
+		}
+	}
 
 	write := func(typ int, data []byte) bool {
 		_ = ss.conn.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
@@ -343,14 +460,27 @@ func (ss *session) writeLoop(ctx context.Context) {
 		}
 		return true
 	}
+	// render runs with a granted turn and gives it back before writing, so
+	// a slow reader never holds a render slot.
 	render := func() bool {
+		srv.metrics.turnWait.Observe(time.Since(requested).Seconds())
+		released := false
+		release := func() {
+			if !released {
+				released = true
+				srv.turns.done()
+			}
+		}
+		defer release()
 		snap := ss.snapshot()
+		start := time.Now()
 		img, err := ss.render(ctx, snap)
 		if err != nil {
 			if ctx.Err() != nil {
 				return false
 			}
 			if errors.Is(err, ErrBusy) {
+				srv.metrics.busy.Inc()
 				if !busyReported {
 					ss.log.Warn("engine busy; will retry", "seq", snap.seq)
 					ss.sendError(snap.seq, perr(codeBusy, "server busy; your image follows shortly"))
@@ -360,12 +490,20 @@ func (ss *session) writeLoop(ctx context.Context) {
 				backoff = min(2*backoff, maxBusyBackoff)
 				return true
 			}
+			srv.metrics.renderErrors.Inc()
 			ss.log.Error("render failed", "seq", snap.seq, "layer", snap.layer.info.Name, "id", snap.id, "err", err)
 			ss.sendError(snap.seq, perr(codeInternal, "the image could not be rendered"))
 			return true
 		}
 		busyReported, backoff, retry = false, cfg.BusyBackoff, nil
-		tok, terr := EncodeState(shareOf(ss.srv.info.Name, snap.layer, snap.id, snap.edits))
+		if err := srv.encodeFrame(&frame, snap.format, snap.seq, img); err != nil {
+			ss.log.Error("encoding frame", "err", err)
+			ss.sendError(snap.seq, perr(codeInternal, "the image could not be encoded"))
+			return true
+		}
+		srv.metrics.renderSeconds.Observe(time.Since(start).Seconds())
+		release()
+		tok, terr := EncodeState(shareOf(srv.info.Name, snap.layer, snap.id, snap.edits))
 		if terr != nil {
 			// Every edit was validated against limits far inside the codec's,
 			// so this is a bug, not bad input.
@@ -384,15 +522,24 @@ func (ss *session) writeLoop(ctx context.Context) {
 			EditList []editSummary `json:"edit_list"`
 		}{"state", snap.seq, snap.id, snap.layer.info.Name, tok, ss.originalToken(snap), snap.canUndo, snap.canRedo,
 			len(snap.edits), summarize(snap.edits)})
-		if err := ss.srv.encodeFrame(&frame, snap.format, snap.seq, img); err != nil {
-			ss.log.Error("encoding frame", "err", err)
-			ss.sendError(snap.seq, perr(codeInternal, "the image could not be encoded"))
-			return true
+		if !write(websocket.TextMessage, st) || !write(websocket.BinaryMessage, frame.Bytes()) {
+			return false
 		}
-		return write(websocket.TextMessage, st) && write(websocket.BinaryMessage, frame.Bytes())
+		srv.metrics.frames.Inc()
+		if t := ss.changedAt.Swap(0); t != 0 && t <= snap.at {
+			srv.metrics.frameLatency.Observe(time.Since(time.Unix(0, t)).Seconds())
+		} else if t != 0 {
+			// A change arrived after the snapshot: its frame is still to come.
+			ss.changedAt.CompareAndSwap(0, t)
+		}
+		return true
 	}
 
 	for {
+		var turnReady chan struct{}
+		if pending != nil {
+			turnReady = pending.ready
+		}
 		// Queued text frames (hello, errors) go out before the next image so
 		// a client reads an error before the frame that follows it.
 		select {
@@ -411,11 +558,12 @@ func (ss *session) writeLoop(ctx context.Context) {
 				return
 			}
 		case <-ss.dirty:
-			if !render() {
-				return
-			}
+			want()
 		case <-retry:
 			retry = nil
+			want()
+		case <-turnReady:
+			pending = nil
 			if !render() {
 				return
 			}

@@ -357,24 +357,69 @@ func TestHugeMessageClosesOnlyThatConnection(t *testing.T) {
 	other.frameSeq(s)
 }
 
+// TestRateLimit checks that a client over its rate is paced, not dropped:
+// every message is applied, and the client is told once to slow down.
 func TestRateLimit(t *testing.T) {
-	_, addr := startServer(t, Config{MessagesPerSecond: 20, MessageBurst: 5}, testDeps(detEngine(nil, 0)))
+	_, addr := startServer(t, Config{MessagesPerSecond: 50, MessageBurst: 5}, testDeps(detEngine(nil, 0)))
 	c := dial(t, addr, "")
 	c.hello()
+	var last uint32
 	for i := 0; i < 30; i++ {
-		c.sendSeq(stroke("tree", "add", 1, 1, [2]float64{float64(i), 3}))
+		last = c.sendSeq(stroke("tree", "add", 1, 1, [2]float64{float64(i), 3}))
 	}
+	c.frameSeq(last)
 	limited := 0
-	for limited < 10 {
-		if e := c.errorFrame(); e["code"] == codeRateLimited {
+	for _, m := range c.text {
+		if m["t"] == "error" {
+			if m["code"] != codeRateLimited || m["seq"].(float64) != 0 {
+				t.Errorf("unexpected error %v", m)
+			}
 			limited++
-		} else {
-			t.Fatalf("unexpected error %v", e)
 		}
 	}
-	time.Sleep(300 * time.Millisecond) // refill
-	s := c.sendSeq(map[string]any{"t": "reset"})
-	c.frameSeq(s)
+	if limited == 0 {
+		t.Error("no rate_limited notice for 30 messages with a burst of 5")
+	}
+}
+
+// TestEveryFrameTypeTakesTokens: binary frames and pings cost tokens too.
+func TestEveryFrameTypeTakesTokens(t *testing.T) {
+	tests := []struct {
+		name string
+		send func(c *client)
+	}{
+		{"binary", func(c *client) { c.sendRaw(websocket.BinaryMessage, []byte{1, 2, 3}) }},
+		{"ping", func(c *client) {
+			if err := c.c.WriteControl(websocket.PingMessage, []byte("x"), time.Now().Add(time.Second)); err != nil {
+				c.t.Fatal(err)
+			}
+		}},
+		{"pong", func(c *client) {
+			if err := c.c.WriteControl(websocket.PongMessage, nil, time.Now().Add(time.Second)); err != nil {
+				c.t.Fatal(err)
+			}
+		}},
+		{"bad json", func(c *client) { c.sendRaw(websocket.TextMessage, []byte("{")) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, addr := startServer(t, Config{MessagesPerSecond: 2, MessageBurst: 3}, testDeps(detEngine(nil, 0)))
+			c := dial(t, addr, "")
+			c.hello()
+			for i := 0; i < 6; i++ {
+				tc.send(c)
+			}
+			for {
+				e := c.errorFrame()
+				if e["code"] == codeRateLimited {
+					return
+				}
+				if e["code"] != codeBadMessage && e["code"] != codeBadJSON {
+					t.Fatalf("unexpected error %v", e)
+				}
+			}
+		})
+	}
 }
 
 func TestSessionLimit(t *testing.T) {

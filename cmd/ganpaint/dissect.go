@@ -31,6 +31,9 @@ func splitList(s string) []string {
 }
 
 func runDissect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "merge" {
+		return runDissectMerge(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("dissect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	model := fs.String("model", "", "model directory (required); results go to DIR/dissection/")
@@ -50,6 +53,13 @@ func runDissect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	workers := fs.Int("workers", 0, "inference workers and tally goroutines (default: number of CPUs)")
 	ortLib := fs.String("ort-lib", "", "ONNX Runtime library (default: $ONNXRUNTIME_LIB, then ./.ort/)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	shardFlag := fs.String("shard", "", "run part i/n of a sharded dissection (0 ≤ i < n) and write it to --parts; see 'ganpaint dissect merge'")
+	stage := fs.String("stage", "quantiles", "with --shard: quantiles (round 1), upsampled (round 1b, iqr with upsampled candidates only; reads --parts/probes.part) or counts (round 2, reads --parts/thresholds.part)")
+	partsDir := fs.String("parts", "", "with --shard: folder shared by the shards and the merges")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: ganpaint dissect --model DIR [flags]\n       ganpaint dissect --model DIR --shard i/n --stage quantiles|upsampled|counts --parts FOLDER [flags]\n       ganpaint dissect merge --parts FOLDER [--stage upsampled | --model DIR]\n\nA sharded run: every shard runs --stage quantiles, then 'merge' writes the thresholds;\nfor --threshold iqr with upsampled candidates (the default candidates) it writes probes instead,\nevery shard runs --stage upsampled and 'merge --stage upsampled' writes the thresholds.\nThen every shard runs --stage counts (the later stages take only --model, --shard, --parts\nand machine flags), and 'merge --model DIR' writes DIR/dissection/ (docs/dissection-format.md).\n\nflags:")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,7 +72,7 @@ func runDissect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *samples <= 0 {
 		return fmt.Errorf("--samples must be > 0 (got %d)", *samples)
 	}
-	lib, err := inference.ResolveLibrary(*ortLib)
+	lib, err := resolveORT(*ortLib)
 	if err != nil {
 		return err
 	}
@@ -95,6 +105,13 @@ func runDissect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if !*quiet {
 		cfg.Progress = stderr
+	}
+	if *shardFlag != "" {
+		shard, err := parseShard(*shardFlag)
+		if err != nil {
+			return err
+		}
+		return runShard(ctx, m, cfg, shard, *stage, *partsDir, stdout)
 	}
 	start := time.Now()
 	res, err := dissection.Dissect(ctx, m, cfg)

@@ -146,7 +146,7 @@ func (f *editFlags) Set(s string) error {
 
 // openModel loads --model DIR, or the embedded default model when dir is "".
 func openModel(dir, ortLib string, opts inference.Options) (*inference.Model, fs.FS, error) {
-	lib, err := inference.ResolveLibrary(ortLib)
+	lib, err := resolveORT(ortLib)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,7 +9,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -35,34 +38,92 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-// addrEnv overrides the default listen address.
-const addrEnv = "GANPAINT_ADDR"
+// envPrefix: every serve flag can also be set by the environment variable
+// GANPAINT_ + its name in upper case with '-' as '_' (--max-sessions is
+// GANPAINT_MAX_SESSIONS); a flag on the command line wins.
+const envPrefix = "GANPAINT_"
+
+// envName is the environment variable of a flag.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// applyEnv sets every flag of fset that has an environment variable.
+func applyEnv(fset *flag.FlagSet) error {
+	var err error
+	fset.VisitAll(func(f *flag.Flag) {
+		if v, ok := os.LookupEnv(envName(f.Name)); ok && err == nil {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s=%q: %v", envName(f.Name), v, e)
+			}
+		}
+	})
+	return err
+}
+
+// prefixFlag collects CIDR prefixes (or single addresses).
+type prefixFlag []netip.Prefix
+
+func (p *prefixFlag) String() string {
+	var out []string
+	for _, x := range *p {
+		out = append(out, x.String())
+	}
+	return strings.Join(out, ",")
+}
+
+func (p *prefixFlag) Set(v string) error {
+	for _, item := range splitList(v) {
+		if pr, err := netip.ParsePrefix(item); err == nil {
+			*p = append(*p, pr.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return fmt.Errorf("%q is not an address or CIDR prefix", item)
+		}
+		*p = append(*p, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return nil
+}
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fset.SetOutput(stderr)
-	defAddr := "127.0.0.1:8080"
-	if v := os.Getenv(addrEnv); v != "" {
-		defAddr = v
-	}
 	var origins, ancestors listFlag
-	addr := fset.String("addr", defAddr, "listen address (env "+addrEnv+")")
+	var proxies prefixFlag
+	addr := fset.String("addr", "127.0.0.1:8080", "listen address")
 	modelDir := fset.String("model", "", "model directory (default: the model embedded in the binary)")
-	ortLib := fset.String("ort-lib", "", "ONNX Runtime library (default: $ONNXRUNTIME_LIB, then ./.ort/)")
-	workers := fset.Int("workers", 0, "inference workers (default: number of CPUs)")
+	ortLib := fset.String("ort-lib", "", "ONNX Runtime library file or its folder (default: $ONNXRUNTIME_LIB, then ./.ort/)")
+	workers := fset.Int("workers", 0, "inference workers and render slots (0: one per CPU)")
 	fset.Var(&origins, "allow-origin", "extra origin allowed to open the websocket, e.g. https://course.example.edu (repeatable, comma list; * = any)")
 	fset.Var(&ancestors, "frame-ancestors", "origin allowed to frame /embed besides this site (repeatable, comma list; * = any)")
-	maxSessions := fset.Int("max-sessions", server.DefaultMaxSessions, "concurrent painting sessions")
-	maxEdits := fset.Int("max-edits", server.DefaultMaxEdits, "edits per painted image")
+	fset.Var(&proxies, "trusted-proxy", "reverse proxy address or CIDR whose X-Forwarded-For names the client (repeatable, comma list)")
+	maxSessions := fset.Int("max-sessions", server.DefaultMaxSessions, "concurrent painting sessions (at least 1)")
+	perIP := fset.Int("max-sessions-per-ip", server.DefaultMaxSessionsPerIP, "concurrent sessions from one client address (IPv6: one /64); raise it for a class behind one NAT")
+	maxEdits := fset.Int("max-edits", server.DefaultMaxEdits, "edits per painted image (at least 1)")
 	idle := fset.Duration("idle-timeout", server.DefaultIdleTimeout, "close sessions idle this long")
+	rate := fset.Float64("messages-per-second", server.DefaultMessagesPerSecond, "client frames per second per session before reads pause")
+	burst := fset.Int("message-burst", server.DefaultMessageBurst, "client frames a session may send at once")
 	quality := fset.Int("jpeg-quality", server.DefaultJPEGQuality, "JPEG quality of streamed frames (1-100)")
 	publicURL := fset.String("public-url", "", "absolute site root for share links and og:image, e.g. https://paint.example.org (default: from each request's Host)")
+	writeTimeout := fset.Duration("http-write-timeout", server.DefaultHTTPWriteTimeout, "longest time to write one HTTP answer")
+	drain := fset.Duration("drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, how long running requests may finish before sessions are closed")
+	accessLog := fset.Bool("access-log", true, "log one line per HTTP request")
 	logLevel := fset.String("log-level", "info", "debug, info, warn or error")
 	var apiCORS listFlag
 	reportOn := fset.Bool("report", true, "serve the dissection report and the unit editor at /report/")
 	reportCache := fset.Int("report-cache-mb", 64, "memory for the report's rendered images, in MiB")
 	apiOn := fset.Bool("api", true, "serve the reference-shaped REST API at /api/ (docs/api.md)")
 	fset.Var(&apiCORS, "api-cors", "origin allowed to call the REST API from another site, e.g. https://course.example.edu (repeatable, comma list; * = any; default: none, no CORS)")
+	cpuProfile := fset.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for load tests)")
+	fset.Usage = func() {
+		fmt.Fprintf(fset.Output(), "usage: ganpaint serve [flags]\n\nEvery flag can also be set by the environment, e.g. %s for --max-sessions.\n\n", envName("max-sessions"))
+		fset.PrintDefaults()
+	}
+	if err := applyEnv(fset); err != nil {
+		return err
+	}
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
@@ -76,7 +137,46 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: use debug, info, warn or error", *logLevel)
 	}
+	// The server reads 0 as "default"; on the command line 0 is a mistake
+	// and is refused rather than silently replaced.
+	for _, c := range []struct {
+		name   string
+		v, min int
+	}{
+		{"max-sessions", *maxSessions, 1}, {"max-sessions-per-ip", *perIP, 1}, {"max-edits", *maxEdits, 1},
+		{"message-burst", *burst, 1}, {"jpeg-quality", *quality, 1}, {"workers", *workers, 0},
+		{"report-cache-mb", *reportCache, 1},
+	} {
+		if c.v < c.min {
+			return fmt.Errorf("--%s %d: must be at least %d", c.name, c.v, c.min)
+		}
+	}
+	if *quality > 100 {
+		return fmt.Errorf("--jpeg-quality %d: must be 1-100", *quality)
+	}
+	if *rate <= 0 {
+		return fmt.Errorf("--messages-per-second %v: must be positive", *rate)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"idle-timeout", *idle}, {"http-write-timeout", *writeTimeout}, {"drain-timeout", *drain}} {
+		if d.v <= 0 {
+			return fmt.Errorf("--%s %v: must be positive", d.name, d.v)
+		}
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	var modelFS fs.FS
 	source := *modelDir
@@ -93,14 +193,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		modelFS = os.DirFS(source)
 	}
 
-	lib, err := inference.ResolveLibrary(*ortLib)
+	lib, err := resolveORT(*ortLib)
 	if err != nil {
 		return err
 	}
 	if err := inference.InitRuntime(lib); err != nil {
 		return err
 	}
-	m, err := inference.Load(modelFS, inference.Options{Workers: *workers, Logger: logger})
+	slots := *workers
+	if slots == 0 {
+		slots = runtime.NumCPU()
+	}
+	m, err := inference.Load(modelFS, inference.Options{Workers: slots, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("loading model %s: %w", source, err)
 	}
@@ -114,11 +218,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	cfg := server.Config{
-		MaxSessions: *maxSessions, MaxEdits: *maxEdits, IdleTimeout: *idle, JPEGQuality: *quality,
-		AllowedOrigins: origins, FrameAncestors: ancestors, PublicBaseURL: *publicURL, Logger: logger,
+		MaxSessions: *maxSessions, MaxSessionsPerIP: *perIP, MaxEdits: *maxEdits, IdleTimeout: *idle,
+		MessagesPerSecond: *rate, MessageBurst: *burst, JPEGQuality: *quality,
+		AllowedOrigins: origins, FrameAncestors: ancestors, TrustedProxies: proxies, PublicBaseURL: *publicURL,
+		RenderSlots: slots, HTTPWriteTimeout: *writeTimeout, DrainTimeout: *drain, Logger: logger,
 	}
-	if *reportCache <= 0 {
-		return fmt.Errorf("--report-cache-mb must be positive")
+	if *accessLog {
+		cfg.AccessLog = logger.With("log", "access")
 	}
 	extras := extraConfig{ReportCacheBytes: int64(*reportCache) << 20}
 	if *apiOn {
@@ -140,7 +246,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"url", "http://"+ln.Addr().String()+"/",
 		"model", h.Model.Name, "model_source", source, "ort", lib,
 		"default_layer", h.DefaultLayer, "concepts", len(h.Concepts),
-		"max_sessions", eff.MaxSessions, "max_edits", eff.MaxEdits, "max_history", eff.MaxHistory,
+		"max_sessions", eff.MaxSessions, "max_sessions_per_ip", eff.MaxSessionsPerIP, "render_slots", eff.RenderSlots,
+		"max_edits", eff.MaxEdits, "max_history", eff.MaxHistory,
 		"idle_timeout", eff.IdleTimeout, "read_limit", eff.ReadLimit, "write_timeout", eff.WriteTimeout,
 		"ping_period", eff.PingPeriod, "messages_per_second", eff.MessagesPerSecond, "message_burst", eff.MessageBurst,
 		"allow_origins", eff.AllowedOrigins, "frame_ancestors", eff.FrameAncestors,

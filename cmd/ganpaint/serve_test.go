@@ -44,9 +44,26 @@ func TestServeFlagErrors(t *testing.T) {
 		{"log level", []string{"--log-level", "loud"}, "--log-level"},
 		{"missing model dir", []string{"--model", filepath.Join(t.TempDir(), "nope")}, "is not a directory"},
 		{"CORS without the API", []string{"--api=false", "--api-cors", "*"}, "--api-cors needs the API"},
+		{"jpeg quality 0", []string{"--jpeg-quality", "0"}, "--jpeg-quality 0: must be at least 1"},
+		{"jpeg quality 101", []string{"--jpeg-quality", "101"}, "must be 1-100"},
+		{"max sessions 0", []string{"--max-sessions", "0"}, "--max-sessions 0: must be at least 1"},
+		{"sessions per ip 0", []string{"--max-sessions-per-ip", "0"}, "--max-sessions-per-ip 0"},
+		{"negative workers", []string{"--workers", "-1"}, "--workers -1"},
+		{"zero rate", []string{"--messages-per-second", "0"}, "must be positive"},
+		{"zero drain", []string{"--drain-timeout", "0s"}, "--drain-timeout"},
+		{"bad proxy", []string{"--trusted-proxy", "nope"}, "not an address or CIDR"},
+		{"ort lib is an empty folder", []string{"--ort-lib", t.TempDir()}, "is a directory without libonnxruntime"},
+		{"bad env", []string{"env:GANPAINT_MAX_SESSIONS=lots"}, "GANPAINT_MAX_SESSIONS=\"lots\""},
+		{"env is validated too", []string{"env:GANPAINT_JPEG_QUALITY=0"}, "--jpeg-quality 0"},
+		{"report cache 0", []string{"--report-cache-mb", "0"}, "--report-cache-mb 0: must be at least 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if len(tc.args) == 1 && strings.HasPrefix(tc.args[0], "env:") {
+				k, v, _ := strings.Cut(strings.TrimPrefix(tc.args[0], "env:"), "=")
+				t.Setenv(k, v)
+				tc.args = nil
+			}
 			err := runServe(context.Background(), tc.args, io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want it to mention %q", err, tc.want)
@@ -136,6 +153,38 @@ func TestServeEndToEnd(t *testing.T) {
 		if !strings.Contains(logs.String(), key) {
 			t.Errorf("start log lacks %q:\n%s", key, logs.String())
 		}
+	}
+
+	if resp, _ := get("metrics"); resp.StatusCode != 200 {
+		t.Errorf("metrics: %d", resp.StatusCode)
+	}
+	hostPort := strings.TrimSuffix(strings.TrimPrefix(base, "http://"), "/")
+	if err := runHealth(ctx, []string{"--addr", hostPort, "--ready"}, io.Discard, io.Discard); err != nil {
+		t.Errorf("health --ready: %v", err)
+	}
+
+	// A short load test, with hostile clients, against the real engine. No
+	// timing is asserted: this checks that the tool and the server hold up.
+	rep, err := runLoad(ctx, loadConfig{URL: strings.TrimSuffix(base, "/"), Painters: 2, Flooders: 2,
+		Duration: 1500 * time.Millisecond, StrokeInterval: 50 * time.Millisecond, SpreadIPs: true, Seed: 1})
+	if err != nil {
+		t.Fatalf("loadtest: %v", err)
+	}
+	var out strings.Builder
+	rep.print(&out)
+	t.Log(out.String())
+	for i, p := range rep.painters {
+		if p.frames == 0 || len(p.latencies) == 0 || p.closed != "" {
+			t.Errorf("painter %d: %d frames, %d timed strokes, ended %q", i, p.frames, len(p.latencies), p.closed)
+		}
+	}
+	for i, f := range rep.flooders {
+		if f.sent == 0 {
+			t.Errorf("flooder %d sent nothing", i)
+		}
+	}
+	if len(rep.health) == 0 || rep.serverRSS == 0 {
+		t.Errorf("report lacks /healthz probes (%d) or server RSS (%v)", len(rep.health), rep.serverRSS)
 	}
 
 	cancel()
