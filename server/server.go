@@ -124,6 +124,7 @@ type Server struct {
 	upgrader     websocket.Upgrader
 	handler      http.Handler
 	pngs         *pngCache
+	tokens       TokenEncoder // share tokens of every frame, with reused flate writers
 
 	turns   *turns
 	metrics *metrics

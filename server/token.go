@@ -70,13 +70,25 @@ const (
 	flagEverywhere = 2
 )
 
-// flateWriters holds idle BestCompression writers for EncodeState.
-var flateWriters sync.Pool
+// TokenEncoder writes share tokens. A session encodes a token with every
+// frame, and a new BestCompression flate writer is 800 KB of allocation, so
+// an encoder keeps its idle writers for reuse. The zero value is ready; it
+// is safe for concurrent use and must not be copied after first use.
+type TokenEncoder struct {
+	writers sync.Pool // idle *flate.Writer
+}
 
-// EncodeState returns the URL-safe token of st. It fails only when st is
+// EncodeState returns the URL-safe token of st with a fresh flate writer;
+// code that encodes often holds a TokenEncoder instead.
+func EncodeState(st ShareState) (string, error) {
+	var e TokenEncoder
+	return e.Encode(st)
+}
+
+// Encode returns the URL-safe token of st. It fails only when st is
 // outside the codec's limits (negative or huge numbers, long names, a
 // token longer than MaxTokenLen).
-func EncodeState(st ShareState) (string, error) {
+func (e *TokenEncoder) Encode(st ShareState) (string, error) {
 	body, err := encodeBody(st)
 	if err != nil {
 		return "", err
@@ -86,9 +98,7 @@ func EncodeState(st ShareState) (string, error) {
 	}
 	var buf bytes.Buffer
 	buf.WriteByte(TokenVersion)
-	// A session encodes a token with every frame; a new flate writer is
-	// 800 KB of allocation each time, so writers are reused.
-	zw, _ := flateWriters.Get().(*flate.Writer)
+	zw, _ := e.writers.Get().(*flate.Writer)
 	if zw == nil {
 		if zw, err = flate.NewWriter(&buf, flate.BestCompression); err != nil {
 			return "", err
@@ -96,7 +106,7 @@ func EncodeState(st ShareState) (string, error) {
 	} else {
 		zw.Reset(&buf)
 	}
-	defer flateWriters.Put(zw)
+	defer e.writers.Put(zw)
 	if _, err := zw.Write(body); err != nil {
 		return "", err
 	}

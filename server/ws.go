@@ -85,7 +85,7 @@ type imageKey struct {
 func (ss *session) originalToken(snap snapshot) string {
 	key := imageKey{snap.layer.info.Name, snap.id}
 	if ss.original == "" || ss.originalKey != key {
-		tok, err := EncodeState(shareOf(ss.srv.info.Name, snap.layer, snap.id, nil))
+		tok, err := ss.srv.tokens.Encode(shareOf(ss.srv.info.Name, snap.layer, snap.id, nil))
 		if err != nil {
 			ss.log.Error("share token of the original", "err", err)
 			return ""
@@ -503,7 +503,7 @@ func (ss *session) writeLoop(ctx context.Context) {
 		}
 		srv.metrics.renderSeconds.Observe(time.Since(start).Seconds())
 		release()
-		tok, terr := EncodeState(shareOf(srv.info.Name, snap.layer, snap.id, snap.edits))
+		tok, terr := srv.tokens.Encode(shareOf(srv.info.Name, snap.layer, snap.id, snap.edits))
 		if terr != nil {
 			// Every edit was validated against limits far inside the codec's,
 			// so this is a bug, not bad input.

@@ -103,6 +103,7 @@ func validate(d server.PageData) error {
 // Pages renders the HTML pages. It is safe for concurrent use.
 type Pages struct {
 	assets *Assets
+	tokens server.TokenEncoder // the sample thumbnails' share tokens
 }
 
 // NewPages returns Pages whose asset references point at a's hashed URLs.
@@ -134,7 +135,7 @@ func (p *Pages) render(w io.Writer, data server.PageData, embed bool) error {
 	if err := validate(data); err != nil {
 		return err
 	}
-	v, err := newView(data, p.assets, embed)
+	v, err := newView(data, p.assets, &p.tokens, embed)
 	if err != nil {
 		return err
 	}
@@ -238,7 +239,7 @@ type clientPaths struct {
 // render finishes between parts (the server coalesces the rest).
 const partialStrokeMS = 60
 
-func newView(d server.PageData, a *Assets, embed bool) (view, error) {
+func newView(d server.PageData, a *Assets, tokens *server.TokenEncoder, embed bool) (view, error) {
 	h := d.Hello
 	v := view{
 		ModelTitle: h.Model.Title,
@@ -318,7 +319,7 @@ func newView(d server.PageData, a *Assets, embed bool) (view, error) {
 		}
 		s := sample{ID: id}
 		if h.Model.Name != "" && v.Layer.Name != "" {
-			tok, err := server.EncodeState(server.ShareState{Model: h.Model.Name, Layer: v.Layer.Name, ID: id})
+			tok, err := tokens.Encode(server.ShareState{Model: h.Model.Name, Layer: v.Layer.Name, ID: id})
 			if err != nil {
 				return view{}, fmt.Errorf("%w: sample %d: %v", ErrInvalidPageData, id, err)
 			}

@@ -325,7 +325,7 @@ func TestConfigMatchesScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := newView(basePageData(), mustAssets(t, testFS("x")), false)
+	v, err := newView(basePageData(), mustAssets(t, testFS("x")), new(server.TokenEncoder), false)
 	if err != nil {
 		t.Fatal(err)
 	}
