@@ -127,7 +127,7 @@
   // Messages for error codes users can act on; others show the server's text.
   const errorText = {
     busy: 'The server is busy; your edit is kept and will appear shortly.',
-    rate_limited: 'Too many edits at once; some were dropped. Slow down a little.',
+    rate_limited: 'You are painting faster than the server accepts; your edits are kept and will appear a little late.',
     too_big: null,
     nothing_to_undo: 'Nothing to undo.',
     nothing_to_redo: 'Nothing to redo.',
