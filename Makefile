@@ -45,7 +45,7 @@ test-go: ort
 ## input (their committed seed corpora already run in test-go).
 FUZZTIME ?= 5s
 fuzz-smoke:
-	for t in FuzzDecodeState FuzzClientMessage FuzzClientAddr; do \
+	for t in FuzzDecodeState FuzzClientMessage FuzzClientAddr FuzzDecodeRefMask FuzzRefMaskJSON; do \
 		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./server; \
 	done
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEditSpec$$' -fuzztime $(FUZZTIME) ./cmd/ganpaint

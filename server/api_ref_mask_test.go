@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"image"
 	"image/color"
@@ -183,6 +184,44 @@ func FuzzDecodeRefMask(f *testing.F) {
 			}
 			if v == 1 && (y < by0 || y >= by1 || x < bx0 || x >= bx1) {
 				t.Fatalf("bit set at (%d,%d) outside the bounds %v", y, x, m.Bitbounds)
+			}
+		}
+	})
+}
+
+// FuzzRefMaskJSON: a mask record as the API receives it, JSON inside a
+// request body, through the decoder and onto a layer's grid. The decoder
+// answers a mask or an error, never panics, and pooling gives values in
+// [0, 1] with the max-pooled cell never below the mean-pooled one. The
+// committed corpus (testdata/fuzz/FuzzRefMaskJSON) holds the shapes real
+// clients send: canvas PNGs with and without alpha, bitstrings with and
+// without bounds, null bits.
+func FuzzRefMaskJSON(f *testing.F) {
+	f.Add([]byte(`{"shape":[2,3],"bitbounds":[0,0,2,3],"bitstring":"101010"}`))
+	f.Add([]byte(`{"bitstring":null}`))
+	f.Add([]byte(`{"shape":[4,4],"bitbounds":[1,1,3,4],"bitstring":"011100"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m refMask
+		if err := json.Unmarshal(data, &m); err != nil {
+			return
+		}
+		got, err := decodeRefMask(m, 16, 12, 64)
+		if err != nil {
+			if !errors.Is(err, errMask) {
+				t.Fatalf("error %v does not wrap errMask", err)
+			}
+			return
+		}
+		if got.W < 1 || got.H < 1 || got.W > 64 || got.H > 64 || len(got.Bits) != got.W*got.H {
+			t.Fatalf("mask %d×%d with %d bits", got.W, got.H, len(got.Bits))
+		}
+		const gw, gh = 4, 3
+		maxCell, meanCell := make([]float32, gw*gh), make([]float32, gw*gh)
+		adaptivePool(maxCell, got, gw, gh, false)
+		adaptivePool(meanCell, got, gw, gh, true)
+		for i := range maxCell {
+			if maxCell[i] < 0 || maxCell[i] > 1 || meanCell[i] < 0 || meanCell[i] > 1 || meanCell[i] > maxCell[i]+1e-6 {
+				t.Fatalf("cell %d: max %v, mean %v", i, maxCell[i], meanCell[i])
 			}
 		}
 	})
