@@ -204,6 +204,7 @@ def save_atomic(obj, path):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="training npz from build_dataset.py")
+    p.add_argument("--extra-data", default=None, help="optional second training npz appended to --data")
     p.add_argument("--eval-data", default=None,
                    help="held-out npz (default: <data>_eval.npz next to --data if it exists)")
     p.add_argument("--out", required=True, help="checkpoint directory")
@@ -240,6 +241,14 @@ def main(argv=None):
     widths = tuple(int(w) for w in args.widths.split(","))
 
     images, labels = load_npz(args.data, args.n_classes)
+    if args.extra_data:
+        # More examples of classes the main world shows rarely (v2's close-ups hide most mountains).
+        ex_images, ex_labels = load_npz(args.extra_data, args.n_classes)
+        if ex_images.shape[1:] != images.shape[1:]:
+            raise DataError("%s: images %s do not match %s's %s" % (args.extra_data, ex_images.shape[1:], args.data,
+                                                                    images.shape[1:]))
+        images = np.concatenate([images, ex_images])
+        labels = np.concatenate([labels, ex_labels])
     eval_path = args.eval_data
     if eval_path is None:
         cand = os.path.splitext(args.data)[0] + "_eval.npz"
