@@ -55,11 +55,22 @@ func NewReportHandler(pages ReportPages, images ReportImages, version string, lo
 	}
 	h := &ReportHandler{pages: pages, images: images, version: version, log: log, timeout: time.Minute}
 	r := chi.NewRouter()
-	r.Get("/", h.page(func(w io.Writer, r *http.Request) error { return pages.Index(w) }))
-	r.Get("/edit", h.page(func(w io.Writer, r *http.Request) error { return pages.Editor(w) }))
-	r.Get("/img/{version}/*", h.image)
-	r.Get("/{layer}", h.page(func(w io.Writer, r *http.Request) error { return pages.Layer(w, chi.URLParam(r, "layer")) }))
-	r.Get("/{layer}/unit/{unit}", h.page(func(w io.Writer, r *http.Request) error {
+	// HEAD like GET, as on the painter's routes: link checkers walk the
+	// report's pages.
+	getHead := func(pattern string, fn http.HandlerFunc) {
+		r.Get(pattern, fn)
+		r.Head(pattern, fn)
+	}
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		setCommonHeaders(w.Header())
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	})
+	getHead("/", h.page(func(w io.Writer, r *http.Request) error { return pages.Index(w) }))
+	getHead("/edit", h.page(func(w io.Writer, r *http.Request) error { return pages.Editor(w) }))
+	getHead("/img/{version}/*", h.image)
+	getHead("/{layer}", h.page(func(w io.Writer, r *http.Request) error { return pages.Layer(w, chi.URLParam(r, "layer")) }))
+	getHead("/{layer}/unit/{unit}", h.page(func(w io.Writer, r *http.Request) error {
 		unit, err := strconv.Atoi(chi.URLParam(r, "unit"))
 		if err != nil {
 			return report.ErrNotFound

@@ -123,6 +123,34 @@ func TestReportHandler(t *testing.T) {
 			}
 		})
 	}
+	// HEAD is answered like GET (without a body); other methods get 405
+	// with Allow.
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{"HEAD", "/report/", 200}, {"HEAD", "/report/layer4/unit/3", 200}, {"HEAD", "/report/img/v1/strip/layer4/1.jpg", 200},
+		{"HEAD", "/report/layer9", 404}, {"POST", "/report/", 405}, {"DELETE", "/report/layer4", 405},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, ts.URL+tc.path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			if tc.method == "HEAD" && len(b) != 0 {
+				t.Errorf("HEAD answered with a body of %d bytes", len(b))
+			}
+			if tc.status == 405 && resp.Header.Get("Allow") != "GET, HEAD" {
+				t.Errorf("Allow %q", resp.Header.Get("Allow"))
+			}
+		})
+	}
 	// The painter links to the report when the server has one.
 	resp, err := http.Get(ts.URL + "/")
 	if err != nil {
