@@ -44,16 +44,28 @@ type ReportHandler struct {
 	timeout time.Duration
 }
 
+// DefaultReportTimeout bounds one report image render when NewReportHandler
+// is given no timeout.
+const DefaultReportTimeout = time.Minute
+
 // NewReportHandler builds the handler; version is the report's
-// (report.Report.Version), the one its image links carry.
-func NewReportHandler(pages ReportPages, images ReportImages, version string, log *slog.Logger) (*ReportHandler, error) {
+// (report.Report.Version), the one its image links carry. timeout bounds one
+// image render (0: DefaultReportTimeout); it should end before the HTTP
+// server's write timeout, so that a slow render still gets its 503.
+func NewReportHandler(pages ReportPages, images ReportImages, version string, timeout time.Duration, log *slog.Logger) (*ReportHandler, error) {
 	if pages == nil || images == nil || version == "" {
 		return nil, errors.New("server: the report handler needs pages, images and a version")
+	}
+	if timeout < 0 {
+		return nil, errors.New("server: negative report timeout")
+	}
+	if timeout == 0 {
+		timeout = DefaultReportTimeout
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &ReportHandler{pages: pages, images: images, version: version, log: log, timeout: time.Minute}
+	h := &ReportHandler{pages: pages, images: images, version: version, log: log, timeout: timeout}
 	r := chi.NewRouter()
 	// HEAD like GET, as on the painter's routes: link checkers walk the
 	// report's pages.

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ganpaint-go/ganpaint/inference"
 	"github.com/ganpaint-go/ganpaint/report"
@@ -66,7 +67,7 @@ func TestReportHandler(t *testing.T) {
 		}
 		return nil, "", report.ErrNotFound
 	}}
-	h, err := NewReportHandler(pages, images, "v1", quietLogger())
+	h, err := NewReportHandler(pages, images, "v1", 0, quietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,10 @@ func TestReportHandler(t *testing.T) {
 	if !strings.Contains(string(b), `"ReportURL":"/report/"`) {
 		t.Errorf("painter page data lacks the report link: %s", b)
 	}
-	if _, err := NewReportHandler(pages, images, "", nil); err == nil {
+	if _, err := NewReportHandler(pages, images, "", 0, nil); err == nil {
 		t.Error("a handler without a version was built")
+	}
+	if _, err := NewReportHandler(pages, images, "v1", -time.Second, nil); err == nil {
+		t.Error("a handler with a negative timeout was built")
 	}
 }

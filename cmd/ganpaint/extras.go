@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/ganpaint-go/ganpaint/dissection"
 	"github.com/ganpaint-go/ganpaint/inference"
@@ -18,6 +19,9 @@ type extraConfig struct {
 	Report bool
 	// ReportCacheBytes bounds the report's rendered images in memory.
 	ReportCacheBytes int64
+	// RequestTimeout bounds one API request and one report image render;
+	// serve sets it inside the HTTP write timeout (0: the packages' defaults).
+	RequestTimeout time.Duration
 }
 
 // addExtras builds the REST API and the report from the model and its
@@ -39,7 +43,7 @@ func addExtras(deps *server.Deps, ex extraConfig, logger *slog.Logger, m *infere
 		if err != nil {
 			return err
 		}
-		h, err := server.NewReportHandler(pages, imgs, rep.Version, logger)
+		h, err := server.NewReportHandler(pages, imgs, rep.Version, ex.RequestTimeout, logger)
 		if err != nil {
 			return err
 		}
@@ -47,7 +51,11 @@ func addExtras(deps *server.Deps, ex extraConfig, logger *slog.Logger, m *infere
 		unitURL = func(layer string, unit int) string { return links.Image(report.StripKey(layer, unit)) }
 	}
 	if ex.API != nil {
-		api, err := server.NewRefAPI(*ex.API, server.RefAPIDeps{Model: m, Results: res, UnitImageURL: unitURL})
+		cfg := *ex.API
+		if cfg.Timeout == 0 {
+			cfg.Timeout = ex.RequestTimeout
+		}
+		api, err := server.NewRefAPI(cfg, server.RefAPIDeps{Model: m, Results: res, UnitImageURL: unitURL})
 		if err != nil {
 			return err
 		}

@@ -226,7 +226,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *accessLog {
 		cfg.AccessLog = logger.With("log", "access")
 	}
-	extras := extraConfig{ReportCacheBytes: int64(*reportCache) << 20}
+	// The API and the report's image renders stop at 90% of the write
+	// timeout, so a slow answer is a clean 503 rather than a connection the
+	// HTTP server cuts mid-response.
+	extras := extraConfig{ReportCacheBytes: int64(*reportCache) << 20,
+		RequestTimeout: min(server.DefaultRefTimeout, max(*writeTimeout*9/10, time.Millisecond))}
 	if *apiOn {
 		extras.API = &server.RefAPIConfig{CORSOrigins: apiCORS, Logger: logger}
 	}
@@ -251,7 +255,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"idle_timeout", eff.IdleTimeout, "read_limit", eff.ReadLimit, "write_timeout", eff.WriteTimeout,
 		"ping_period", eff.PingPeriod, "messages_per_second", eff.MessagesPerSecond, "message_burst", eff.MessageBurst,
 		"allow_origins", eff.AllowedOrigins, "frame_ancestors", eff.FrameAncestors,
-		"jpeg_quality", eff.JPEGQuality, "public_url", eff.PublicBaseURL, "api", *apiOn, "api_cors", []string(apiCORS), "report", *reportOn)
+		"jpeg_quality", eff.JPEGQuality, "public_url", eff.PublicBaseURL, "api", *apiOn, "api_cors", []string(apiCORS), "report", *reportOn,
+		"request_timeout", extras.RequestTimeout)
 	start := time.Now()
 	err = srv.Serve(ctx, ln)
 	logger.Info("ganpaint serve stopped", "uptime", time.Since(start).Round(time.Second))

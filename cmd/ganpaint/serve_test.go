@@ -149,7 +149,8 @@ func TestServeEndToEnd(t *testing.T) {
 	if resp, body := get("api/levels?project=planted&layer=layer2&quantiles=0.5,0.99"); resp.StatusCode != 200 || !strings.Contains(string(body), `"res":[[`) {
 		t.Errorf("api/levels: %d %s", resp.StatusCode, body)
 	}
-	for _, key := range []string{"max_sessions=64", "frame_ancestors=[https://course.example.edu]", "model=planted"} {
+	// The API and report stop inside the HTTP write timeout (30 s by default).
+	for _, key := range []string{"max_sessions=64", "frame_ancestors=[https://course.example.edu]", "model=planted", "request_timeout=27s"} {
 		if !strings.Contains(logs.String(), key) {
 			t.Errorf("start log lacks %q:\n%s", key, logs.String())
 		}
