@@ -10,7 +10,7 @@ ORT_LIB := $(CURDIR)/.ort/libonnxruntime.so.1
 TEMPL := $(GO) run github.com/a-h/templ/cmd/templ@v0.3.1100
 export ONNXRUNTIME_LIB ?= $(ORT_LIB)
 
-.PHONY: run build ort test test-go test-python test-toy test-browser check-generated lint bench model dissect clean
+.PHONY: run build ort test test-go test-python test-toy test-browser check-generated lint bench model dissect efficacy clean
 
 ## run: fetch ONNX Runtime if missing, build, and serve the painter on the embedded model.
 run: build
@@ -72,6 +72,11 @@ model:
 ## dissect: re-run the dissection of the default model and store it next to the model.
 dissect: build
 	./$(BIN) dissect --model assets/models/scenes128 --layers layer4,layer6 --samples 1000 --threshold iqr
+
+## efficacy: measure what every brush of the default model paints and erases (about
+## 10 minutes on 2 cores); writes efficacy.json and the table in its MODEL.md.
+efficacy: build
+	./$(BIN) efficacy --model assets/models/scenes128
 
 clean:
 	rm -rf bin

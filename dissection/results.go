@@ -15,8 +15,12 @@ import (
 )
 
 // SchemaVersion is the version of the files under <model>/dissection/ that
-// this package writes and reads (docs/dissection-format.md).
-const SchemaVersion = 1
+// this package writes (docs/dissection-format.md). Version 2 added learned
+// concept recipes; files of version 1 (no recipes) are still read.
+const SchemaVersion = 2
+
+// minSchemaVersion is the oldest version Load reads.
+const minSchemaVersion = 1
 
 // Dir is the directory of the results, relative to the model directory.
 const Dir = "dissection"
@@ -132,6 +136,28 @@ type Layer struct {
 	// Rankings maps every class to all units sorted by IoU with it (desc).
 	Rankings map[string][]int `json:"rankings"`
 	Causal   *Causal          `json:"causal,omitempty"`
+	// Recipes are learned ways to paint or erase a concept at this layer
+	// (schema 2), by name ("tree-ace", "tree-dense", "tree-erase", …). A
+	// recipe's units, in order, are also the ranking of that name.
+	Recipes map[string]*Recipe `json:"recipes,omitempty"`
+}
+
+// Recipe is a learned concept brush: an inference.ModeBlend edit that moves
+// unit Units[i] towards Values[i] with weight Weights[i]
+// (docs/dissection-format.md). It is made by training/recipes.py.
+type Recipe struct {
+	Concept string `json:"concept"`
+	// Kind is how it was made: "ace" (sparse weights and values, in the
+	// reference's style), "dense" (every unit), or another trainer's name.
+	Kind string `json:"kind"`
+	// Remove is true for recipes that erase the concept.
+	Remove bool `json:"remove"`
+	// Units with a non-zero weight, by weight (largest first).
+	Units   []int     `json:"units"`
+	Weights []float32 `json:"weights"`
+	Values  []float32 `json:"values"`
+	// Training records how the recipe was made (free-form, for people).
+	Training map[string]any `json:"training,omitempty"`
 }
 
 // Summary counts interpretable units and the distinct labels they cover.
@@ -156,9 +182,13 @@ func (l *Layer) Levels() []float32 {
 	return out
 }
 
-// Ranking returns all units ordered by IoU with concept, best first.
+// Ranking returns all units ordered by IoU with concept, best first; a
+// recipe's name gives the recipe's units, largest weight first.
 func (l *Layer) Ranking(concept string) ([]int, error) {
 	r, ok := l.Rankings[concept]
+	if rc, isRecipe := l.Recipes[concept]; !ok && isRecipe {
+		r, ok = rc.Units, true
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w: %q in layer %s (classes: %s)", ErrUnknownConcept, concept, l.Layer, strings.Join(l.ClassNames, ", "))
 	}
@@ -236,13 +266,13 @@ func checkVersion(data []byte, name string) error {
 	if v.SchemaVersion == nil {
 		return fmt.Errorf("%w: %s has no schema_version", ErrSchemaVersion, name)
 	}
-	if *v.SchemaVersion != SchemaVersion {
+	if *v.SchemaVersion < minSchemaVersion || *v.SchemaVersion > SchemaVersion {
 		age := "older"
 		if *v.SchemaVersion > SchemaVersion {
 			age = "newer"
 		}
-		return fmt.Errorf("%w: %s is version %d (%s), this build reads version %d; rerun `ganpaint dissect`",
-			ErrSchemaVersion, name, *v.SchemaVersion, age, SchemaVersion)
+		return fmt.Errorf("%w: %s is version %d (%s), this build reads versions %d to %d; rerun `ganpaint dissect`",
+			ErrSchemaVersion, name, *v.SchemaVersion, age, minSchemaVersion, SchemaVersion)
 	}
 	return nil
 }
@@ -324,6 +354,14 @@ func (l *Layer) validate() error {
 			return fmt.Errorf("unit %d has %d top ids but %d activations", i, len(u.TopIDs), len(u.TopActs))
 		}
 	}
+	for name, rc := range l.Recipes {
+		if err := rc.validate(name, l.Channels, classes); err != nil {
+			return err
+		}
+		if _, clash := l.Rankings[name]; clash {
+			return fmt.Errorf("recipe %q has the name of a class ranking", name)
+		}
+	}
 	for c, r := range l.Rankings {
 		if !classes[c] {
 			return fmt.Errorf("ranking for unknown class %q", c)
@@ -337,6 +375,45 @@ func (l *Layer) validate() error {
 		}
 	}
 	return nil
+}
+
+func (rc *Recipe) validate(name string, channels int, classes map[string]bool) error {
+	if rc == nil {
+		return fmt.Errorf("recipe %q is empty", name)
+	}
+	if name == "" || !classes[rc.Concept] {
+		return fmt.Errorf("recipe %q is for unknown class %q", name, rc.Concept)
+	}
+	if len(rc.Units) == 0 || len(rc.Weights) != len(rc.Units) || len(rc.Values) != len(rc.Units) {
+		return fmt.Errorf("recipe %q has %d units, %d weights and %d values", name, len(rc.Units), len(rc.Weights), len(rc.Values))
+	}
+	seen := make([]bool, channels)
+	for i, u := range rc.Units {
+		if u < 0 || u >= channels || seen[u] {
+			return fmt.Errorf("recipe %q has bad or repeated unit %d", name, u)
+		}
+		seen[u] = true
+		if w := rc.Weights[i]; !(w > 0 && w <= 1) {
+			return fmt.Errorf("recipe %q: unit %d has weight %v outside (0, 1]", name, u, w)
+		}
+		if v := float64(rc.Values[i]); math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("recipe %q: unit %d has value %v", name, u, rc.Values[i])
+		}
+	}
+	return nil
+}
+
+// Recipe returns the named recipe of a layer.
+func (r *Results) Recipe(layer, name string) (*Recipe, error) {
+	l, err := r.Layer(layer)
+	if err != nil {
+		return nil, err
+	}
+	rc, ok := l.Recipes[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: no recipe %q in layer %s", ErrUnknownConcept, name, layer)
+	}
+	return rc, nil
 }
 
 // Save writes the results into modelDir/dissection/, each file through a
