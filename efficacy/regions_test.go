@@ -1,6 +1,10 @@
 package efficacy
 
 import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -124,5 +128,76 @@ func TestRuleForUnknownConcept(t *testing.T) {
 		if RuleFor(c).Text == "no rule: every region" {
 			t.Errorf("class %s of the default model has no rule", c)
 		}
+	}
+}
+
+// The rules' outcomes on drawn scenes, shared with the Python port
+// (training/plausible.py, checked by training/tests/test_recipes.py).
+// Regenerate with `go test ./efficacy -run RulesGolden -update`.
+var update = flag.Bool("update", false, "rewrite golden files")
+
+type goldenRect struct {
+	Class string `json:"class"`
+	Rect  [4]int `json:"rect"`
+}
+
+type goldenScene struct {
+	Background string            `json:"background"`
+	Rects      []goldenRect      `json:"rects"`
+	Plausible  map[string][]bool `json:"plausible"` // concept → one per region of the 4×4 tiling
+}
+
+func goldenScenes() []goldenScene {
+	scenes := []goldenScene{
+		{Background: "sky", Rects: []goldenRect{{"grass", [4]int{0, 64, 128, 128}}}},
+		{Background: "sky", Rects: []goldenRect{{"grass", [4]int{0, 80, 128, 128}}, {"building", [4]int{32, 32, 96, 80}}}},
+		{Background: "sky", Rects: []goldenRect{{"road", [4]int{0, 90, 128, 128}}, {"brick", [4]int{10, 40, 70, 90}},
+			{"roof", [4]int{10, 28, 70, 40}}, {"door", [4]int{30, 70, 42, 90}}, {"tree", [4]int{80, 50, 110, 90}}}},
+	}
+	rng := newSplitMix(20261130)
+	for s := 0; s < 12; s++ {
+		sc := goldenScene{Background: sceneClasses[rng.next()%uint64(len(sceneClasses))]}
+		for k := 0; k < 7; k++ {
+			x0, y0 := int(rng.next()%120), int(rng.next()%120)
+			w, h := 8+int(rng.next()%64), 8+int(rng.next()%64)
+			sc.Rects = append(sc.Rects, goldenRect{sceneClasses[rng.next()%uint64(len(sceneClasses))], [4]int{x0, y0, min(x0+w, 128), min(y0+h, 128)}})
+		}
+		scenes = append(scenes, sc)
+	}
+	cls := NewClasses(sceneClasses)
+	for i := range scenes {
+		var rects []any
+		for _, r := range scenes[i].Rects {
+			rects = append(rects, r.Class, Rect{r.Rect[0], r.Rect[1], r.Rect[2], r.Rect[3]})
+		}
+		seg := scene(scenes[i].Background, rects...)
+		scenes[i].Plausible = map[string][]bool{}
+		for _, c := range sceneClasses {
+			for _, r := range Tiling(128, 128, 4) {
+				scenes[i].Plausible[c] = append(scenes[i].Plausible[c], RuleFor(c).Plausible(NewContext(seg, r, len(sceneClasses)), cls))
+			}
+		}
+	}
+	return scenes
+}
+
+func TestRulesGolden(t *testing.T) {
+	got, err := json.MarshalIndent(map[string]any{"classes": sceneClasses, "size": 128, "side": 4, "scenes": goldenScenes()}, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "rules_golden.json")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if string(want) != string(got)+"\n" {
+		t.Fatalf("rules changed: rerun with -update and check training/plausible.py still agrees")
 	}
 }
