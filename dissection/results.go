@@ -70,43 +70,64 @@ type Unit struct {
 	TopActs  []float32 `json:"top_acts"`
 }
 
-// CausalEffect is one (class, k) row of the causal measurement.
+// CausalEffect is one (class, k) row of the causal measurement: the top-k
+// IoU-ranked units as a brush, measured by the efficacy benchmark (schema 2;
+// docs/dissection-format.md). The fields marked "schema 1" are only in
+// results written before, which measured differently.
 type CausalEffect struct {
 	K     int   `json:"k"`
 	Units []int `json:"units"`
-	// Ablation: share of the class's pixels before and after removing the
-	// units everywhere, averaged over the causal samples.
-	ShareBefore float64 `json:"share_before"`
-	ShareAfter  float64 `json:"share_after"`
-	Drop        float64 `json:"drop"`          // ShareBefore − ShareAfter
-	RelDrop     float64 `json:"rel_drop"`      // Drop / ShareBefore (0 when absent)
-	RegionShare float64 `json:"region_before"` // class share inside the insertion square, before
-	RegionAfter float64 `json:"region_after"`  // … after inserting the units there
-	Rise        float64 `json:"rise"`          // RegionAfter − RegionShare
+	// Painting the units at their levels into regions: success where the
+	// class plausibly belongs and over all regions, mean rise of its share,
+	// label changes around (near) and beyond (far) the region.
+	Success    float64 `json:"success"`
+	SuccessAll float64 `json:"success_all"`
+	Rise       float64 `json:"rise"`
+	LeakNear   float64 `json:"leak_near"`
+	LeakFar    float64 `json:"leak_far"`
+	// Switching them off everywhere on images showing the class: relative
+	// drop of its pixels, share of images losing half of them, share of the
+	// other pixels that changed; and the mean relative drop inside regions
+	// the class covered at least half of when switched off there.
+	RelDrop    float64 `json:"rel_drop"`
+	Half       float64 `json:"half"`
+	Damage     float64 `json:"damage"`
+	RegionDrop float64 `json:"region_drop"`
+	Plausible  int     `json:"plausible_regions"` // plausible regions painted
+	Images     int     `json:"images"`            // images erased
+	// Schema 1 only.
+	ShareBefore float64 `json:"share_before,omitempty"`
+	ShareAfter  float64 `json:"share_after,omitempty"`
+	Drop        float64 `json:"drop,omitempty"`
+	RegionShare float64 `json:"region_before,omitempty"`
+	RegionAfter float64 `json:"region_after,omitempty"`
 }
 
-// LocationMap is, for one class, how often inserting its top units in a cell
-// makes the class appear there (see docs/dissection-format.md).
+// LocationMap is, for one class, how often painting its top units into each
+// region of the efficacy tiling succeeds (schema 1: into each layer cell,
+// "appears" at AppearShare).
 type LocationMap struct {
 	K    int       `json:"k"`
 	Rows int       `json:"rows"`
 	Cols int       `json:"cols"`
 	Rate []float64 `json:"rate"` // Rows×Cols, row-major, in [0,1]
-	// Eligible[i] counts the images where the class was not already in cell
-	// i, the denominator of Rate[i].
+	// Eligible[i] counts the images where the class did not already cover
+	// half of region i, the denominator of Rate[i].
 	Eligible []int `json:"eligible"`
 	Images   int   `json:"images"`
 }
 
 // Causal holds the measured causal effects of one layer.
 type Causal struct {
-	Samples      int                       `json:"samples"`
-	IDs          []int64                   `json:"ids"`
-	Ks           []int                     `json:"ks"`
-	RegionCells  int                       `json:"region_cells"` // side of the insertion square, layer cells
-	AppearShare  float64                   `json:"appear_share"` // location map: "appears" threshold
-	Effects      map[string][]CausalEffect `json:"effects"`      // class → one row per k
-	Locations    map[string]LocationMap    `json:"locations"`    // class → map
+	Samples int     `json:"samples"`
+	IDs     []int64 `json:"ids"`
+	Ks      []int   `json:"ks"`
+	// Side is the efficacy tiling (Side×Side regions); 0 in schema 1.
+	Side         int                       `json:"side,omitempty"`
+	RegionCells  int                       `json:"region_cells"`           // side of a region, layer cells
+	AppearShare  float64                   `json:"appear_share,omitempty"` // schema 1
+	Effects      map[string][]CausalEffect `json:"effects"`                // class → one row per k
+	Locations    map[string]LocationMap    `json:"locations"`              // class → map
 	LocationSize int                       `json:"location_images"`
 }
 

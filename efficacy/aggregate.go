@@ -1,8 +1,10 @@
 package efficacy
 
+import "slices"
+
 // aggregate turns the probes' measurements into one row per brush and step.
 func aggregate(brushes []Brush, concepts []string, byConcept map[string][]int, plans map[string]*conceptPlan,
-	probes []probe, outs []probeOut, base []baseImage) []ConceptResult {
+	probes []probe, outs []probeOut, base []baseImage, tiles []Rect) []ConceptResult {
 	type key struct{ brush, step int }
 	byRow := map[key][]int{}
 	for i, p := range probes {
@@ -29,7 +31,11 @@ func aggregate(brushes []Brush, concepts []string, byConcept map[string][]int, p
 				if b.Remove {
 					cr.Remove = append(cr.Remove, removeRow(row, idx, probes, outs, base))
 				} else {
-					cr.Insert = append(cr.Insert, insertRow(row, idx, probes, outs, base, p))
+					r := insertRow(row, idx, probes, outs, base, p)
+					if tiles != nil {
+						r.Tiles = tileRates(tiles, idx, probes, outs, base)
+					}
+					cr.Insert = append(cr.Insert, r)
 				}
 			}
 		}
@@ -59,7 +65,7 @@ func insertRow(row Row, idx []int, probes []probe, outs []probeOut, base []baseI
 		}
 		before := base[pr.img].seg.Share(pr.rect, pr.class)
 		ok := 0.0
-		if o.after >= SuccessShare && o.after-before >= SuccessRise {
+		if succeeded(pr, o, base) {
 			ok = 1
 		}
 		succ[s].add(ok)
@@ -85,6 +91,29 @@ func insertRow(row Row, idx []int, probes []probe, outs []probeOut, base []baseI
 	}
 	return InsertResult{Row: row, Success: succ[0].value(), SuccessAll: weighted(succ), Rise: rise[0].value(), RiseAll: weighted(rise),
 		LeakNear: weighted(near), LeakFar: weighted(far)}
+}
+
+// succeeded applies the success rule to one painting probe.
+func succeeded(pr probe, o probeOut, base []baseImage) bool {
+	before := base[pr.img].seg.Share(pr.rect, pr.class)
+	return o.after >= SuccessShare && o.after-before >= SuccessRise
+}
+
+// tileRates counts, per region of the tiling, the probed regions and the
+// successes among them.
+func tileRates(tiles []Rect, idx []int, probes []probe, outs []probeOut, base []baseImage) []Tile {
+	out := make([]Tile, len(tiles))
+	for _, i := range idx {
+		t := slices.Index(tiles, probes[i].rect)
+		if t < 0 {
+			continue
+		}
+		out[t].Tried++
+		if succeeded(probes[i], outs[i], base) {
+			out[t].Success++
+		}
+	}
+	return out
 }
 
 func removeRow(row Row, idx []int, probes []probe, outs []probeOut, base []baseImage) RemoveResult {

@@ -55,6 +55,13 @@ type Config struct {
 	IDFrom, IDTo float64
 	// Exclude lists ids never used (the dissection's samples).
 	Exclude []int64
+	// IDs, when set, are the images (Images, IDFrom, IDTo and Exclude are
+	// then ignored): the dissection's causal measurement passes its own
+	// held-out ids.
+	IDs []int64
+	// Tiles adds to every painting row its success per region of the
+	// tiling (InsertResult.Tiles), a map of where the concept can be painted.
+	Tiles bool
 	// Seed selects the regions drawn from the pool.
 	Seed uint64
 	// Batch is the number of probes per generator call. Default 4.
@@ -71,6 +78,9 @@ func (c Config) withDefaults() (Config, error) {
 		if *v == 0 {
 			*v = d
 		}
+	}
+	if len(c.IDs) > 0 {
+		c.Images = len(c.IDs)
 	}
 	def(&c.Images, 40)
 	def(&c.Plausible, 48)
@@ -223,9 +233,11 @@ func Run(ctx context.Context, m Model, brushes []Brush, cfg Config) (*Report, er
 		}
 	}
 	start := cfg.Now()
-	ids, err := HeldOutIDs(man.Z.MaxID, cfg.IDFrom, cfg.IDTo, cfg.Images, cfg.Exclude)
-	if err != nil {
-		return nil, err
+	ids := slices.Clone(cfg.IDs)
+	if len(ids) == 0 {
+		if ids, err = HeldOutIDs(man.Z.MaxID, cfg.IDFrom, cfg.IDTo, cfg.Images, cfg.Exclude); err != nil {
+			return nil, err
+		}
 	}
 	base, err := generateBase(ctx, m, ids, useLayers, cfg)
 	if err != nil {
@@ -274,7 +286,11 @@ func Run(ctx context.Context, m Model, brushes []Brush, cfg Config) (*Report, er
 	if err != nil {
 		return nil, err
 	}
-	rep.Concepts = aggregate(brushes, concepts, byConcept, plans, probes, outs, base)
+	var tiles []Rect
+	if cfg.Tiles {
+		tiles = regions
+	}
+	rep.Concepts = aggregate(brushes, concepts, byConcept, plans, probes, outs, base, tiles)
 	rep.Probes = len(probes)
 	rep.Seconds = cfg.Now().Sub(start).Seconds()
 	return rep, nil

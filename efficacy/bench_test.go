@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -113,7 +114,7 @@ func TestRunPlanted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slicesEqualInsert(again.Concepts[0].Insert, c.Insert) {
+	if !reflect.DeepEqual(again.Concepts[0].Insert, c.Insert) {
 		t.Errorf("rerun differs: %+v vs %+v", again.Concepts[0].Insert, c.Insert)
 	}
 
@@ -124,16 +125,32 @@ func TestRunPlanted(t *testing.T) {
 	}
 }
 
-func slicesEqualInsert(a, b []InsertResult) bool {
-	if len(a) != len(b) {
-		return false
+// With explicit ids and every region tried, the tile map of the exact recipe
+// is full: success wherever tree was not already there.
+func TestRunTilesAndIDs(t *testing.T) {
+	m := plantedModel(t)
+	rep, err := Run(context.Background(), m, plantedBrushes()[:1], Config{IDs: []int64{5, 9}, Plausible: 1 << 20, Other: 1 << 20, Tiles: true})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
+	if !slices.Equal(rep.IDs, []int64{5, 9}) {
+		t.Fatalf("ids %v", rep.IDs)
+	}
+	c := rep.Concepts[0]
+	full := c.Insert[1]
+	if len(full.Tiles) != 16 {
+		t.Fatalf("tiles %+v", full.Tiles)
+	}
+	tried := 0
+	for i, tl := range full.Tiles {
+		if tl.Success != tl.Tried || tl.Tried > 2 {
+			t.Errorf("tile %d: %+v", i, tl)
 		}
+		tried += tl.Tried
 	}
-	return true
+	if tried != c.PoolPlausible+c.PoolOther || tried == 0 {
+		t.Errorf("%d tiles tried, pool %d+%d", tried, c.PoolPlausible, c.PoolOther)
+	}
 }
 
 func TestRunRejects(t *testing.T) {

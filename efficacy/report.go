@@ -98,6 +98,15 @@ type InsertResult struct {
 	// Both are averaged over all probed regions, weighted as SuccessAll.
 	LeakNear float64 `json:"leak_near"`
 	LeakFar  float64 `json:"leak_far"`
+	// Tiles (Config.Tiles) counts, per region of the tiling (row-major),
+	// the regions tried there and the successes.
+	Tiles []Tile `json:"tiles,omitempty"`
+}
+
+// Tile is one region of the tiling in a map of where painting works.
+type Tile struct {
+	Tried   int `json:"tried"`
+	Success int `json:"success"`
 }
 
 // RemoveResult is one erasing brush at one step.
