@@ -222,6 +222,15 @@ type Results struct {
 	Layers map[string]*Layer
 }
 
+// layer is Layer for a possibly nil Results.
+func (r *Results) layer(name string) (*Layer, bool) {
+	if r == nil {
+		return nil, false
+	}
+	l, ok := r.Layers[name]
+	return l, ok
+}
+
 // Layer returns one layer's results.
 func (r *Results) Layer(name string) (*Layer, error) {
 	l, ok := r.Layers[name]
@@ -440,14 +449,17 @@ func (r *Results) Recipe(layer, name string) (*Recipe, error) {
 // Save writes the results into modelDir/dissection/, each file through a
 // temporary file and a rename so a crash never leaves a half-written file;
 // the index is written last, so it only ever names complete layer files.
-// Layers already on disk but absent from r are kept in the index.
+// Layers already on disk but absent from r are kept in the index, and a
+// layer saved without recipes keeps the recipes already on disk for it.
 func Save(modelDir string, r *Results) error {
 	dir := filepath.Join(modelDir, Dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("dissection: %w", err)
 	}
 	idx := Index{SchemaVersion: SchemaVersion, Model: r.Model, Layers: map[string]string{}}
-	if old, err := Load(os.DirFS(modelDir)); err == nil && old.Model == r.Model {
+	var old *Results
+	if o, err := Load(os.DirFS(modelDir)); err == nil && o.Model == r.Model {
+		old = o
 		for name := range old.Layers {
 			idx.Layers[name] = name + ".json"
 		}
@@ -463,6 +475,11 @@ func Save(modelDir string, r *Results) error {
 			return fmt.Errorf("dissection: bad layer name %q", name)
 		}
 		l.SchemaVersion = SchemaVersion
+		// Recipes are trained after the dissection (training/recipes.py);
+		// re-dissecting the same model keeps them.
+		if prev, ok := old.layer(name); ok && len(l.Recipes) == 0 && len(prev.Recipes) > 0 && prev.Channels == l.Channels {
+			l.Recipes = prev.Recipes
+		}
 		if err := writeJSONAtomic(filepath.Join(dir, name+".json"), l); err != nil {
 			return err
 		}

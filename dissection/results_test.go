@@ -176,6 +176,13 @@ func TestLoadVersionsAndRecipes(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(rc, good.Layers["a"].Recipes["tree-ace"]) {
 		t.Fatalf("recipe %+v %v", rc, err)
 	}
+	// Dissecting again keeps the recipes trained on the model.
+	if err := Save(dir, fakeResults(t)); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := Load(os.DirFS(dir)); err != nil || again.Layers["a"].Recipes["tree-ace"] == nil {
+		t.Fatalf("recipes lost on re-dissection: %v", err)
+	}
 	if r, err := got.Ranking("a", "tree-ace"); err != nil || !slices.Equal(r, []int{2, 0}) {
 		t.Fatalf("recipe ranking %v %v", r, err)
 	}
