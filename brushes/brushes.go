@@ -39,7 +39,14 @@ type Concept struct {
 
 // Set is every brush of a model.
 type Set struct {
-	layers map[string]map[string]*Concept // layer → concept → brushes
+	layers  map[string]map[string]*Concept // layer → concept → brushes
+	effects map[effectKey]efficacy.StepEffect
+}
+
+type effectKey struct {
+	layer, brush string
+	remove       bool
+	strength     float32
 }
 
 // Options configure New.
@@ -93,7 +100,7 @@ func New(res *dissection.Results, rep *efficacy.Report, opts Options) (*Set, err
 	if rep != nil {
 		cal, choice = rep.Calibration, rep.Brushes
 	}
-	s := &Set{layers: map[string]map[string]*Concept{}}
+	s := &Set{layers: map[string]map[string]*Concept{}, effects: effectsOf(rep)}
 	for name, l := range res.Layers {
 		if len(opts.Layers) > 0 && !slices.Contains(opts.Layers, name) {
 			continue
@@ -142,24 +149,55 @@ func New(res *dissection.Results, rep *efficacy.Report, opts Options) (*Set, err
 				c.Add = append(c.Add, b)
 			}
 		}
+		at := efficacy.ChooseAt(rep, name)
 		for _, c := range byConcept {
-			setSteps(c.Add, cal, choiceOf(choice, c.Name, false), name)
-			setSteps(c.Remove, cal, choiceOf(choice, c.Name, true), name)
+			setSteps(c.Add, cal, choiceOf(choice, at, c.Name, false, name), name)
+			setSteps(c.Remove, cal, choiceOf(choice, at, c.Name, true, name), name)
 		}
 		s.layers[name] = byConcept
 	}
 	return s, nil
 }
 
-func choiceOf(choice map[string]efficacy.Choice, concept string, remove bool) *efficacy.ChosenBrush {
-	ch, ok := choice[concept]
-	if !ok {
-		return nil
+// choiceOf is the benchmark's choice for the concept when it paints at
+// layer, else the best brush measured at layer (nil: none measured).
+func choiceOf(global, atLayer map[string]efficacy.Choice, concept string, remove bool, layer string) *efficacy.ChosenBrush {
+	for _, m := range []map[string]efficacy.Choice{global, atLayer} {
+		ch := m[concept]
+		b := ch.Add
+		if remove {
+			b = ch.Remove
+		}
+		if b != nil && b.Layer == layer {
+			return b
+		}
 	}
-	if remove {
-		return ch.Remove
+	return nil
+}
+
+// effectsOf indexes the measured effect of every brush at every strength.
+func effectsOf(rep *efficacy.Report) map[effectKey]efficacy.StepEffect {
+	out := map[effectKey]efficacy.StepEffect{}
+	if rep == nil {
+		return out
 	}
-	return ch.Add
+	for _, c := range rep.Concepts {
+		for _, r := range c.Insert {
+			out[effectKey{r.Layer, r.Brush, false, r.Strength}] = efficacy.StepEffect{Step: efficacy.Step{Name: r.Step, Strength: r.Strength},
+				Success: r.Success, Rise: r.Rise, LeakNear: r.LeakNear, LeakFar: r.LeakFar}
+		}
+		for _, r := range c.Remove {
+			out[effectKey{r.Layer, r.Brush, true, r.Strength}] = efficacy.StepEffect{Step: efficacy.Step{Name: r.Step, Strength: r.Strength},
+				Drop: r.Drop, Half: r.Half, Damage: r.Damage, LeakNear: r.LeakNear, LeakFar: r.LeakFar, Rise: -r.RegionDrop}
+		}
+	}
+	return out
+}
+
+// Effect is the benchmark's measurement of brush b at strength s, if any.
+func (s *Set) Effect(b efficacy.Brush, strength float32) (efficacy.StepEffect, bool) {
+	e, ok := s.effects[effectKey{b.Layer, b.Name, b.Remove, strength}]
+	return e, ok
 }
 
 // setSteps gives every brush its steps (calibrated when the calibration was
@@ -172,7 +210,7 @@ func setSteps(list []efficacy.Brush, cal map[string]efficacy.Calibrated, chosen 
 		if steps, def, ok := efficacy.CalibratedSteps(cal, *b); ok {
 			b.Steps, b.Default = steps, def
 		} else {
-			b.Steps, b.Default = efficacy.DefaultSteps(b.Mode, b.Remove), "medium"
+			b.Steps, b.Default = efficacy.DefaultSteps(b.Mode, b.Remove), efficacy.DefaultStep(b.Mode, b.Remove)
 		}
 	}
 	if chosen == nil || chosen.Layer != layer {

@@ -102,6 +102,15 @@ var (
 	DefaultRemoveSteps = []Step{{"low", 0.5}, {"medium", 0.75}, {"high", 1}}
 )
 
+// DefaultStep is the uncalibrated default step: strength 1, which is what
+// the painter did before steps existed (IoU ranking at level, or off).
+func DefaultStep(mode inference.Mode, remove bool) string {
+	if remove || mode != inference.ModeAdd {
+		return "high"
+	}
+	return "medium"
+}
+
 // DefaultSteps are the uncalibrated steps for a brush of that mode.
 func DefaultSteps(mode inference.Mode, remove bool) []Step {
 	switch {

@@ -68,6 +68,30 @@ func Choose(rep *Report) map[string]Choice {
 	return out
 }
 
+// ChooseAt is Choose among the brushes that paint at layer only (nil
+// report: nil).
+func ChooseAt(rep *Report, layer string) map[string]Choice {
+	if rep == nil {
+		return nil
+	}
+	sub := &Report{}
+	for _, c := range rep.Concepts {
+		cc := ConceptResult{Concept: c.Concept}
+		for _, r := range c.Insert {
+			if r.Layer == layer {
+				cc.Insert = append(cc.Insert, r)
+			}
+		}
+		for _, r := range c.Remove {
+			if r.Layer == layer {
+				cc.Remove = append(cc.Remove, r)
+			}
+		}
+		sub.Concepts = append(sub.Concepts, cc)
+	}
+	return Choose(sub)
+}
+
 // pick returns the row with the highest key among acceptable rows (ties:
 // the earlier row), or the row with the least leak when none is acceptable.
 func pick[R any](rows []R, ok func(R) bool, key func(R) float64, leak func(R) float64) (R, bool) {

@@ -42,6 +42,10 @@ type editSummary struct {
 	Mode       string `json:"mode"`
 	Units      int    `json:"units"`
 	Everywhere bool   `json:"everywhere,omitempty"`
+	// Brush and Strength name the edit's brush and step (absent for edits
+	// of the IoU ranking at strength 1 from links made before brushes).
+	Brush    string `json:"brush,omitempty"`
+	Strength string `json:"strength,omitempty"`
 	// Cells is the edit's mask as hex digits, four cells per digit in
 	// row-major order, the first cell of each four in the digit's highest
 	// bit (docs/protocol.md).
@@ -55,7 +59,8 @@ func summarize(edits []*edit) []editSummary {
 		if e.remove {
 			mode = "remove"
 		}
-		out[i] = editSummary{Concept: e.concept, Mode: mode, Units: e.units, Everywhere: e.everywhere, Cells: cellHex(e.mask)}
+		out[i] = editSummary{Concept: e.concept, Mode: mode, Units: e.units, Everywhere: e.everywhere, Brush: e.brush, Strength: e.step,
+			Cells: cellHex(e.mask)}
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/ganpaint-go/ganpaint/brushes"
 	"github.com/ganpaint-go/ganpaint/dissection"
 	"github.com/ganpaint-go/ganpaint/inference"
 )
@@ -123,12 +124,19 @@ func (e *ModelEngine) Render(ctx context.Context, f Features, edits []Edit) (*im
 		needLevels := false
 		for i, ed := range edits {
 			mode := inference.ModeAdd
-			if ed.Remove {
+			switch {
+			case ed.Weights != nil:
+				mode = inference.ModeBlend
+			case ed.Remove:
 				mode = inference.ModeRemove
-			} else {
+			default:
 				needLevels = true
 			}
-			ie[i] = inference.Edit{Units: ed.Units, Mode: mode, Strength: 1,
+			strength := ed.Strength
+			if strength == 0 {
+				strength = 1
+			}
+			ie[i] = inference.Edit{Units: ed.Units, Mode: mode, Strength: strength, Weights: ed.Weights, Values: ed.Values,
 				Mask: inference.Mask{Width: li.Width, Height: li.Height, Alpha: ed.Mask}}
 		}
 		var levels []float32
@@ -160,6 +168,7 @@ func (e *ModelEngine) Render(ctx context.Context, f Features, edits []Edit) (*im
 type DissectionConcepts struct {
 	list   []Concept
 	ranked map[string]map[string][]int // layer → concept → units
+	set    *brushes.Set                // brushes and steps (NewBrushConcepts); nil: IoU only
 }
 
 // NewDissectionConcepts builds the palette from res. classes (normally the

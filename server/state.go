@@ -12,6 +12,7 @@ const (
 	codeBadMessage     = "bad_message"
 	codeBadSeq         = "bad_seq"
 	codeUnknownConcept = "unknown_concept"
+	codeUnknownBrush   = "unknown_brush"
 	codeUnknownLayer   = "unknown_layer"
 	codeOutOfRange     = "out_of_range"
 	codeTooBig         = "too_big"
@@ -48,6 +49,11 @@ type edit struct {
 	strokeID   uint32
 	unitList   []int
 	mask       []float32
+	// brush and step name the brush (both empty: the legacy IoU brush at
+	// strength 1); strength, weights and values are what they resolve to.
+	brush, step     string
+	strength        float32
+	weights, values []float32
 }
 
 // layerEnv is what validating edits at one layer needs.
@@ -73,6 +79,23 @@ type clientMsg struct {
 	Format  *string     `json:"format"`
 	State   *string     `json:"state"`
 	Edit    *float64    `json:"edit"`
+	// Brush and Strength (a step name) are optional: the concept's default
+	// brush and that brush's default step.
+	Brush    *string `json:"brush"`
+	Strength *string `json:"strength"`
+}
+
+// brushNames reads the optional brush and strength of a message and fills
+// in the defaults.
+func (p *painter) brushNames(m *clientMsg, concept string, remove bool) (string, string) {
+	var name, step string
+	if m.Brush != nil {
+		name = *m.Brush
+	}
+	if m.Strength != nil {
+		step = *m.Strength
+	}
+	return p.srv.defaultNames(p.layer.info.Name, concept, remove, name, step)
 }
 
 // parseMessage decodes one text frame. The seq it returns is best effort
@@ -285,7 +308,8 @@ func (p *painter) eraseAll(m *clientMsg) *protoError {
 	if err2 != nil {
 		return err2
 	}
-	e, err := p.srv.newEdit(p.layer, ShareEdit{Concept: *m.Concept, Remove: true, Everywhere: true, Units: int(units)})
+	brush, step := p.brushNames(m, *m.Concept, true)
+	e, err := p.srv.newEdit(p.layer, ShareEdit{Concept: *m.Concept, Remove: true, Everywhere: true, Units: int(units), Brush: brush, Step: step})
 	if err != nil {
 		return err
 	}
@@ -349,11 +373,13 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 	if err != nil {
 		return err
 	}
+	brush, step := p.brushNames(m, *m.Concept, remove)
 	cur := p.edits()
 	if strokeID != 0 && strokeID == p.lastStroke && len(cur) > 0 && cur[len(cur)-1].strokeID == strokeID {
 		last := cur[len(cur)-1]
-		if last.concept != *m.Concept || last.remove != remove || last.units != int(units) || last.radius != radius {
-			return perr(codeBadMessage, "a continued stroke must keep its concept, mode, units and radius")
+		if last.concept != *m.Concept || last.remove != remove || last.units != int(units) || last.radius != radius ||
+			last.brush != brush || last.step != step {
+			return perr(codeBadMessage, "a continued stroke must keep its concept, mode, units, radius, brush and strength")
 		}
 		if len(last.points)+len(pts) > p.srv.cfg.MaxStrokePoints {
 			return perr(codeTooBig, "a stroke has at most %d points; start a new one", p.srv.cfg.MaxStrokePoints)
@@ -377,7 +403,8 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 	if len(cur) >= p.srv.cfg.MaxEdits {
 		return perr(codeTooBig, "at most %d edits; undo or reset first", p.srv.cfg.MaxEdits)
 	}
-	e, err := p.srv.newEdit(p.layer, ShareEdit{Concept: *m.Concept, Remove: remove, Units: int(units), Radius: radius, Points: pts})
+	e, err := p.srv.newEdit(p.layer, ShareEdit{Concept: *m.Concept, Remove: remove, Units: int(units), Radius: radius, Points: pts,
+		Brush: brush, Step: step})
 	if err != nil {
 		return err
 	}
@@ -433,6 +460,10 @@ func (s *Server) newEdit(l *layerEnv, se ShareEdit) (*edit, *protoError) {
 	if se.Units < 1 || se.Units > min(len(ranked), s.cfg.MaxUnits) {
 		return nil, perr(codeOutOfRange, "units %d is not in 1..%d", se.Units, min(len(ranked), s.cfg.MaxUnits))
 	}
+	b, st, berr := s.resolveBrush(l.info.Name, se.Concept, se.Remove, se.Brush, se.Step)
+	if berr != nil {
+		return nil, berr
+	}
 	e := &edit{
 		concept:    se.Concept,
 		remove:     se.Remove,
@@ -440,6 +471,12 @@ func (s *Server) newEdit(l *layerEnv, se ShareEdit) (*edit, *protoError) {
 		units:      se.Units,
 		unitList:   append([]int(nil), ranked[:se.Units]...),
 		mask:       make([]float32, l.grid.cells()),
+		brush:      se.Brush,
+		step:       se.Step,
+		strength:   st.Strength,
+	}
+	if !b.Ranked {
+		e.unitList, e.weights, e.values = b.Units, b.Weights, b.Values
 	}
 	if se.Everywhere {
 		if !se.Remove {
@@ -508,7 +545,7 @@ func shareOf(model string, l *layerEnv, id int64, edits []*edit) ShareState {
 	for _, e := range edits {
 		st.Edits = append(st.Edits, ShareEdit{
 			Concept: e.concept, Remove: e.remove, Everywhere: e.everywhere,
-			Units: e.units, Radius: e.radius, Points: e.points,
+			Units: e.units, Radius: e.radius, Points: e.points, Brush: e.brush, Step: e.step,
 		})
 	}
 	return st
@@ -518,7 +555,7 @@ func shareOf(model string, l *layerEnv, id int64, edits []*edit) ShareState {
 func engineEdits(edits []*edit) []Edit {
 	out := make([]Edit, len(edits))
 	for i, e := range edits {
-		out[i] = Edit{Units: e.unitList, Remove: e.remove, Mask: e.mask}
+		out[i] = Edit{Units: e.unitList, Remove: e.remove, Mask: e.mask, Strength: e.strength, Weights: e.weights, Values: e.values}
 	}
 	return out
 }

@@ -10,16 +10,17 @@ learned weights w in [0, 1] and values v. Kinds (each per concept):
   dense  every unit, w = 1: a learned insertion vector. Starts from the presence-weighted mean
          feature of the concept's cells (the issue's probe) and is optimised.
   ace    sparse weights in [0, 1] (an L1 penalty drives most to 0) and per-unit values, in the
-         style of the reference's `*-ace` rankings.
+         style of the reference's `*-ace` rankings; starts from the concept's top 20 IoU units.
   erase  sparse weights and values that make the concept disappear under the mask and keep the
-         other pixels as they were.
+         other pixels as they were; starts from switching off the top 20 IoU units.
   <kind>-<layer> (e.g. dense-layer6) the dense kind at another layer, for small concepts
          (--small-layer, --small).
 
 Training minimises, through the generator blocks after the layer and through the segmenter
 (both run from the model's ONNX files, onnx_torch.py), the segmenter's cross-entropy of the
 concept inside random plausible 2×2-cell regions (the benchmark's rules, plausible.py) plus the
-squared change of the image beyond a ring around the region; erasing minimises the concept's
+squared change of the image beyond a ring around the region, on crops of the region with 32 px
+of context (the tail and the segmenter are fully convolutional); erasing minimises the concept's
 probability where it was, under region and whole-image masks, plus the change of the other
 pixels. Images: ids from [0.1, 0.2)·max_id without the dissection's, disjoint from the
 benchmark's calibration and evaluation ranges (docs/efficacy.md).
@@ -56,6 +57,8 @@ SUCCESS_SHARE, SUCCESS_RISE = 0.5, 0.25
 KEEP_WEIGHT = 10.0  # squared image change beyond the ring (per pixel, RGB summed)
 L1_WEIGHT = {"ace": 0.02, "erase": 0.05}
 PRUNE_BELOW = 0.02  # sparse weights below this are dropped from the stored recipe
+SPARSE_START = 20  # sparse recipes start from the concept's top IoU-ranked units
+CROP_MARGIN = 32  # px of context kept around a training region (two cells of an 8×8 layer at 128 px)
 
 
 class RecipeError(Exception):
@@ -196,9 +199,20 @@ def apply_recipe(x, mask, w, v, s=1.0):
 
 
 class Trainer:
-    def __init__(self, model, data, classes, log=print, seed=0):
+    def __init__(self, model, data, classes, rankings=None, log=print, seed=0):
+        """rankings: {layer: {concept: units by IoU}} from the dissection; sparse recipes start
+        from the concept's top-ranked units."""
         self.m, self.d, self.classes, self.log = model, data, classes, log
+        self.rankings = rankings or {}
         self.rng = np.random.default_rng(seed)
+
+    def start_weights(self, layer, concept, top, on, off):
+        """Weights `on` for the concept's `top` IoU-ranked units at layer, `off` for the rest."""
+        C = self.d.feats[layer].shape[1]
+        a = torch.full((C,), off)
+        for u in self.rankings.get(layer, {}).get(concept, [])[:top]:
+            a[u] = on
+        return a
 
     def mean_vector(self, layer, concept):
         """Presence-weighted mean feature of the concept's cells (the starting point)."""
@@ -211,36 +225,75 @@ class Trainer:
             raise RecipeError(f"{concept} never appears in the training images")
         return (f * pres.unsqueeze(1)).sum(dim=(0, 2, 3)) / wsum
 
+    def _crop(self, layer, batch):
+        """Cut the layer's activations, the images and the labels around each region: the
+        region plus CROP_MARGIN px on every side (shifted inside the image), so the generator
+        tail and the segmenter run on a quarter of the pixels. Returns the crops, the regions in
+        crop coordinates and a mask of the pixels far enough from a cut (not image) border for
+        the tail to be exact there."""
+        f = self.d.feats[layer]
+        h, w = f.shape[2:]
+        H, W = self.d.H, self.d.W
+        cs = H // h
+        m = CROP_MARGIN // cs
+        xs, ys, ls, rel, valid = [], [], [], [], []
+        for i, (x0, y0, x1, y1) in batch:
+            r0, r1, c0, c1 = y0 // cs, -(-y1 // cs), x0 // cs, -(-x1 // cs)
+            sh, sw = min(r1 - r0 + 2 * m, h), min(c1 - c0 + 2 * m, w)
+            a = min(max(r0 - m, 0), h - sh)
+            b = min(max(c0 - m, 0), w - sw)
+            xs.append(f[i, :, a:a + sh, b:b + sw])
+            py, px = a * cs, b * cs
+            ys.append(self.d.imgs[i, :, py:py + sh * cs, px:px + sw * cs])
+            ls.append(self.d.labels[i, py:py + sh * cs, px:px + sw * cs])
+            rel.append((x0 - px, y0 - py, x1 - px, y1 - py))
+            ok = torch.ones(sh * cs, sw * cs, dtype=torch.bool)
+            if a > 0:
+                ok[:cs] = False
+            if a + sh < h:
+                ok[-cs:] = False
+            if b > 0:
+                ok[:, :cs] = False
+            if b + sw < w:
+                ok[:, -cs:] = False
+            valid.append(ok)
+        shapes = {tuple(x.shape) for x in xs}
+        if len(shapes) != 1:
+            raise RecipeError(f"regions of different sizes in one batch: {shapes}")
+        return torch.stack(xs), torch.stack(ys), torch.stack(ls), rel, torch.stack(valid)
+
     def _insert_loss(self, layer, c, w, v, batch):
-        idx = [i for i, _ in batch]
-        rects = [r for _, r in batch]
-        x = self.d.feats[layer][idx]
-        hw = (self.d.H, self.d.W)
+        x, y0, _, rects, valid = self._crop(layer, batch)
+        hw = tuple(y0.shape[2:])
         cm = cell_mask(rects, x.shape[2:], hw)
         y = self.m.tail(apply_recipe(x, cm, w, v), layer)
         logp = F.log_softmax(self.m.segment_logits(y), dim=1)[:, c]
         inside = pixel_mask(rects, hw)
         ring = (rects[0][2] - rects[0][0]) // 2
-        far = ~pixel_mask(rects, hw, grow=ring)
+        far = ~pixel_mask(rects, hw, grow=ring) & valid
         l_in = -(logp * inside).sum() / inside.sum()
-        diff = ((y - self.d.imgs[idx]) ** 2).sum(dim=1)
+        diff = ((y - y0) ** 2).sum(dim=1)
         l_keep = (diff * far).sum() / far.sum().clamp(min=1)
-        return l_in, l_keep, logp.detach(), inside
+        return l_in, l_keep
 
-    def _erase_loss(self, layer, c, w, v, batch):
-        idx = [i for i, _ in batch]
-        rects = [r for _, r in batch]
-        x = self.d.feats[layer][idx]
-        hw = (self.d.H, self.d.W)
+    def _erase_loss(self, layer, c, w, v, batch, crop):
+        if crop:
+            x, y0, lab, rects, valid = self._crop(layer, batch)
+        else:
+            idx = [i for i, _ in batch]
+            x, y0, lab = self.d.feats[layer][idx], self.d.imgs[idx], self.d.labels[idx]
+            rects = [r for _, r in batch]
+            valid = torch.ones(lab.shape, dtype=torch.bool)
+        hw = tuple(y0.shape[2:])
         cm = cell_mask(rects, x.shape[2:], hw)
         y = self.m.tail(apply_recipe(x, cm, w, v), layer)
         p = F.softmax(self.m.segment_logits(y), dim=1)[:, c]
-        was = (self.d.labels[idx] == c) & pixel_mask(rects, hw)
+        was = (lab == c) & pixel_mask(rects, hw)
         l_rm = -(torch.log1p(-p.clamp(max=1 - 1e-6)) * was).sum() / was.sum().clamp(min=1)
-        keep = self.d.labels[idx] != c
-        diff = ((y - self.d.imgs[idx]) ** 2).sum(dim=1)
+        keep = (lab != c) & valid
+        diff = ((y - y0) ** 2).sum(dim=1)
         l_keep = (diff * keep).sum() / keep.sum().clamp(min=1)
-        return l_rm, l_keep
+        return l_rm, l_keep, was.sum()
 
     def _draw(self, pool, n):
         k = self.rng.integers(0, len(pool), size=n)
@@ -271,7 +324,7 @@ class Trainer:
         v0 = self.mean_vector(layer, concept)
         v = v0.clone().requires_grad_(True)
         sparse = kind == "ace"
-        a = torch.full((C,), 0.5 if sparse else 1.0, requires_grad=sparse)
+        a = (self.start_weights(layer, concept, SPARSE_START, 0.5, 0.05) if sparse else torch.ones(C)).requires_grad_(sparse)
         params = [{"params": [v], "lr": 0.05}]
         if sparse:
             params.append({"params": [a], "lr": 0.02})
@@ -281,7 +334,7 @@ class Trainer:
         for step in range(steps):
             for g in opt.param_groups:
                 g["lr"] = g.setdefault("lr0", g["lr"]) * 0.5 * (1 + math.cos(math.pi * step / steps))
-            l_in, l_keep, _, _ = self._insert_loss(layer, c, a, v, self._draw(pools.insert, batch))
+            l_in, l_keep = self._insert_loss(layer, c, a, v, self._draw(pools.insert, batch))
             loss = l_in + KEEP_WEIGHT * l_keep
             if sparse:
                 loss = loss + L1_WEIGHT["ace"] * a.abs().sum()
@@ -305,7 +358,8 @@ class Trainer:
     def train_erase(self, layer, concept, pools, steps, batch):
         c = self.classes.index(concept)
         C = self.d.feats[layer].shape[1]
-        a = torch.full((C,), 0.5, requires_grad=True)
+        # Start from the IoU ranking's erasing brush: its top units switched off.
+        a = self.start_weights(layer, concept, SPARSE_START, 1.0, 0.0).requires_grad_(True)
         v = torch.zeros(C, requires_grad=True)
         opt = torch.optim.Adam([{"params": [v], "lr": 0.05}, {"params": [a], "lr": 0.02}])
         full = (0, 0, self.d.W, self.d.H)
@@ -313,11 +367,18 @@ class Trainer:
         for step in range(steps):
             for g in opt.param_groups:
                 g["lr"] = g.setdefault("lr0", g["lr"]) * 0.5 * (1 + math.cos(math.pi * step / steps))
+            # Half the batch erases regions (on crops), half whole images.
             half = batch // 2 if pools.present else 0
-            items = self._draw(pools.present, half) if half else []
-            items += [(i, full) for i in self._draw(pools.images, batch - half)]
-            l_rm, l_keep = self._erase_loss(layer, c, a, v, items)
-            loss = l_rm + KEEP_WEIGHT * l_keep + L1_WEIGHT["erase"] * a.abs().sum()
+            loss = L1_WEIGHT["erase"] * a.abs().sum()
+            l_rm = torch.zeros(())
+            if half:
+                r_rm, r_keep, _ = self._erase_loss(layer, c, a, v, self._draw(pools.present, half), crop=True)
+                loss = loss + r_rm * half / batch + KEEP_WEIGHT * r_keep * half / batch
+                l_rm = l_rm + r_rm * half / batch
+            items = [(i, full) for i in self._draw(pools.images, batch - half)]
+            i_rm, l_keep, _ = self._erase_loss(layer, c, a, v, items, crop=False)
+            loss = loss + (i_rm + KEEP_WEIGHT * l_keep) * (batch - half) / batch
+            l_rm = l_rm + i_rm * (batch - half) / batch
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -432,7 +493,7 @@ def main(argv=None):
         ids = held_out_ids(model.max_id, TRAIN_RANGE[0], TRAIN_RANGE[1], args.images, exclude)
         use = [layer] + ([small_layer] if small else [])
         data = Data(model, ids, use)
-        tr = Trainer(model, data, classes, seed=args.seed)
+        tr = Trainer(model, data, classes, rankings={l: layers[l]["rankings"] for l in use}, seed=args.seed)
         out = {l: {} for l in use}
         t0 = time.time()
         for concept in concepts:
@@ -461,10 +522,12 @@ def main(argv=None):
                 rc = to_recipe(concept, "dense-" + small_layer, False, w, v, {**info, **t})
                 if rc:
                     out[small_layer][f"{concept}-dense-{small_layer}"] = rc
+            if not args.dry_run:
+                # After every concept, so an interrupted run keeps what it finished.
+                save_recipes(args.model, index, layers, {l: r for l, r in out.items() if r})
             sys.stdout.flush()
         print(f"recipes: trained in {time.time() - t0:.0f} s")
         if not args.dry_run:
-            save_recipes(args.model, index, layers, {l: r for l, r in out.items() if r})
             print(f"recipes: wrote {sum(len(r) for r in out.values())} recipes into {args.model}/dissection/")
     except (RecipeError, OSError, ValueError, KeyError) as e:
         print(f"recipes: {e}", file=sys.stderr)

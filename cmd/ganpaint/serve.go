@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ganpaint-go/ganpaint/brushes"
 	"github.com/ganpaint-go/ganpaint/dissection"
 	"github.com/ganpaint-go/ganpaint/inference"
 	"github.com/ganpaint-go/ganpaint/server"
@@ -97,7 +98,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("loading model %s: %w", source, err)
 	}
 	defer m.Close()
-	res, err := dissection.Load(modelFS)
+	set, res, _, err := brushes.Load(modelFS, brushes.Options{})
 	if err != nil {
 		if errors.Is(err, dissection.ErrNoResults) {
 			return fmt.Errorf("model %s has no dissection, so there is nothing to paint with: run `ganpaint dissect --model DIR` first", source)
@@ -109,7 +110,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxSessions: *maxSessions, MaxEdits: *maxEdits, IdleTimeout: *idle, JPEGQuality: *quality,
 		AllowedOrigins: origins, FrameAncestors: ancestors, PublicBaseURL: *publicURL, Logger: logger,
 	}
-	srv, err := newPainterServer(cfg, m, res)
+	srv, err := newPainterServer(cfg, m, res, set)
 	if err != nil {
 		return err
 	}
@@ -135,11 +136,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return err
 }
 
-// newPainterServer wires the real model, its dissection and the web UI into
-// a painter server: dissection levels become the model's "add" levels, the
-// rankings (ordered and coloured by the segmenter's classes) become the
-// palette.
-func newPainterServer(cfg server.Config, m *inference.Model, res *dissection.Results) (*server.Server, error) {
+// newPainterServer wires the real model, its dissection, its brushes and
+// the web UI into a painter server: dissection levels become the model's
+// "add" levels, the rankings (ordered and coloured by the segmenter's
+// classes) become the palette, and set (brushes.Load: recipes, steps and
+// the brush-efficacy benchmark's defaults) the brushes of each concept.
+func newPainterServer(cfg server.Config, m *inference.Model, res *dissection.Results, set *brushes.Set) (*server.Server, error) {
 	eng, err := server.NewModelEngine(m, res)
 	if err != nil {
 		return nil, err
@@ -148,7 +150,7 @@ func newPainterServer(cfg server.Config, m *inference.Model, res *dissection.Res
 	if err != nil && !errors.Is(err, inference.ErrNoSegmenter) {
 		return nil, err
 	}
-	concepts, err := server.NewDissectionConcepts(res, classes)
+	concepts, err := server.NewBrushConcepts(res, set, classes)
 	if err != nil {
 		return nil, err
 	}
