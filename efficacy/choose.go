@@ -18,6 +18,11 @@ const (
 	MaxDamage   = 0.25
 )
 
+// BaselineStep names the extra step at strength 1 the benchmark adds to an
+// IoU brush whose steps lack it, for the "before" column; it is never a
+// painter's step, so it is never chosen.
+const BaselineStep = "before"
+
 func acceptableInsert(r InsertResult) bool {
 	return r.LeakFar <= MaxLeakFar && r.LeakNear <= MaxLeakNear
 }
@@ -41,9 +46,10 @@ func Choose(rep *Report) map[string]Choice {
 	out := map[string]Choice{}
 	for _, c := range rep.Concepts {
 		var ch Choice
-		if best, ok := pick(c.Insert, acceptableInsert, insertKey, func(r InsertResult) float64 { return r.LeakFar }); ok {
+		ins := slices.DeleteFunc(slices.Clone(c.Insert), func(r InsertResult) bool { return r.Step == BaselineStep })
+		if best, ok := pick(ins, acceptableInsert, insertKey, func(r InsertResult) float64 { return r.LeakFar }); ok {
 			cb := &ChosenBrush{Brush: best.Brush, Kind: best.Kind, Layer: best.Layer, Default: best.Step}
-			for _, r := range c.Insert {
+			for _, r := range ins {
 				if r.Brush == best.Brush && r.Layer == best.Layer {
 					cb.Steps = append(cb.Steps, StepEffect{Step: Step{r.Step, r.Strength}, Success: r.Success, Rise: r.Rise,
 						LeakNear: r.LeakNear, LeakFar: r.LeakFar})

@@ -143,7 +143,7 @@ func withBaseline(list []efficacy.Brush) {
 			continue
 		}
 		if !slices.ContainsFunc(b.Steps, func(s efficacy.Step) bool { return s.Strength == 1 }) {
-			b.Steps = append(slices.Clone(b.Steps), efficacy.Step{Name: "before", Strength: 1})
+			b.Steps = append(slices.Clone(b.Steps), efficacy.Step{Name: efficacy.BaselineStep, Strength: 1})
 		}
 	}
 }
