@@ -56,6 +56,11 @@ type Options struct {
 	// Layers restricts the layers brushes are made for (default: every
 	// dissected layer).
 	Layers []string
+	// Order is the generator's layer order (manifest blocks). With it, a
+	// recipe trained at a later layer (a door at layer6) is also offered at
+	// the earlier dissected layers: the painter edits each layer in turn.
+	// Load fills it from the model's manifest.
+	Order []string
 }
 
 // Load reads the dissection and, when present, efficacy.json of the model
@@ -73,6 +78,15 @@ func Load(fsys fs.FS, opts Options) (*Set, *dissection.Results, *efficacy.Report
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil, fmt.Errorf("brushes: %w", err)
+	}
+	if len(opts.Order) == 0 {
+		if data, err := fs.ReadFile(fsys, "manifest.json"); err == nil {
+			if man, err := inference.ParseManifest(data); err == nil {
+				for _, b := range man.Generator.Blocks {
+					opts.Order = append(opts.Order, b.Name)
+				}
+			}
+		}
 	}
 	set, err := New(res, rep, opts)
 	if err != nil {
@@ -149,26 +163,60 @@ func New(res *dissection.Results, rep *efficacy.Report, opts Options) (*Set, err
 				c.Add = append(c.Add, b)
 			}
 		}
+		s.layers[name] = byConcept
+	}
+	// Recipes trained at a later layer are offered at earlier ones too.
+	pos := map[string]int{}
+	for i, n := range opts.Order {
+		pos[n] = i
+	}
+	for from, byConcept := range s.layers {
+		pf, ok := pos[from]
+		if !ok {
+			continue
+		}
+		for to, other := range s.layers {
+			if pt, ok := pos[to]; !ok || pt <= pf {
+				continue
+			}
+			for name, oc := range other {
+				c := byConcept[name]
+				if c == nil {
+					continue // not paintable at this layer at all
+				}
+				for _, b := range oc.Add {
+					if b.Kind != KindIoU && b.Layer == to {
+						c.Add = append(c.Add, b)
+					}
+				}
+				for _, b := range oc.Remove {
+					if b.Kind != KindIoU && b.Layer == to {
+						c.Remove = append(c.Remove, b)
+					}
+				}
+			}
+		}
+	}
+	for name, byConcept := range s.layers {
 		at := efficacy.ChooseAt(rep, name)
 		for _, c := range byConcept {
-			setSteps(c.Add, cal, choiceOf(choice, at, c.Name, false, name), name)
-			setSteps(c.Remove, cal, choiceOf(choice, at, c.Name, true, name), name)
+			setSteps(c.Add, cal, choiceOf(choice, at, c.Name, false, c.Add))
+			setSteps(c.Remove, cal, choiceOf(choice, at, c.Name, true, c.Remove))
 		}
-		s.layers[name] = byConcept
 	}
 	return s, nil
 }
 
-// choiceOf is the benchmark's choice for the concept when it paints at
-// layer, else the best brush measured at layer (nil: none measured).
-func choiceOf(global, atLayer map[string]efficacy.Choice, concept string, remove bool, layer string) *efficacy.ChosenBrush {
+// choiceOf is the benchmark's choice for the concept when that brush is in
+// list, else the best brush measured at the list's layer (nil: none).
+func choiceOf(global, atLayer map[string]efficacy.Choice, concept string, remove bool, list []efficacy.Brush) *efficacy.ChosenBrush {
 	for _, m := range []map[string]efficacy.Choice{global, atLayer} {
 		ch := m[concept]
 		b := ch.Add
 		if remove {
 			b = ch.Remove
 		}
-		if b != nil && b.Layer == layer {
+		if b != nil && slices.ContainsFunc(list, func(x efficacy.Brush) bool { return x.Name == b.Brush && x.Layer == b.Layer }) {
 			return b
 		}
 	}
@@ -202,9 +250,8 @@ func (s *Set) Effect(b efficacy.Brush, strength float32) (efficacy.StepEffect, b
 
 // setSteps gives every brush its steps (calibrated when the calibration was
 // measured on that very brush, else the defaults of its mode) and default
-// step, and moves the benchmark's choice, with its chosen step, to the front
-// when it paints at this layer.
-func setSteps(list []efficacy.Brush, cal map[string]efficacy.Calibrated, chosen *efficacy.ChosenBrush, layer string) {
+// step, and moves the benchmark's choice, with its chosen step, to the front.
+func setSteps(list []efficacy.Brush, cal map[string]efficacy.Calibrated, chosen *efficacy.ChosenBrush) {
 	for i := range list {
 		b := &list[i]
 		if steps, def, ok := efficacy.CalibratedSteps(cal, *b); ok {
@@ -213,11 +260,11 @@ func setSteps(list []efficacy.Brush, cal map[string]efficacy.Calibrated, chosen 
 			b.Steps, b.Default = efficacy.DefaultSteps(b.Mode, b.Remove), efficacy.DefaultStep(b.Mode, b.Remove)
 		}
 	}
-	if chosen == nil || chosen.Layer != layer {
+	if chosen == nil {
 		return
 	}
 	for i := range list {
-		if list[i].Name == chosen.Brush && hasStep(list[i], chosen.Default) {
+		if list[i].Name == chosen.Brush && list[i].Layer == chosen.Layer && hasStep(list[i], chosen.Default) {
 			list[i].Default = chosen.Default
 			first := list[i]
 			copy(list[1:i+1], list[:i])
@@ -259,18 +306,28 @@ func (s *Set) Concepts(layer string) []string {
 	return out
 }
 
-// All returns every brush at the given layers (all layers when none is
-// given), painting brushes of a concept before its erasing ones.
+// All returns every brush offered at the given layers (all layers when none
+// is given) once, painting brushes of a concept before its erasing ones.
 func (s *Set) All(layers ...string) []efficacy.Brush {
 	if len(layers) == 0 {
 		layers = s.Layers()
 	}
+	type key struct {
+		name, layer string
+		remove      bool
+	}
+	seen := map[key]bool{}
 	var out []efficacy.Brush
 	for _, l := range layers {
 		for _, c := range s.Concepts(l) {
 			cc := s.layers[l][c]
-			out = append(out, cc.Add...)
-			out = append(out, cc.Remove...)
+			for _, b := range append(slices.Clone(cc.Add), cc.Remove...) {
+				k := key{b.Name, b.Layer, b.Remove}
+				if !seen[k] {
+					seen[k] = true
+					out = append(out, b)
+				}
+			}
 		}
 	}
 	return out

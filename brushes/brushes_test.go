@@ -98,3 +98,41 @@ func TestNewWithReport(t *testing.T) {
 		}
 	}
 }
+
+// A recipe trained at a later layer is offered at the earlier one too, and
+// the benchmark's choice of it becomes the default there.
+func TestCrossLayerRecipes(t *testing.T) {
+	res := results()
+	fine := &dissection.Layer{Layer: "m", Channels: 2, ClassNames: []string{"sky", "tree"},
+		Units:    []dissection.Unit{{Unit: 0, Level: 1, ClassIoU: []float64{0, 0.2}}, {Unit: 1, Level: 1, ClassIoU: []float64{0.1, 0}}},
+		Rankings: map[string][]int{"sky": {1, 0}, "tree": {0, 1}},
+		Recipes: map[string]*dissection.Recipe{"tree-dense-m": {Concept: "tree", Kind: "dense-m", Units: []int{0, 1},
+			Weights: []float32{1, 1}, Values: []float32{1, 1}}}}
+	res.Layers["m"] = fine
+	rep := &efficacy.Report{Brushes: map[string]efficacy.Choice{"tree": {Add: &efficacy.ChosenBrush{Brush: "tree-dense-m", Layer: "m", Default: "low"}}}}
+	s, err := New(res, rep, Options{Order: []string{"k", "l", "m"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, st, err := s.Pick("l", "tree", false, "", "")
+	if err != nil || b.Name != "tree-dense-m" || b.Layer != "m" || st.Name != "low" {
+		t.Fatalf("default at l: %s@%s %+v %v", b.Name, b.Layer, st, err)
+	}
+	if len(s.Concept("l", "tree").Add) != 3 || len(s.Concept("m", "tree").Add) != 2 {
+		t.Fatalf("lists %d %d", len(s.Concept("l", "tree").Add), len(s.Concept("m", "tree").Add))
+	}
+	n := 0
+	for _, x := range s.All() {
+		if x.Name == "tree-dense-m" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("All lists the cross-layer recipe %d times", n)
+	}
+	// Without the layer order nothing crosses.
+	plain, _ := New(res, rep, Options{})
+	if len(plain.Concept("l", "tree").Add) != 2 {
+		t.Fatal("recipe crossed layers without an order")
+	}
+}

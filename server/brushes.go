@@ -26,6 +26,10 @@ type ConceptBrushes struct {
 type Brush struct {
 	Name string
 	Kind string // "iou" for the ranking, else the recipe's kind
+	// Layer is the layer the brush edits; "" means the session's layer. A
+	// recipe trained at a finer layer (a door at layer6) can be painted from
+	// a session at an earlier one: the engine edits each layer in turn.
+	Layer string
 	// Ranked brushes switch the top `units` of the concept's ranking (the
 	// stroke's units field) to their levels (or off); the others are
 	// recipes: Units move towards Values with Weights (inference.ModeBlend).
@@ -69,6 +73,7 @@ type HelloBrushes struct {
 type HelloBrush struct {
 	Name    string      `json:"name"`
 	Kind    string      `json:"kind"`
+	Layer   string      `json:"layer"`
 	Ranked  bool        `json:"ranked"`
 	Default string      `json:"default"`
 	Steps   []HelloStep `json:"steps"`
@@ -88,7 +93,7 @@ func helloBrushes(cb ConceptBrushes) *HelloBrushes {
 	conv := func(list []Brush) []HelloBrush {
 		out := []HelloBrush{}
 		for _, b := range list {
-			hb := HelloBrush{Name: b.Name, Kind: b.Kind, Ranked: b.Ranked, Default: b.Default}
+			hb := HelloBrush{Name: b.Name, Kind: b.Kind, Layer: b.Layer, Ranked: b.Ranked, Default: b.Default}
 			for _, s := range b.Steps {
 				hb.Steps = append(hb.Steps, HelloStep{Name: s.Name, Strength: s.Strength, Effect: s.Effect})
 			}
@@ -187,7 +192,7 @@ func (dc *DissectionConcepts) Brushes(layer, concept string) ConceptBrushes {
 	conv := func(list []efficacy.Brush) []Brush {
 		var out []Brush
 		for _, b := range list {
-			sb := Brush{Name: b.Name, Kind: b.Kind, Ranked: b.Kind == brushes.KindIoU, Default: b.Default}
+			sb := Brush{Name: b.Name, Kind: b.Kind, Layer: b.Layer, Ranked: b.Kind == brushes.KindIoU, Default: b.Default}
 			if !sb.Ranked {
 				sb.Units, sb.Weights, sb.Values = b.Units, b.Weights, b.Values
 			}

@@ -32,6 +32,7 @@ type ModelEngine struct {
 // layer's activations and an image's floats every time.
 type renderScratch struct {
 	feats inference.Features
+	mid   inference.Features // a second buffer for edits at a later layer
 	imgs  inference.Images
 }
 
@@ -119,37 +120,42 @@ func (e *ModelEngine) Render(ctx context.Context, f Features, edits []Edit) (*im
 	}
 	defer e.scratch.Put(sc)
 
-	if len(edits) > 0 {
-		ie := make([]inference.Edit, len(edits))
-		needLevels := false
-		for i, ed := range edits {
-			mode := inference.ModeAdd
-			switch {
-			case ed.Weights != nil:
-				mode = inference.ModeBlend
-			case ed.Remove:
-				mode = inference.ModeRemove
-			default:
-				needLevels = true
-			}
-			strength := ed.Strength
-			if strength == 0 {
-				strength = 1
-			}
-			ie[i] = inference.Edit{Units: ed.Units, Mode: mode, Strength: strength, Weights: ed.Weights, Values: ed.Values,
-				Mask: inference.Mask{Width: li.Width, Height: li.Height, Alpha: ed.Mask}}
+	// Edits apply layer by layer in generator order: the features' layer
+	// first, then each later layer an edit names, running the blocks between.
+	byLayer := map[string][]Edit{}
+	for _, ed := range edits {
+		l := ed.Layer
+		if l == "" {
+			l = li.Name
 		}
-		var levels []float32
-		if needLevels {
-			var err error
-			if levels, err = e.levelsOf(li.Name); err != nil {
+		byLayer[l] = append(byLayer[l], ed)
+	}
+	for _, l := range e.m.Layers() {
+		eds, ok := byLayer[l.Name]
+		if !ok {
+			continue
+		}
+		delete(byLayer, l.Name)
+		if l.Index < li.Index {
+			return nil, fmt.Errorf("server: an edit at %s comes before the features' layer %s", l.Name, li.Name)
+		}
+		if l.Name != src.Layer.Name {
+			dst := &sc.feats
+			if src == &sc.feats {
+				dst = &sc.mid
+			}
+			if err := e.m.ForwardInto(ctx, dst, src, l.Name); err != nil {
 				return nil, busy(err)
 			}
+			src = dst
 		}
-		if err := inference.ApplyEdits(&sc.feats, src, ie, levels, inference.PoolMax); err != nil {
+		var err error
+		if src, err = e.apply(src, eds, sc); err != nil {
 			return nil, err
 		}
-		src = &sc.feats
+	}
+	if len(byLayer) > 0 {
+		return nil, fmt.Errorf("server: edits at unknown layers (%d left)", len(byLayer))
 	}
 	if err := e.m.TailInto(ctx, &sc.imgs, src); err != nil {
 		return nil, busy(err)
@@ -159,6 +165,46 @@ func (e *ModelEngine) Render(ctx context.Context, f Features, edits []Edit) (*im
 		return nil, errors.New("server: model returned no image")
 	}
 	return img, nil
+}
+
+// apply applies one layer's edits to src, into a scratch buffer other than
+// src (src itself may be the cached features, which must not change).
+func (e *ModelEngine) apply(src *inference.Features, edits []Edit, sc *renderScratch) (*inference.Features, error) {
+	li := src.Layer
+	ie := make([]inference.Edit, len(edits))
+	needLevels := false
+	for i, ed := range edits {
+		mode := inference.ModeAdd
+		switch {
+		case ed.Weights != nil:
+			mode = inference.ModeBlend
+		case ed.Remove:
+			mode = inference.ModeRemove
+		default:
+			needLevels = true
+		}
+		strength := ed.Strength
+		if strength == 0 {
+			strength = 1
+		}
+		ie[i] = inference.Edit{Units: ed.Units, Mode: mode, Strength: strength, Weights: ed.Weights, Values: ed.Values,
+			Mask: inference.Mask{Width: li.Width, Height: li.Height, Alpha: ed.Mask}}
+	}
+	var levels []float32
+	if needLevels {
+		var err error
+		if levels, err = e.levelsOf(li.Name); err != nil {
+			return nil, busy(err)
+		}
+	}
+	dst := &sc.feats
+	if src == &sc.feats {
+		dst = src // a scratch buffer may be edited in place
+	}
+	if err := inference.ApplyEdits(dst, src, ie, levels, inference.PoolMax); err != nil {
+		return nil, err
+	}
+	return dst, nil
 }
 
 // DissectionConcepts adapts dissection results to Concepts. A concept is

@@ -54,6 +54,9 @@ type edit struct {
 	brush, step     string
 	strength        float32
 	weights, values []float32
+	// env is the layer the edit paints at: the session's, or the layer its
+	// brush was trained at. mask is on env's grid.
+	env *layerEnv
 }
 
 // layerEnv is what validating edits at one layer needs.
@@ -389,7 +392,7 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 		ext.mask = append([]float32(nil), last.mask...)
 		// The joining segment from the previous last point is part of the
 		// polyline, so the mask stays equal to a from-scratch rasterisation.
-		p.layer.grid.paintPolyline(ext.mask, ext.points[len(last.points)-1:], radius)
+		last.env.grid.paintPolyline(ext.mask, ext.points[len(last.points)-1:], radius)
 		next := append(append(make([]*edit, 0, len(cur)), cur[:len(cur)-1]...), &ext)
 		if err := p.shareable(next); err != nil {
 			return err
@@ -464,16 +467,23 @@ func (s *Server) newEdit(l *layerEnv, se ShareEdit) (*edit, *protoError) {
 	if berr != nil {
 		return nil, berr
 	}
+	env := l
+	if b.Layer != "" && b.Layer != l.info.Name {
+		if env = s.layers[b.Layer]; env == nil {
+			return nil, perr(codeUnknownBrush, "brush %q paints at layer %s, which cannot be painted", truncate(b.Name, 48), b.Layer)
+		}
+	}
 	e := &edit{
 		concept:    se.Concept,
 		remove:     se.Remove,
 		everywhere: se.Everywhere,
 		units:      se.Units,
 		unitList:   append([]int(nil), ranked[:se.Units]...),
-		mask:       make([]float32, l.grid.cells()),
+		mask:       make([]float32, env.grid.cells()),
 		brush:      se.Brush,
 		step:       se.Step,
 		strength:   st.Strength,
+		env:        env,
 	}
 	if !b.Ranked {
 		e.unitList, e.weights, e.values = b.Units, b.Weights, b.Values
@@ -500,7 +510,7 @@ func (s *Server) newEdit(l *layerEnv, se ShareEdit) (*edit, *protoError) {
 	}
 	e.radius = se.Radius
 	e.points = se.Points
-	l.grid.paintPolyline(e.mask, e.points, e.radius)
+	env.grid.paintPolyline(e.mask, e.points, e.radius)
 	return e, nil
 }
 
@@ -555,7 +565,8 @@ func shareOf(model string, l *layerEnv, id int64, edits []*edit) ShareState {
 func engineEdits(edits []*edit) []Edit {
 	out := make([]Edit, len(edits))
 	for i, e := range edits {
-		out[i] = Edit{Units: e.unitList, Remove: e.remove, Mask: e.mask, Strength: e.strength, Weights: e.weights, Values: e.values}
+		out[i] = Edit{Units: e.unitList, Remove: e.remove, Mask: e.mask, Strength: e.strength, Weights: e.weights, Values: e.values,
+			Layer: e.env.info.Name}
 	}
 	return out
 }

@@ -383,7 +383,7 @@ func (ss *session) writeLoop(ctx context.Context) {
 			Edits    int           `json:"edits"`
 			EditList []editSummary `json:"edit_list"`
 		}{"state", snap.seq, snap.id, snap.layer.info.Name, tok, ss.originalToken(snap), snap.canUndo, snap.canRedo,
-			len(snap.edits), summarize(snap.edits)})
+			len(snap.edits), summarize(snap.edits, snap.layer.grid)})
 		if err := ss.srv.encodeFrame(&frame, snap.format, snap.seq, img); err != nil {
 			ss.log.Error("encoding frame", "err", err)
 			ss.sendError(snap.seq, perr(codeInternal, "the image could not be encoded"))

@@ -37,10 +37,10 @@ func conceptsFor(modelFS fs.FS, m *inference.Model) (conceptResolver, error) {
 // default brush (recipe or IoU ranking), default step and unit count.
 type setResolver struct{ set *brushes.Set }
 
-func (r setResolver) Edit(layer, concept string, remove bool, o brushOpts) (inference.Edit, error) {
+func (r setResolver) Edit(layer, concept string, remove bool, o brushOpts) (inference.Edit, string, error) {
 	b, st, err := r.set.Pick(layer, concept, remove, o.Brush, o.Step)
 	if err != nil {
-		return inference.Edit{}, err
+		return inference.Edit{}, "", err
 	}
 	strength := st.Strength
 	if o.Strength != nil {
@@ -51,5 +51,5 @@ func (r setResolver) Edit(layer, concept string, remove bool, o brushOpts) (infe
 		ranked := r.set.Concept(layer, concept).Ranked
 		e.Units = append([]int(nil), ranked[:min(o.Units, len(ranked))]...)
 	}
-	return e, nil
+	return e, b.Layer, nil
 }

@@ -28,7 +28,9 @@ func init() {
 // makes at a layer (without its mask). The integrator wires a model's
 // brushes in through conceptsFor (defaultmodel.go).
 type conceptResolver interface {
-	Edit(layer, concept string, remove bool, o brushOpts) (inference.Edit, error)
+	// Edit returns the edit and the layer it applies at: the given one, or
+	// a later one for a recipe trained there.
+	Edit(layer, concept string, remove bool, o brushOpts) (inference.Edit, string, error)
 }
 
 // brushOpts choose among a concept's brushes: Brush and Step name them (""
@@ -118,31 +120,33 @@ func parseEditSpec(s string) (editSpec, error) {
 	return e, nil
 }
 
-// toEdit resolves the spec against a model's image size and concepts. A
-// unit list is switched at o.Strength (1 when unset).
-func (e editSpec) toEdit(layer string, imgW, imgH int, o brushOpts, concepts conceptResolver) (inference.Edit, error) {
+// toEdit resolves the spec against a model's image size and concepts,
+// returning the edit and the layer it applies at. A unit list is switched
+// at layer, at o.Strength (1 when unset).
+func (e editSpec) toEdit(layer string, imgW, imgH int, o brushOpts, concepts conceptResolver) (inference.Edit, string, error) {
 	out := inference.Edit{Units: e.Units, Mode: e.Mode, Strength: 1}
 	if o.Strength != nil {
 		out.Strength = *o.Strength
 	}
+	at := layer
 	if e.Concept != "" {
 		if concepts == nil {
-			return out, fmt.Errorf("edit %q: %w", e.Concept, errNoConcepts)
+			return out, "", fmt.Errorf("edit %q: %w", e.Concept, errNoConcepts)
 		}
 		var err error
-		if out, err = concepts.Edit(layer, e.Concept, e.Mode == inference.ModeRemove, o); err != nil {
-			return out, fmt.Errorf("edit %q: %w", e.Concept, err)
+		if out, at, err = concepts.Edit(layer, e.Concept, e.Mode == inference.ModeRemove, o); err != nil {
+			return out, "", fmt.Errorf("edit %q: %w", e.Concept, err)
 		}
 	}
 	if e.Whole {
 		out.Mask = inference.FullMask(imgW, imgH)
-		return out, nil
+		return out, at, nil
 	}
 	if e.X1 > imgW || e.Y1 > imgH {
-		return out, fmt.Errorf("edit rectangle %d,%d,%d,%d is outside the %dx%d image", e.X0, e.Y0, e.X1, e.Y1, imgW, imgH)
+		return out, "", fmt.Errorf("edit rectangle %d,%d,%d,%d is outside the %dx%d image", e.X0, e.Y0, e.X1, e.Y1, imgW, imgH)
 	}
 	out.Mask = inference.RectMask(imgW, imgH, e.X0, e.Y0, e.X1, e.Y1)
-	return out, nil
+	return out, at, nil
 }
 
 type editFlags []editSpec
@@ -252,25 +256,36 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			opts.Strength = &s
 		}
 	})
-	var list []inference.Edit
-	needLevels := false
+	// Edits apply layer by layer in generator order (recipes trained at a
+	// later layer edit there), in the given order within a layer.
+	byLayer := map[string][]inference.Edit{}
 	for _, spec := range edits {
-		e, err := spec.toEdit(li.Name, man.Image.Width, man.Image.Height, opts, concepts)
+		e, at, err := spec.toEdit(li.Name, man.Image.Width, man.Image.Height, opts, concepts)
 		if err != nil {
 			return err
 		}
-		needLevels = needLevels || e.Mode == inference.ModeAdd
-		list = append(list, e)
+		byLayer[at] = append(byLayer[at], e)
 	}
-	var levels []float32
-	if needLevels {
-		if levels, err = m.Levels(li.Name); err != nil {
+	levels := map[string][]float32{}
+	for at, list := range byLayer {
+		lat, err := m.Layer(at)
+		if err != nil {
 			return err
 		}
-	}
-	// Validate before the (slower) generator runs so bad input fails fast.
-	if err := inference.ValidateEdits(li, list, levels); err != nil {
-		return err
+		if lat.Index < li.Index {
+			return fmt.Errorf("an edit at %s comes before the painted layer %s", at, li.Name)
+		}
+		for _, e := range list {
+			if e.Mode == inference.ModeAdd && levels[at] == nil {
+				if levels[at], err = m.Levels(at); err != nil {
+					return err
+				}
+			}
+		}
+		// Validate before the (slower) generator runs so bad input fails fast.
+		if err := inference.ValidateEdits(lat, list, levels[at]); err != nil {
+			return err
+		}
 	}
 	z, err := m.Z(*id)
 	if err != nil {
@@ -280,8 +295,19 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if err := inference.ApplyEdits(feat, feat, list, levels, pooling); err != nil {
-		return err
+	for _, l := range m.Layers() {
+		list, ok := byLayer[l.Name]
+		if !ok {
+			continue
+		}
+		if l.Name != feat.Layer.Name {
+			if err := m.ForwardInto(ctx, feat, feat, l.Name); err != nil {
+				return err
+			}
+		}
+		if err := inference.ApplyEdits(feat, feat, list, levels[l.Name], pooling); err != nil {
+			return err
+		}
 	}
 	img, err := m.Tail(ctx, feat)
 	if err != nil {
@@ -300,7 +326,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := writeFileAtomic(*out, encode); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "wrote %s (%s, id %d, layer %s, %d edits)\n", *out, format, *id, li.Name, len(list))
+	fmt.Fprintf(stderr, "wrote %s (%s, id %d, layer %s, %d edits)\n", *out, format, *id, li.Name, len(edits))
 	return nil
 }
 

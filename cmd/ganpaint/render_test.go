@@ -84,7 +84,7 @@ func FuzzParseEditSpec(f *testing.F) {
 		if !e.Whole && (e.X0 < 0 || e.Y0 < 0 || e.X1 <= e.X0 || e.Y1 <= e.Y0) {
 			t.Fatalf("%q: bad rectangle accepted %+v", s, e)
 		}
-		if _, err := e.toEdit("layer", 64, 64, brushOpts{Units: 15}, nil); err != nil && e.Concept == "" && e.Whole {
+		if _, _, err := e.toEdit("layer", 64, 64, brushOpts{Units: 15}, nil); err != nil && e.Concept == "" && e.Whole {
 			t.Fatalf("%q: whole-image unit edit rejected: %v", s, err)
 		}
 	})
@@ -158,10 +158,10 @@ func TestRenderJPEGAndStdout(t *testing.T) {
 }
 
 type fakeConcepts struct {
-	edit func(layer, concept string, remove bool, o brushOpts) (inference.Edit, error)
+	edit func(layer, concept string, remove bool, o brushOpts) (inference.Edit, string, error)
 }
 
-func (f fakeConcepts) Edit(layer, concept string, remove bool, o brushOpts) (inference.Edit, error) {
+func (f fakeConcepts) Edit(layer, concept string, remove bool, o brushOpts) (inference.Edit, string, error) {
 	return f.edit(layer, concept, remove, o)
 }
 
@@ -170,26 +170,26 @@ func TestEditSpecConcepts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := spec.toEdit("layer2", 32, 32, brushOpts{Units: 15}, nil); !errors.Is(err, errNoConcepts) {
+	if _, _, err := spec.toEdit("layer2", 32, 32, brushOpts{Units: 15}, nil); !errors.Is(err, errNoConcepts) {
 		t.Fatalf("no resolver error = %v", err)
 	}
 	var asked string
-	res := fakeConcepts{edit: func(layer, concept string, remove bool, o brushOpts) (inference.Edit, error) {
+	res := fakeConcepts{edit: func(layer, concept string, remove bool, o brushOpts) (inference.Edit, string, error) {
 		asked = fmt.Sprintf("%s/%s/%v/%s/%s/%d", layer, concept, remove, o.Brush, o.Step, o.Units)
-		return inference.Edit{Units: []int{3, 1}, Mode: inference.ModeBlend, Strength: 0.75, Weights: []float32{1, 1}, Values: []float32{2, 3}}, nil
+		return inference.Edit{Units: []int{3, 1}, Mode: inference.ModeBlend, Strength: 0.75, Weights: []float32{1, 1}, Values: []float32{2, 3}}, "layer3", nil
 	}}
-	e, err := spec.toEdit("layer2", 32, 32, brushOpts{Brush: "tree-ace", Step: "low", Units: 15}, res)
+	e, at, err := spec.toEdit("layer2", 32, 32, brushOpts{Brush: "tree-ace", Step: "low", Units: 15}, res)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if asked != "layer2/tree/true/tree-ace/low/15" || !reflect.DeepEqual(e.Units, []int{3, 1}) || e.Mask.Width != 32 ||
+	if asked != "layer2/tree/true/tree-ace/low/15" || at != "layer3" || !reflect.DeepEqual(e.Units, []int{3, 1}) || e.Mask.Width != 32 ||
 		e.Mode != inference.ModeBlend || e.Strength != 0.75 {
 		t.Fatalf("resolved %q to %+v", asked, e)
 	}
-	unknown := fakeConcepts{edit: func(string, string, bool, brushOpts) (inference.Edit, error) {
-		return inference.Edit{}, errors.New("unknown concept")
+	unknown := fakeConcepts{edit: func(string, string, bool, brushOpts) (inference.Edit, string, error) {
+		return inference.Edit{}, "", errors.New("unknown concept")
 	}}
-	if _, err := spec.toEdit("layer2", 32, 32, brushOpts{}, unknown); err == nil || !strings.Contains(err.Error(), "unknown concept") {
+	if _, _, err := spec.toEdit("layer2", 32, 32, brushOpts{}, unknown); err == nil || !strings.Contains(err.Error(), "unknown concept") {
 		t.Fatalf("resolver error not passed on: %v", err)
 	}
 }
