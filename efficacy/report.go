@@ -18,6 +18,11 @@ type Report struct {
 	Calibration map[string]Calibrated `json:"calibration,omitempty"`
 	Probes      int                   `json:"probes"`
 	Seconds     float64               `json:"seconds"`
+	// Load is the machine's 1-minute load average at the start and the end
+	// of the run, when known (the timing depends on it).
+	Load []float64 `json:"load,omitempty"`
+	// CPUs is the number of CPUs the run could use.
+	CPUs int `json:"cpus,omitempty"`
 }
 
 // Settings records how the numbers were measured.

@@ -69,9 +69,9 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		"regions of %d×%d px (a %d×%d tiling). Painting succeeds when the concept covers ≥ %.0f%% of the region after the stroke "+
 		"and rose by ≥ %.0f points; regions where it already covered ≥ %.0f%% are not tried. *Plausible* regions follow the rules "+
 		"in docs/efficacy.md; *all* weights plausible and other regions by their numbers. Leak: share of labels changed in a %d px "+
-		"ring around the region (near) and beyond (far). %d probes, %.0f s.\n\n",
+		"ring around the region (near) and beyond (far). %d probes in %.0f s%s.\n\n",
 		s.Images, 100*s.IDRange[0], s.Excluded, s.RegionPx[0], s.RegionPx[1], s.Side, s.Side, 100*s.SuccessShare,
-		100*s.SuccessRise, 100*s.EligibleBelow, s.RingPx, r.Probes, r.Seconds)
+		100*s.SuccessRise, 100*s.EligibleBelow, s.RingPx, r.Probes, r.Seconds, r.machine())
 	fmt.Fprintln(w, "**Painting** (painter's default brush and step; before: IoU ranking, 15 units at strength 1)")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| concept | brush | step | success, plausible | success, all | rise | leak near | leak far | before: success, plausible |")
@@ -132,6 +132,17 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	r.WriteAll(w)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "</details>")
+}
+
+func (r *Report) machine() string {
+	out := ""
+	if r.CPUs > 0 {
+		out = fmt.Sprintf(" on %d CPUs", r.CPUs)
+	}
+	if len(r.Load) == 2 {
+		out += fmt.Sprintf(" (load average %.1f at the start, %.1f at the end)", r.Load[0], r.Load[1])
+	}
+	return out
 }
 
 // WriteAll writes one markdown row per brush and step.

@@ -9,7 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/ganpaint-go/ganpaint/brushes"
 	"github.com/ganpaint-go/ganpaint/dissection"
@@ -39,6 +42,7 @@ func runEfficacy(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	seed := fl.Uint64("seed", 0, "selects the regions drawn from the images")
 	batch := fl.Int("batch", 4, "probes per generator call")
 	workers := fl.Int("workers", 0, "inference calls at once (default: CPUs)")
+	concepts := fl.String("concepts", "", "comma-separated concepts to measure (default: all; with a subset nothing is written)")
 	write := fl.Bool("write", true, "write efficacy.json and the table in MODEL.md (false: print only)")
 	quiet := fl.Bool("quiet", false, "no progress lines")
 	ortLib := fl.String("ort-lib", "", "ONNX Runtime library (default: $"+inference.EnvLibrary+", then .ort/, then system paths)")
@@ -83,6 +87,13 @@ func runEfficacy(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	// IoU brushes at the layer the painter opens at; recipes wherever they paint.
 	list := benchBrushes(set, m.Manifest().DefaultLayer)
+	if only := splitList(*concepts); len(only) > 0 {
+		list = slices.DeleteFunc(list, func(b efficacy.Brush) bool { return !slices.Contains(only, b.Concept) })
+		if len(list) == 0 {
+			return fmt.Errorf("--concepts %q: no brush paints them", *concepts)
+		}
+		*write = false
+	}
 	var cal map[string]efficacy.Calibrated
 	if old != nil {
 		cal = old.Calibration
@@ -100,10 +111,15 @@ func runEfficacy(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	withBaseline(list)
+	load0, okLoad := loadAverage()
 	rep, err := efficacy.Run(ctx, m, list, cfg)
 	if err != nil {
 		return err
 	}
+	if load1, ok := loadAverage(); ok && okLoad {
+		rep.Load = []float64{load0, load1}
+	}
+	rep.CPUs = runtime.NumCPU()
 	rep.Calibration = keepCalibrations(cal, list)
 	rep.Brushes = efficacy.Choose(rep)
 	rep.WriteMarkdown(stdout)
@@ -162,6 +178,21 @@ func keepCalibrations(cal map[string]efficacy.Calibrated, list []efficacy.Brush)
 		return nil
 	}
 	return out
+}
+
+// loadAverage reads the 1-minute load average (Linux), for the report: the
+// benchmark's time depends on what else the machine runs.
+func loadAverage() (float64, bool) {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	return v, err == nil
 }
 
 // dissectionIDs are the ids the dissection measured on (its samples and its
