@@ -9,8 +9,9 @@ learned weights w in [0, 1] and values v. Kinds (each per concept):
 
   dense  every unit, w = 1: a learned insertion vector. Starts from the presence-weighted mean
          feature of the concept's cells (the issue's probe) and is optimised.
-  ace    sparse weights in [0, 1] (an L1 penalty drives most to 0) and per-unit values, in the
-         style of the reference's `*-ace` rankings; starts from the concept's top 20 IoU units.
+  ace    sparse weights in [0, 1] and per-unit values, in the style of the reference's `*-ace`
+         rankings: starts from the concept's top 80 IoU units, an L1 penalty shrinks the weights,
+         and for the last third of the steps only the 40 largest stay.
   erase  sparse weights and values that make the concept disappear under the mask and keep the
          other pixels as they were; starts from switching off the top 20 IoU units.
   <kind>-<layer> (e.g. dense-layer6) the dense kind at another layer, for small concepts
@@ -55,7 +56,8 @@ PRESENT_FROM = 0.5
 MIN_IMAGE_SHARE = 0.01
 SUCCESS_SHARE, SUCCESS_RISE = 0.5, 0.25
 KEEP_WEIGHT = 10.0  # squared image change beyond the ring (per pixel, RGB summed)
-L1_WEIGHT = {"ace": 0.02, "erase": 0.05}
+L1_WEIGHT = {"ace": 0.006, "erase": 0.05}
+ACE_UNITS = 40  # an ace recipe keeps this many units (the last third of its training)
 PRUNE_BELOW = 0.02  # sparse weights below this are dropped from the stored recipe
 SPARSE_START = 20  # sparse recipes start from the concept's top IoU-ranked units
 CROP_MARGIN = 32  # px of context kept around a training region (two cells of an 8×8 layer at 128 px)
@@ -324,11 +326,12 @@ class Trainer:
         v0 = self.mean_vector(layer, concept)
         v = v0.clone().requires_grad_(True)
         sparse = kind == "ace"
-        a = (self.start_weights(layer, concept, SPARSE_START, 0.5, 0.05) if sparse else torch.ones(C)).requires_grad_(sparse)
+        a = (self.start_weights(layer, concept, 2 * ACE_UNITS, 1.0, 0.1) if sparse else torch.ones(C)).requires_grad_(sparse)
         params = [{"params": [v], "lr": 0.05}]
         if sparse:
-            params.append({"params": [a], "lr": 0.02})
+            params.append({"params": [a], "lr": 0.05})
         opt = torch.optim.Adam(params)
+        keep = torch.ones(C)
         t0 = time.time()
         start = self.success(layer, concept, torch.ones(C), v0, val)
         for step in range(steps):
@@ -342,7 +345,12 @@ class Trainer:
             loss.backward()
             opt.step()
             with torch.no_grad():
-                a.clamp_(0, 1)
+                if sparse and step == (2 * steps) // 3:
+                    # Hard sparsity for the last third: the ACE_UNITS largest
+                    # weights stay, the others are switched off and frozen.
+                    keep = torch.zeros(C)
+                    keep[torch.topk(a, min(ACE_UNITS, C)).indices] = 1
+                a.mul_(keep).clamp_(0, 1)
             if step % 25 == 0 or step == steps - 1:
                 self.log(f"  {concept}-{kind} step {step}: in {l_in.item():.3f} keep {l_keep.item():.4f}"
                          + (f" units {(a > PRUNE_BELOW).sum().item()}" if sparse else ""))
