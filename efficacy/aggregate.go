@@ -56,7 +56,7 @@ func (m mean) value() float64 {
 
 func insertRow(row Row, idx []int, probes []probe, outs []probeOut, base []baseImage, p *conceptPlan) InsertResult {
 	// Stratum 0: plausible regions, 1: the others.
-	var succ, rise, near, far [2]mean
+	var succ, rise, near, other, far [2]mean
 	for _, i := range idx {
 		pr, o := probes[i], outs[i]
 		s := 1
@@ -71,6 +71,7 @@ func insertRow(row Row, idx []int, probes []probe, outs []probeOut, base []baseI
 		succ[s].add(ok)
 		rise[s].add(o.after - before)
 		near[s].add(o.ringChg)
+		other[s].add(o.ringOth)
 		far[s].add(o.farChg)
 	}
 	// Weights of the strata: their sizes in the pool, among the strata that
@@ -90,7 +91,7 @@ func insertRow(row Row, idx []int, probes []probe, outs []probeOut, base []baseI
 		return (w[0]*m[0].value() + w[1]*m[1].value()) / tot
 	}
 	return InsertResult{Row: row, Success: succ[0].value(), SuccessAll: weighted(succ), Rise: rise[0].value(), RiseAll: weighted(rise),
-		LeakNear: weighted(near), LeakFar: weighted(far)}
+		LeakNear: weighted(near), LeakNearOther: weighted(other), LeakFar: weighted(far)}
 }
 
 // succeeded applies the success rule to one painting probe.

@@ -185,6 +185,7 @@ type probe struct {
 type probeOut struct {
 	after    float64 // class share in the region (whole image for erase-all)
 	ringChg  float64 // share of ring pixels whose label changed
+	ringOth  float64 // … to a class other than the probe's
 	farChg   float64 // share of far pixels whose label changed
 	otherChg float64 // erase-all: share of pixels not of the class that changed
 }
@@ -553,7 +554,7 @@ func measure(before, after Seg, p probe, ringPx int) probeOut {
 	}
 	o.after = after.Share(p.rect, p.class)
 	grown := Rect{p.rect.X0 - ringPx, p.rect.Y0 - ringPx, p.rect.X1 + ringPx, p.rect.Y1 + ringPx}
-	ring, ringChg, far, farChg := 0, 0, 0, 0
+	ring, ringChg, ringOth, far, farChg := 0, 0, 0, 0, 0
 	for y := 0; y < after.H; y++ {
 		for x := 0; x < after.W; x++ {
 			if p.rect.contains(x, y) {
@@ -565,6 +566,9 @@ func measure(before, after Seg, p probe, ringPx int) probeOut {
 				ring++
 				if chg {
 					ringChg++
+					if int(after.Labels[i]) != p.class {
+						ringOth++
+					}
 				}
 			} else {
 				far++
@@ -576,6 +580,7 @@ func measure(before, after Seg, p probe, ringPx int) probeOut {
 	}
 	if ring > 0 {
 		o.ringChg = float64(ringChg) / float64(ring)
+		o.ringOth = float64(ringOth) / float64(ring)
 	}
 	if far > 0 {
 		o.farChg = float64(farChg) / float64(far)

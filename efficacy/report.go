@@ -103,6 +103,9 @@ type InsertResult struct {
 	// Both are averaged over all probed regions, weighted as SuccessAll.
 	LeakNear float64 `json:"leak_near"`
 	LeakFar  float64 `json:"leak_far"`
+	// LeakNearOther is the part of LeakNear that changed to another class
+	// than the painted one (the rest is the concept growing past the stroke).
+	LeakNearOther float64 `json:"leak_near_other"`
 	// Tiles (Config.Tiles) counts, per region of the tiling (row-major),
 	// the regions tried there and the successes.
 	Tiles []Tile `json:"tiles,omitempty"`

@@ -147,12 +147,12 @@ func (r *Report) machine() string {
 
 // WriteAll writes one markdown row per brush and step.
 func (r *Report) WriteAll(w io.Writer) {
-	fmt.Fprintln(w, "| concept | brush | layer | step | strength | success, plausible | success, all | rise | leak near | leak far |")
+	fmt.Fprintln(w, "| concept | brush | layer | step | strength | success, plausible | success, all | rise | leak near (to other classes) | leak far |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, c := range r.Concepts {
 		for _, x := range c.Insert {
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %.3g | %s | %s | %.2f | %s | %s |\n", c.Concept, x.Brush, x.Layer, x.Step, x.Strength,
-				pct(x.Success), pct(x.SuccessAll), x.Rise, pct(x.LeakNear), pct(x.LeakFar))
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %.3g | %s | %s | %.2f | %s (%s) | %s |\n", c.Concept, x.Brush, x.Layer, x.Step, x.Strength,
+				pct(x.Success), pct(x.SuccessAll), x.Rise, pct(x.LeakNear), pct(x.LeakNearOther), pct(x.LeakFar))
 		}
 	}
 	fmt.Fprintln(w)
