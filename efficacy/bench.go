@@ -38,13 +38,13 @@ type Config struct {
 	Images int
 	// Plausible and Other are how many insertion regions per concept are
 	// drawn from the pool's eligible regions where the concept's rule holds
-	// (default 48) and where it does not (default 16).
+	// (default 40) and where it does not (default 12).
 	Plausible, Other int
 	// Present is how many regions where the concept covers at least half
-	// are erased per concept. Default 24.
+	// are erased per concept. Default 20.
 	Present int
 	// Everywhere is how many images showing the concept (at least
-	// MinImageShare of their pixels) are erased whole per concept. Default 16.
+	// MinImageShare of their pixels) are erased whole per concept. Default 12.
 	Everywhere    int
 	MinImageShare float64 // default 0.01
 	// Side is the tiling: Side×Side regions per image. Default 4.
@@ -83,10 +83,10 @@ func (c Config) withDefaults() (Config, error) {
 		c.Images = len(c.IDs)
 	}
 	def(&c.Images, 40)
-	def(&c.Plausible, 48)
-	def(&c.Other, 16)
-	def(&c.Present, 24)
-	def(&c.Everywhere, 16)
+	def(&c.Plausible, 40)
+	def(&c.Other, 12)
+	def(&c.Present, 20)
+	def(&c.Everywhere, 12)
 	def(&c.Side, 4)
 	def(&c.Batch, 4)
 	def(&c.Workers, runtime.NumCPU())
