@@ -5,12 +5,14 @@ SHELL := /bin/bash
 GO ?= go
 PYTHON ?= /usr/bin/python3
 ADDR ?= 127.0.0.1:8080
+# The model that dissect, recipes and efficacy work on.
+MODEL ?= assets/models/scenes128
 BIN := bin/ganpaint
 ORT_LIB := $(CURDIR)/.ort/libonnxruntime.so.1
 TEMPL := $(GO) run github.com/a-h/templ/cmd/templ@v0.3.1100
 export ONNXRUNTIME_LIB ?= $(ORT_LIB)
 
-.PHONY: run build ort test test-go fuzz-smoke check-deploy test-python test-toy test-browser check-generated lint bench model dissect clean
+.PHONY: run build ort test test-go fuzz-smoke check-deploy test-python test-toy test-browser check-generated lint bench model dissect recipes efficacy clean
 
 ## run: fetch ONNX Runtime if missing, build, and serve the painter on the embedded model.
 run: build
@@ -65,8 +67,10 @@ test-toy: ort
 	bash scripts/install-deps.sh python
 	toy=$$(mktemp -d -t ganpaint-toy.XXXXXX) && trap 'rm -rf "$$toy"' EXIT && \
 	bash training/toy_pipeline.sh "$$toy" && \
+	$(PYTHON) training/recipes.py --model "$$toy/model" --check-out "$$toy/recipe-check.npz" && \
 	GANPAINT_EXPORT_MODEL="$$toy/model" GANPAINT_EXPORT_REF="$$toy/model-check.npz" \
-		$(GO) test -count=1 -run TestExportMatchesTorch -v ./inference/ | grep -E 'max \||segmenter:|^(ok|FAIL|---)'
+	GANPAINT_RECIPE_MODEL="$$toy/model" GANPAINT_RECIPE_REF="$$toy/recipe-check.npz" \
+		$(GO) test -count=1 -run 'TestExportMatchesTorch|TestRecipeTorchMatchesRuntime' -v ./inference/ | grep -E 'max \||segmenter:|^(ok|FAIL|---)'
 
 test-browser: build
 	bash scripts/install-deps.sh browser
@@ -86,15 +90,29 @@ bench: build
 	$(PYTHON) training/quantize_tail.py --model assets/models/scenes128 --out "$$q/fp16" --from-layer layer5 --scheme fp16 && \
 	./$(BIN) bench --compare-torch --python $(PYTHON) --variant int8="$$q/int8" --variant fp16="$$q/fp16"
 
-## model: retrain the default model from scratch (hours on a 2-core CPU) and re-export it.
+## model: retrain the default model from scratch (hours on a 2-core CPU) and re-export it,
+## then dissect it, learn its concept recipes and measure its brushes.
 model:
 	bash scripts/install-deps.sh python
 	bash training/make_model.sh
 	$(MAKE) dissect
+	$(MAKE) recipes
+
+## recipes: learn the concept recipes of MODEL (about 2 hours on one core), then measure
+## every brush with calibrated strength steps and pick the painter's defaults.
+recipes: build
+	bash scripts/install-deps.sh python
+	$(PYTHON) training/recipes.py --model $(MODEL)
+	./$(BIN) efficacy --model $(MODEL) --calibrate
 
 ## dissect: re-run the dissection of the default model and store it next to the model.
 dissect: build
-	./$(BIN) dissect --model assets/models/scenes128 --layers layer4,layer6 --samples 1000 --threshold iqr
+	./$(BIN) dissect --model $(MODEL) --layers layer4,layer6 --samples 1000 --threshold iqr
+
+## efficacy: measure what every brush of the default model paints and erases (about
+## 10 minutes on 2 cores); writes efficacy.json and the table in its MODEL.md.
+efficacy: build
+	./$(BIN) efficacy --model $(MODEL)
 
 clean:
 	rm -rf bin

@@ -91,7 +91,7 @@ func TestPlantedModel(t *testing.T) {
 	rises := 0
 	for _, name := range classes {
 		e := c.Effects[name][0]
-		if e.ShareBefore <= 0 || e.ShareAfter != 0 || e.RelDrop != 1 {
+		if e.RelDrop != 1 || e.Half != 1 || e.Damage != 0 || e.Images == 0 {
 			t.Errorf("%s ablation %+v", name, e)
 		}
 		if e.Rise < 0 {

@@ -15,8 +15,12 @@ import (
 )
 
 // SchemaVersion is the version of the files under <model>/dissection/ that
-// this package writes and reads (docs/dissection-format.md).
-const SchemaVersion = 1
+// this package writes (docs/dissection-format.md). Version 2 added learned
+// concept recipes; files of version 1 (no recipes) are still read.
+const SchemaVersion = 2
+
+// minSchemaVersion is the oldest version Load reads.
+const minSchemaVersion = 1
 
 // Dir is the directory of the results, relative to the model directory.
 const Dir = "dissection"
@@ -66,43 +70,64 @@ type Unit struct {
 	TopActs  []float32 `json:"top_acts"`
 }
 
-// CausalEffect is one (class, k) row of the causal measurement.
+// CausalEffect is one (class, k) row of the causal measurement: the top-k
+// IoU-ranked units as a brush, measured by the efficacy benchmark (schema 2;
+// docs/dissection-format.md). The fields marked "schema 1" are only in
+// results written before, which measured differently.
 type CausalEffect struct {
 	K     int   `json:"k"`
 	Units []int `json:"units"`
-	// Ablation: share of the class's pixels before and after removing the
-	// units everywhere, averaged over the causal samples.
-	ShareBefore float64 `json:"share_before"`
-	ShareAfter  float64 `json:"share_after"`
-	Drop        float64 `json:"drop"`          // ShareBefore − ShareAfter
-	RelDrop     float64 `json:"rel_drop"`      // Drop / ShareBefore (0 when absent)
-	RegionShare float64 `json:"region_before"` // class share inside the insertion square, before
-	RegionAfter float64 `json:"region_after"`  // … after inserting the units there
-	Rise        float64 `json:"rise"`          // RegionAfter − RegionShare
+	// Painting the units at their levels into regions: success where the
+	// class plausibly belongs and over all regions, mean rise of its share,
+	// label changes around (near) and beyond (far) the region.
+	Success    float64 `json:"success"`
+	SuccessAll float64 `json:"success_all"`
+	Rise       float64 `json:"rise"`
+	LeakNear   float64 `json:"leak_near"`
+	LeakFar    float64 `json:"leak_far"`
+	// Switching them off everywhere on images showing the class: relative
+	// drop of its pixels, share of images losing half of them, share of the
+	// other pixels that changed; and the mean relative drop inside regions
+	// the class covered at least half of when switched off there.
+	RelDrop    float64 `json:"rel_drop"`
+	Half       float64 `json:"half"`
+	Damage     float64 `json:"damage"`
+	RegionDrop float64 `json:"region_drop"`
+	Plausible  int     `json:"plausible_regions"` // plausible regions painted
+	Images     int     `json:"images"`            // images erased
+	// Schema 1 only.
+	ShareBefore float64 `json:"share_before,omitempty"`
+	ShareAfter  float64 `json:"share_after,omitempty"`
+	Drop        float64 `json:"drop,omitempty"`
+	RegionShare float64 `json:"region_before,omitempty"`
+	RegionAfter float64 `json:"region_after,omitempty"`
 }
 
-// LocationMap is, for one class, how often inserting its top units in a cell
-// makes the class appear there (see docs/dissection-format.md).
+// LocationMap is, for one class, how often painting its top units into each
+// region of the efficacy tiling succeeds (schema 1: into each layer cell,
+// "appears" at AppearShare).
 type LocationMap struct {
 	K    int       `json:"k"`
 	Rows int       `json:"rows"`
 	Cols int       `json:"cols"`
 	Rate []float64 `json:"rate"` // Rows×Cols, row-major, in [0,1]
-	// Eligible[i] counts the images where the class was not already in cell
-	// i, the denominator of Rate[i].
+	// Eligible[i] counts the images where the class did not already cover
+	// half of region i, the denominator of Rate[i].
 	Eligible []int `json:"eligible"`
 	Images   int   `json:"images"`
 }
 
 // Causal holds the measured causal effects of one layer.
 type Causal struct {
-	Samples      int                       `json:"samples"`
-	IDs          []int64                   `json:"ids"`
-	Ks           []int                     `json:"ks"`
-	RegionCells  int                       `json:"region_cells"` // side of the insertion square, layer cells
-	AppearShare  float64                   `json:"appear_share"` // location map: "appears" threshold
-	Effects      map[string][]CausalEffect `json:"effects"`      // class → one row per k
-	Locations    map[string]LocationMap    `json:"locations"`    // class → map
+	Samples int     `json:"samples"`
+	IDs     []int64 `json:"ids"`
+	Ks      []int   `json:"ks"`
+	// Side is the efficacy tiling (Side×Side regions); 0 in schema 1.
+	Side         int                       `json:"side,omitempty"`
+	RegionCells  int                       `json:"region_cells"`           // side of a region, layer cells
+	AppearShare  float64                   `json:"appear_share,omitempty"` // schema 1
+	Effects      map[string][]CausalEffect `json:"effects"`                // class → one row per k
+	Locations    map[string]LocationMap    `json:"locations"`              // class → map
 	LocationSize int                       `json:"location_images"`
 }
 
@@ -142,6 +167,28 @@ type Layer struct {
 	// Rankings maps every class to all units sorted by IoU with it (desc).
 	Rankings map[string][]int `json:"rankings"`
 	Causal   *Causal          `json:"causal,omitempty"`
+	// Recipes are learned ways to paint or erase a concept at this layer
+	// (schema 2), by name ("tree-ace", "tree-dense", "tree-erase", …). A
+	// recipe's units, in order, are also the ranking of that name.
+	Recipes map[string]*Recipe `json:"recipes,omitempty"`
+}
+
+// Recipe is a learned concept brush: an inference.ModeBlend edit that moves
+// unit Units[i] towards Values[i] with weight Weights[i]
+// (docs/dissection-format.md). It is made by training/recipes.py.
+type Recipe struct {
+	Concept string `json:"concept"`
+	// Kind is how it was made: "ace" (sparse weights and values, in the
+	// reference's style), "dense" (every unit), or another trainer's name.
+	Kind string `json:"kind"`
+	// Remove is true for recipes that erase the concept.
+	Remove bool `json:"remove"`
+	// Units with a non-zero weight, by weight (largest first).
+	Units   []int     `json:"units"`
+	Weights []float32 `json:"weights"`
+	Values  []float32 `json:"values"`
+	// Training records how the recipe was made (free-form, for people).
+	Training map[string]any `json:"training,omitempty"`
 }
 
 // Summary counts interpretable units and the distinct labels they cover.
@@ -166,9 +213,13 @@ func (l *Layer) Levels() []float32 {
 	return out
 }
 
-// Ranking returns all units ordered by IoU with concept, best first.
+// Ranking returns all units ordered by IoU with concept, best first; a
+// recipe's name gives the recipe's units, largest weight first.
 func (l *Layer) Ranking(concept string) ([]int, error) {
 	r, ok := l.Rankings[concept]
+	if rc, isRecipe := l.Recipes[concept]; !ok && isRecipe {
+		r, ok = rc.Units, true
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w: %q in layer %s (classes: %s)", ErrUnknownConcept, concept, l.Layer, strings.Join(l.ClassNames, ", "))
 	}
@@ -179,6 +230,15 @@ func (l *Layer) Ranking(concept string) ([]int, error) {
 type Results struct {
 	Model  string
 	Layers map[string]*Layer
+}
+
+// layer is Layer for a possibly nil Results.
+func (r *Results) layer(name string) (*Layer, bool) {
+	if r == nil {
+		return nil, false
+	}
+	l, ok := r.Layers[name]
+	return l, ok
 }
 
 // Layer returns one layer's results.
@@ -246,13 +306,13 @@ func checkVersion(data []byte, name string) error {
 	if v.SchemaVersion == nil {
 		return fmt.Errorf("%w: %s has no schema_version", ErrSchemaVersion, name)
 	}
-	if *v.SchemaVersion != SchemaVersion {
+	if *v.SchemaVersion < minSchemaVersion || *v.SchemaVersion > SchemaVersion {
 		age := "older"
 		if *v.SchemaVersion > SchemaVersion {
 			age = "newer"
 		}
-		return fmt.Errorf("%w: %s is version %d (%s), this build reads version %d; rerun `ganpaint dissect`",
-			ErrSchemaVersion, name, *v.SchemaVersion, age, SchemaVersion)
+		return fmt.Errorf("%w: %s is version %d (%s), this build reads versions %d to %d; rerun `ganpaint dissect`",
+			ErrSchemaVersion, name, *v.SchemaVersion, age, minSchemaVersion, SchemaVersion)
 	}
 	return nil
 }
@@ -339,6 +399,14 @@ func (l *Layer) validate() error {
 			return fmt.Errorf("unit %d has %d top ids but %d activations", i, len(u.TopIDs), len(u.TopActs))
 		}
 	}
+	for name, rc := range l.Recipes {
+		if err := rc.validate(name, l.Channels, classes); err != nil {
+			return err
+		}
+		if _, clash := l.Rankings[name]; clash {
+			return fmt.Errorf("recipe %q has the name of a class ranking", name)
+		}
+	}
 	for c, r := range l.Rankings {
 		if !classes[c] {
 			return fmt.Errorf("ranking for unknown class %q", c)
@@ -354,17 +422,59 @@ func (l *Layer) validate() error {
 	return nil
 }
 
+func (rc *Recipe) validate(name string, channels int, classes map[string]bool) error {
+	if rc == nil {
+		return fmt.Errorf("recipe %q is empty", name)
+	}
+	if name == "" || !classes[rc.Concept] {
+		return fmt.Errorf("recipe %q is for unknown class %q", name, rc.Concept)
+	}
+	if len(rc.Units) == 0 || len(rc.Weights) != len(rc.Units) || len(rc.Values) != len(rc.Units) {
+		return fmt.Errorf("recipe %q has %d units, %d weights and %d values", name, len(rc.Units), len(rc.Weights), len(rc.Values))
+	}
+	seen := make([]bool, channels)
+	for i, u := range rc.Units {
+		if u < 0 || u >= channels || seen[u] {
+			return fmt.Errorf("recipe %q has bad or repeated unit %d", name, u)
+		}
+		seen[u] = true
+		if w := rc.Weights[i]; !(w > 0 && w <= 1) {
+			return fmt.Errorf("recipe %q: unit %d has weight %v outside (0, 1]", name, u, w)
+		}
+		if v := float64(rc.Values[i]); math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("recipe %q: unit %d has value %v", name, u, rc.Values[i])
+		}
+	}
+	return nil
+}
+
+// Recipe returns the named recipe of a layer.
+func (r *Results) Recipe(layer, name string) (*Recipe, error) {
+	l, err := r.Layer(layer)
+	if err != nil {
+		return nil, err
+	}
+	rc, ok := l.Recipes[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: no recipe %q in layer %s", ErrUnknownConcept, name, layer)
+	}
+	return rc, nil
+}
+
 // Save writes the results into modelDir/dissection/, each file through a
 // temporary file and a rename so a crash never leaves a half-written file;
 // the index is written last, so it only ever names complete layer files.
-// Layers already on disk but absent from r are kept in the index.
+// Layers already on disk but absent from r are kept in the index, and a
+// layer saved without recipes keeps the recipes already on disk for it.
 func Save(modelDir string, r *Results) error {
 	dir := filepath.Join(modelDir, Dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("dissection: %w", err)
 	}
 	idx := Index{SchemaVersion: SchemaVersion, Model: r.Model, Layers: map[string]string{}}
-	if old, err := Load(os.DirFS(modelDir)); err == nil && old.Model == r.Model {
+	var old *Results
+	if o, err := Load(os.DirFS(modelDir)); err == nil && o.Model == r.Model {
+		old = o
 		for name := range old.Layers {
 			idx.Layers[name] = name + ".json"
 		}
@@ -380,6 +490,11 @@ func Save(modelDir string, r *Results) error {
 			return fmt.Errorf("dissection: bad layer name %q", name)
 		}
 		l.SchemaVersion = SchemaVersion
+		// Recipes are trained after the dissection (training/recipes.py);
+		// re-dissecting the same model keeps them.
+		if prev, ok := old.layer(name); ok && len(l.Recipes) == 0 && len(prev.Recipes) > 0 && prev.Channels == l.Channels {
+			l.Recipes = prev.Recipes
+		}
 		if err := writeJSONAtomic(filepath.Join(dir, name+".json"), l); err != nil {
 			return err
 		}

@@ -94,8 +94,13 @@ func TestLoadErrors(t *testing.T) {
 		}
 		return m
 	}
-	old := strings.Replace(layerA, `"schema_version": 1`, `"schema_version": 0`, 1)
-	newer := strings.Replace(index, `"schema_version": 1`, `"schema_version": 7`, 1)
+	old := strings.Replace(layerA, `"schema_version": 2`, `"schema_version": 0`, 1)
+	newer := strings.Replace(index, `"schema_version": 2`, `"schema_version": 7`, 1)
+	recipeLayer := func(recipes string) string {
+		return `{"schema_version":2,"layer":"a","channels":2,"class_names":["sky","tree"],` +
+			`"units":[{"unit":0,"class_iou":[0,0]},{"unit":1,"class_iou":[0,0]}],"rankings":{"sky":[0,1]},"recipes":` + recipes + `}`
+	}
+	oneLayer := `{"schema_version":2,"layers":{"a":"a.json"}}`
 	cases := []struct {
 		name  string
 		files map[string]string
@@ -116,6 +121,16 @@ func TestLoadErrors(t *testing.T) {
 			"a.json": `{"schema_version":1,"layer":"a","channels":1,"class_names":["sky"],"units":[{"unit":0,"class_iou":[0]}],"rankings":{"sky":[0,0]}}`}, ErrBadResults, "repeated"},
 		{"short class iou", map[string]string{IndexFile: `{"schema_version":1,"layers":{"a":"a.json"}}`,
 			"a.json": `{"schema_version":1,"layer":"a","channels":1,"class_names":["sky","tree"],"units":[{"unit":0,"class_iou":[0]}]}`}, ErrBadResults, "class IoUs"},
+		{"recipe of unknown class", map[string]string{IndexFile: oneLayer,
+			"a.json": recipeLayer(`{"dragon-ace":{"concept":"dragon","units":[0],"weights":[1],"values":[2]}}`)}, ErrBadResults, "unknown class"},
+		{"recipe weight zero", map[string]string{IndexFile: oneLayer,
+			"a.json": recipeLayer(`{"tree-ace":{"concept":"tree","units":[0],"weights":[0],"values":[2]}}`)}, ErrBadResults, "outside (0, 1]"},
+		{"recipe short values", map[string]string{IndexFile: oneLayer,
+			"a.json": recipeLayer(`{"tree-ace":{"concept":"tree","units":[0,1],"weights":[1,1],"values":[2]}}`)}, ErrBadResults, "2 units"},
+		{"recipe unit out of range", map[string]string{IndexFile: oneLayer,
+			"a.json": recipeLayer(`{"tree-ace":{"concept":"tree","units":[2],"weights":[1],"values":[2]}}`)}, ErrBadResults, "bad or repeated unit 2"},
+		{"recipe named like a class", map[string]string{IndexFile: oneLayer,
+			"a.json": recipeLayer(`{"sky":{"concept":"sky","units":[0],"weights":[1],"values":[2]}}`)}, ErrBadResults, "name of a class ranking"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -124,6 +139,52 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatalf("got %v, want %v containing %q", err, c.want, c.text)
 			}
 		})
+	}
+}
+
+// Version 1 files (no recipes) still load; a version 2 file's recipe is a
+// ranking of its own.
+func TestLoadVersionsAndRecipes(t *testing.T) {
+	v1 := fstest.MapFS{
+		Dir + "/" + IndexFile: {Data: []byte(`{"schema_version":1,"model":"m","layers":{"a":"a.json"}}`)},
+		Dir + "/a.json": {Data: []byte(`{"schema_version":1,"layer":"a","channels":2,"class_names":["sky","tree"],` +
+			`"units":[{"unit":0,"class_iou":[0,0]},{"unit":1,"class_iou":[0,0]}],"rankings":{"tree":[1,0]}}`)},
+	}
+	res, err := Load(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := res.Ranking("a", "tree"); err != nil || !slices.Equal(r, []int{1, 0}) {
+		t.Fatalf("v1 ranking %v %v", r, err)
+	}
+	if _, err := res.Recipe("a", "tree-ace"); !errors.Is(err, ErrUnknownConcept) {
+		t.Fatalf("v1 has no recipes, got %v", err)
+	}
+
+	dir := t.TempDir()
+	good := fakeResults(t)
+	good.Layers["a"].Recipes = map[string]*Recipe{"tree-ace": {Concept: "tree", Kind: "ace", Units: []int{2, 0},
+		Weights: []float32{1, 0.25}, Values: []float32{1.5, -0.5}, Training: map[string]any{"steps": 3.0}}}
+	if err := Save(dir, good); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(os.DirFS(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := got.Recipe("a", "tree-ace")
+	if err != nil || !reflect.DeepEqual(rc, good.Layers["a"].Recipes["tree-ace"]) {
+		t.Fatalf("recipe %+v %v", rc, err)
+	}
+	// Dissecting again keeps the recipes trained on the model.
+	if err := Save(dir, fakeResults(t)); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := Load(os.DirFS(dir)); err != nil || again.Layers["a"].Recipes["tree-ace"] == nil {
+		t.Fatalf("recipes lost on re-dissection: %v", err)
+	}
+	if r, err := got.Ranking("a", "tree-ace"); err != nil || !slices.Equal(r, []int{2, 0}) {
+		t.Fatalf("recipe ranking %v %v", r, err)
 	}
 }
 

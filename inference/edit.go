@@ -17,6 +17,9 @@ const (
 	ModeRemove
 	// ModeSet drives the units towards Edit.Value.
 	ModeSet
+	// ModeBlend drives each unit Units[i] towards its own Values[i], with its
+	// own weight Weights[i] in [0, 1]: a learned concept recipe.
+	ModeBlend
 )
 
 func (m Mode) String() string {
@@ -27,6 +30,8 @@ func (m Mode) String() string {
 		return "remove"
 	case ModeSet:
 		return "set"
+	case ModeBlend:
+		return "blend"
 	}
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
@@ -37,12 +42,23 @@ func (m Mode) String() string {
 // the edit's opacity is α = min(s, 1)·pooledMask(cell) and its target value
 // is v = level·max(s, 1) for ModeAdd, 0 for ModeRemove and Value for ModeSet.
 // So s in [0, 1] fades the edit in, and s > 1 only over-drives ModeAdd.
+//
+// ModeBlend (a concept recipe) gives unit Units[i] the opacity
+// α = min(s·Weights[i], 1)·pooledMask(cell) and the target Values[i], i.e.
+// x' = x + α·(Values[i] − x). A target replaces the unit's value rather than
+// scaling it because the next block's pixel norm would undo any scaling; so
+// s blends between the image and the recipe, and s > 1 only raises the
+// units whose weight is below 1.
 type Edit struct {
 	Units    []int
 	Mode     Mode
 	Value    float32
 	Strength float32
 	Mask     Mask
+	// Weights and Values, one per entry of Units, are used by ModeBlend only
+	// (each weight in [0, 1], each value finite).
+	Weights []float32
+	Values  []float32
 }
 
 // Mask is a paint mask at canvas resolution (any size at least the layer
@@ -210,6 +226,18 @@ func validateEdit(layer LayerInfo, e Edit) error {
 		if math.IsNaN(float64(e.Value)) || math.IsInf(float64(e.Value), 0) {
 			return fmt.Errorf("%w: %v", ErrBadValue, e.Value)
 		}
+	case ModeBlend:
+		if len(e.Weights) != len(e.Units) || len(e.Values) != len(e.Units) {
+			return fmt.Errorf("%w: blend edit has %d units, %d weights and %d values", ErrBadValue, len(e.Units), len(e.Weights), len(e.Values))
+		}
+		for i := range e.Units {
+			if w := e.Weights[i]; !(w >= 0 && w <= 1) {
+				return fmt.Errorf("%w: weight %v of unit %d is outside [0, 1]", ErrBadValue, w, e.Units[i])
+			}
+			if v := float64(e.Values[i]); math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("%w: value %v of unit %d", ErrBadValue, e.Values[i], e.Units[i])
+			}
+		}
 	default:
 		return fmt.Errorf("%w: %d", ErrBadMode, int(e.Mode))
 	}
@@ -325,18 +353,25 @@ func ApplyEdits(dst, src *Features, edits []Edit, levels []float32, pool Pooling
 				sc.cells = append(sc.cells, int32(p))
 			}
 		}
-		for _, u := range e.Units {
+		for i, u := range e.Units {
 			var v float32
+			unitOpacity := opacity
 			switch e.Mode {
 			case ModeAdd:
 				v = levels[u] * max(e.Strength, 1)
 			case ModeSet:
 				v = e.Value
+			case ModeBlend:
+				v = e.Values[i]
+				unitOpacity = min(e.Strength*e.Weights[i], 1)
+				if unitOpacity == 0 {
+					continue
+				}
 			}
 			s := int(sc.slot[u]) * plane
 			accA, accV := sc.alpha[s:s+plane], sc.value[s:s+plane]
 			for _, p := range sc.cells {
-				an := opacity * pooled[p]
+				an := unitOpacity * pooled[p]
 				if an == 0 { // opacity·m can underflow
 					continue
 				}

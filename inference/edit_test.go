@@ -70,6 +70,18 @@ func TestApplyEditsSemantics(t *testing.T) {
 		{"over operator", []Edit{
 			{Units: []int{2}, Mode: ModeRemove, Strength: 0.5, Mask: full},
 			{Units: []int{2}, Mode: ModeSet, Value: 4, Strength: 0.5, Mask: full}}, 8, [c]float32{8, 8, 4, 8}},
+		// x' = x + min(s·w, 1)·(v − x): unit 0 goes a quarter of the way, unit 3 all the way.
+		{"blend per-unit weights and values", []Edit{{Units: []int{0, 3}, Mode: ModeBlend, Strength: 1,
+			Weights: []float32{0.25, 1}, Values: []float32{6, -1}, Mask: full}}, 2, [c]float32{3, 2, 2, -1}},
+		{"blend strength scales the weights", []Edit{{Units: []int{0, 3}, Mode: ModeBlend, Strength: 0.5,
+			Weights: []float32{0.5, 1}, Values: []float32{6, -2}, Mask: full}}, 2, [c]float32{3, 2, 2, 0}},
+		{"blend strength above one saturates at weight one", []Edit{{Units: []int{0, 3}, Mode: ModeBlend, Strength: 4,
+			Weights: []float32{0.5, 0.1}, Values: []float32{6, -2}, Mask: full}}, 2, [c]float32{6, 2, 2, 0.4}},
+		{"blend zero weight leaves the unit", []Edit{{Units: []int{1}, Mode: ModeBlend, Strength: 3,
+			Weights: []float32{0}, Values: []float32{9}, Mask: full}}, 2, [c]float32{2, 2, 2, 2}},
+		{"blend then remove", []Edit{
+			{Units: []int{2}, Mode: ModeBlend, Strength: 1, Weights: []float32{1}, Values: []float32{7}, Mask: full},
+			{Units: []int{2}, Mode: ModeRemove, Strength: 0.5, Mask: full}}, 1, [c]float32{1, 1, 3.5, 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,8 +119,13 @@ func TestApplyEditsComposeEqualsSequential(t *testing.T) {
 					mask.Alpha[i] = rng.Float32()
 				}
 			}
-			edits = append(edits, Edit{Units: []int{rng.IntN(c), rng.IntN(c)}, Mode: Mode(rng.IntN(3) + 1),
-				Value: float32(rng.NormFloat64()), Strength: rng.Float32() * 1.2, Mask: mask})
+			e := Edit{Units: []int{rng.IntN(c), rng.IntN(c)}, Mode: Mode(rng.IntN(4) + 1),
+				Value: float32(rng.NormFloat64()), Strength: rng.Float32() * 1.2, Mask: mask}
+			if e.Mode == ModeBlend {
+				e.Weights = []float32{rng.Float32(), rng.Float32()}
+				e.Values = []float32{float32(rng.NormFloat64()), float32(rng.NormFloat64())}
+			}
+			edits = append(edits, e)
 		}
 		pool := Pooling(rng.IntN(2))
 		var all Features
@@ -118,9 +135,12 @@ func TestApplyEditsComposeEqualsSequential(t *testing.T) {
 		seq := &Features{Layer: src.Layer, N: src.N, Data: append([]float32(nil), src.Data...)}
 		for _, e := range edits {
 			// Duplicate units inside one edit compose with themselves; mimic that.
-			for _, u := range e.Units {
+			for i, u := range e.Units {
 				one := e
 				one.Units = []int{u}
+				if e.Mode == ModeBlend {
+					one.Weights, one.Values = e.Weights[i:i+1], e.Values[i:i+1]
+				}
 				if err := ApplyEdits(seq, seq, []Edit{one}, levels, pool); err != nil {
 					t.Fatal(err)
 				}
@@ -251,6 +271,27 @@ func TestApplyEditsRejects(t *testing.T) {
 		{"mode zero", func() Edit { e := good(); e.Mode = 0; return e }, levels, PoolMax, nil, ErrBadMode},
 		{"mode unknown", func() Edit { e := good(); e.Mode = 9; return e }, levels, PoolMax, nil, ErrBadMode},
 		{"set NaN", func() Edit { e := good(); e.Mode = ModeSet; e.Value = nan; return e }, levels, PoolMax, nil, ErrBadValue},
+		{"blend without weights", func() Edit { e := good(); e.Mode = ModeBlend; e.Values = []float32{1}; return e }, levels, PoolMax, nil, ErrBadValue},
+		{"blend short values", func() Edit {
+			e := good()
+			e.Mode, e.Units, e.Weights, e.Values = ModeBlend, []int{0, 1}, []float32{1, 1}, []float32{1}
+			return e
+		}, levels, PoolMax, nil, ErrBadValue},
+		{"blend weight above one", func() Edit {
+			e := good()
+			e.Mode, e.Weights, e.Values = ModeBlend, []float32{1.5}, []float32{1}
+			return e
+		}, levels, PoolMax, nil, ErrBadValue},
+		{"blend weight NaN", func() Edit {
+			e := good()
+			e.Mode, e.Weights, e.Values = ModeBlend, []float32{nan}, []float32{1}
+			return e
+		}, levels, PoolMax, nil, ErrBadValue},
+		{"blend value infinite", func() Edit {
+			e := good()
+			e.Mode, e.Weights, e.Values = ModeBlend, []float32{0.5}, []float32{inf}
+			return e
+		}, levels, PoolMax, nil, ErrBadValue},
 		{"add without levels", func() Edit { e := good(); e.Mode = ModeAdd; return e }, nil, PoolMax, nil, ErrBadLevels},
 		{"add short levels", func() Edit { e := good(); e.Mode = ModeAdd; return e }, levels[:2], PoolMax, nil, ErrBadLevels},
 		{"add NaN level", func() Edit { e := good(); e.Mode = ModeAdd; return e }, []float32{1, nan, 3}, PoolMax, nil, ErrBadLevels},
@@ -322,7 +363,11 @@ func FuzzApplyEdits(f *testing.F) {
 		}
 		var edits []Edit
 		for k := int(next() % 4); k > 0; k-- {
-			edits = append(edits, Edit{Units: []int{int(int8(next()))}, Mode: Mode(next() % 5), Value: nextF(), Strength: nextF(), Mask: mask})
+			e := Edit{Units: []int{int(int8(next()))}, Mode: Mode(next() % 6), Value: nextF(), Strength: nextF(), Mask: mask}
+			if next()%2 == 0 {
+				e.Weights, e.Values = []float32{nextF()}, []float32{nextF()}
+			}
+			edits = append(edits, e)
 		}
 		var levels []float32
 		for i := int(next() % 9); i > 0; i-- {

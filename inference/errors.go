@@ -23,9 +23,10 @@ var (
 	ErrBadMask = errors.New("bad mask value")
 	// ErrBadStrength: an edit strength is NaN, infinite or negative.
 	ErrBadStrength = errors.New("bad strength")
-	// ErrBadValue: a ModeSet value is NaN or infinite.
+	// ErrBadValue: a ModeSet value is NaN or infinite, or a ModeBlend edit has
+	// weights outside [0, 1], non-finite values or lists of the wrong length.
 	ErrBadValue = errors.New("bad edit value")
-	// ErrBadMode: an edit mode is not ModeAdd, ModeRemove or ModeSet.
+	// ErrBadMode: an edit mode is not ModeAdd, ModeRemove, ModeSet or ModeBlend.
 	ErrBadMode = errors.New("bad edit mode")
 	// ErrBadLevels: per-unit levels are missing, of the wrong length or not finite.
 	ErrBadLevels = errors.New("bad unit levels")

@@ -52,6 +52,17 @@ type Edit struct {
 	// (len = layer width × height), each 0 or 1. Masks are shared between
 	// renders and must not be modified.
 	Mask []float32
+	// Layer is the layer the edit applies at ("" = the features' layer; a
+	// later layer for brushes trained there). Mask is on that layer's grid.
+	// Edits apply layer by layer in generator order, in list order within
+	// a layer.
+	Layer string
+	// Strength is the brush's step strength (docs/engine.md); 0 means 1.
+	Strength float32
+	// Weights and Values, one per unit, make the edit a learned recipe:
+	// unit Units[i] moves towards Values[i] with weight Weights[i]
+	// (inference.ModeBlend) instead of to its level or 0.
+	Weights, Values []float32
 }
 
 // Engine is what the painter needs from the generator. Implementations must

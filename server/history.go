@@ -42,20 +42,44 @@ type editSummary struct {
 	Mode       string `json:"mode"`
 	Units      int    `json:"units"`
 	Everywhere bool   `json:"everywhere,omitempty"`
+	// Brush and Strength name the edit's brush and step (absent for edits
+	// of the IoU ranking at strength 1 from links made before brushes).
+	Brush    string `json:"brush,omitempty"`
+	Strength string `json:"strength,omitempty"`
 	// Cells is the edit's mask as hex digits, four cells per digit in
 	// row-major order, the first cell of each four in the digit's highest
 	// bit (docs/protocol.md).
 	Cells string `json:"cells"`
 }
 
-func summarize(edits []*edit) []editSummary {
+// summarize describes edits; cells are always on grid (the session's
+// layer), so an edit made at a finer layer is shown by the cells it touches.
+func summarize(edits []*edit, g grid) []editSummary {
 	out := make([]editSummary, len(edits))
 	for i, e := range edits {
 		mode := "add"
 		if e.remove {
 			mode = "remove"
 		}
-		out[i] = editSummary{Concept: e.concept, Mode: mode, Units: e.units, Everywhere: e.everywhere, Cells: cellHex(e.mask)}
+		out[i] = editSummary{Concept: e.concept, Mode: mode, Units: e.units, Everywhere: e.everywhere, Brush: e.brush, Strength: e.step,
+			Cells: cellHex(onGrid(e.mask, e.env.grid, g))}
+	}
+	return out
+}
+
+// onGrid re-expresses a mask of grid from on grid to: a cell of to is set
+// when any pixel it covers lies in a set cell of from.
+func onGrid(mask []float32, from, to grid) []float32 {
+	if from.cols == to.cols && from.rows == to.rows {
+		return mask
+	}
+	out := make([]float32, to.cells())
+	for y := 0; y < to.imageH; y++ {
+		for x := 0; x < to.imageW; x++ {
+			if mask[(y*from.rows/from.imageH)*from.cols+x*from.cols/from.imageW] != 0 {
+				out[(y*to.rows/to.imageH)*to.cols+x*to.cols/to.imageW] = 1
+			}
+		}
 	}
 	return out
 }

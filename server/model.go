@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/ganpaint-go/ganpaint/brushes"
 	"github.com/ganpaint-go/ganpaint/dissection"
 	"github.com/ganpaint-go/ganpaint/inference"
 )
@@ -31,6 +32,7 @@ type ModelEngine struct {
 // layer's activations and an image's floats every time.
 type renderScratch struct {
 	feats inference.Features
+	mid   inference.Features // a second buffer for edits at a later layer
 	imgs  inference.Images
 }
 
@@ -51,6 +53,7 @@ type frameMemo struct {
 	mu     sync.Mutex
 	frame  inference.Frame
 	edited inference.Features
+	mid    inference.Features // a second buffer for edits at a later layer
 }
 
 func (mf modelFeatures) SizeBytes() int { return 4 * len(mf.f.Data) }
@@ -128,7 +131,7 @@ func (e *ModelEngine) Render(ctx context.Context, f Features, edits []Edit) (*im
 	}
 	if mf.memo != nil && mf.memo.mu.TryLock() {
 		defer mf.memo.mu.Unlock()
-		src, err := e.applyEdits(&mf.memo.edited, mf.f, edits)
+		src, err := e.applyEdits(ctx, &mf.memo.edited, &mf.memo.mid, mf.f, edits)
 		if err != nil {
 			return nil, err
 		}
@@ -142,7 +145,7 @@ func (e *ModelEngine) Render(ctx context.Context, f Features, edits []Edit) (*im
 		sc = &renderScratch{}
 	}
 	defer e.scratch.Put(sc)
-	src, err := e.applyEdits(&sc.feats, mf.f, edits)
+	src, err := e.applyEdits(ctx, &sc.feats, &sc.mid, mf.f, edits)
 	if err != nil {
 		return nil, err
 	}
@@ -160,36 +163,89 @@ func (e *ModelEngine) toRGBA(imgs *inference.Images) (*image.RGBA, error) {
 	return img, nil
 }
 
-// applyEdits returns src with edits applied, written into dst; with no
-// edits it returns src itself.
-func (e *ModelEngine) applyEdits(dst, src *inference.Features, edits []Edit) (*inference.Features, error) {
+// applyEdits returns src with edits applied, written into feats or mid;
+// with no edits it returns src itself. Edits apply layer by layer in
+// generator order: the features' layer first, then each later layer an edit
+// names, running the blocks between, so the result may be at a later layer
+// than src.
+func (e *ModelEngine) applyEdits(ctx context.Context, feats, mid, src *inference.Features, edits []Edit) (*inference.Features, error) {
 	li := src.Layer
-	if len(edits) > 0 {
-		ie := make([]inference.Edit, len(edits))
-		needLevels := false
-		for i, ed := range edits {
-			mode := inference.ModeAdd
-			if ed.Remove {
-				mode = inference.ModeRemove
-			} else {
-				needLevels = true
-			}
-			ie[i] = inference.Edit{Units: ed.Units, Mode: mode, Strength: 1,
-				Mask: inference.Mask{Width: li.Width, Height: li.Height, Alpha: ed.Mask}}
+	byLayer := map[string][]Edit{}
+	for _, ed := range edits {
+		l := ed.Layer
+		if l == "" {
+			l = li.Name
 		}
-		var levels []float32
-		if needLevels {
-			var err error
-			if levels, err = e.levelsOf(li.Name); err != nil {
+		byLayer[l] = append(byLayer[l], ed)
+	}
+	for _, l := range e.m.Layers() {
+		eds, ok := byLayer[l.Name]
+		if !ok {
+			continue
+		}
+		delete(byLayer, l.Name)
+		if l.Index < li.Index {
+			return nil, fmt.Errorf("server: an edit at %s comes before the features' layer %s", l.Name, li.Name)
+		}
+		if l.Name != src.Layer.Name {
+			dst := feats
+			if src == feats {
+				dst = mid
+			}
+			if err := e.m.ForwardInto(ctx, dst, src, l.Name); err != nil {
 				return nil, busy(err)
 			}
+			src = dst
 		}
-		if err := inference.ApplyEdits(dst, src, ie, levels, inference.PoolMax); err != nil {
+		var err error
+		if src, err = e.apply(src, eds, feats); err != nil {
 			return nil, err
 		}
-		return dst, nil
+	}
+	if len(byLayer) > 0 {
+		return nil, fmt.Errorf("server: edits at unknown layers (%d left)", len(byLayer))
 	}
 	return src, nil
+}
+
+// apply applies one layer's edits to src, into a scratch buffer other than
+// src (src itself may be the cached features, which must not change).
+func (e *ModelEngine) apply(src *inference.Features, edits []Edit, feats *inference.Features) (*inference.Features, error) {
+	li := src.Layer
+	ie := make([]inference.Edit, len(edits))
+	needLevels := false
+	for i, ed := range edits {
+		mode := inference.ModeAdd
+		switch {
+		case ed.Weights != nil:
+			mode = inference.ModeBlend
+		case ed.Remove:
+			mode = inference.ModeRemove
+		default:
+			needLevels = true
+		}
+		strength := ed.Strength
+		if strength == 0 {
+			strength = 1
+		}
+		ie[i] = inference.Edit{Units: ed.Units, Mode: mode, Strength: strength, Weights: ed.Weights, Values: ed.Values,
+			Mask: inference.Mask{Width: li.Width, Height: li.Height, Alpha: ed.Mask}}
+	}
+	var levels []float32
+	if needLevels {
+		var err error
+		if levels, err = e.levelsOf(li.Name); err != nil {
+			return nil, busy(err)
+		}
+	}
+	dst := feats
+	if src == feats {
+		dst = src // a scratch buffer may be edited in place
+	}
+	if err := inference.ApplyEdits(dst, src, ie, levels, inference.PoolMax); err != nil {
+		return nil, err
+	}
+	return dst, nil
 }
 
 // DissectionConcepts adapts dissection results to Concepts. A concept is
@@ -199,6 +255,7 @@ func (e *ModelEngine) applyEdits(dst, src *inference.Features, edits []Edit) (*i
 type DissectionConcepts struct {
 	list   []Concept
 	ranked map[string]map[string][]int // layer → concept → units
+	set    *brushes.Set                // brushes and steps (NewBrushConcepts); nil: IoU only
 }
 
 // NewDissectionConcepts builds the palette from res. classes (normally the

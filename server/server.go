@@ -71,6 +71,9 @@ type HelloLayer struct {
 	Width    int            `json:"width"`
 	Height   int            `json:"height"`
 	Concepts map[string]int `json:"concepts"`
+	// Brushes lists, per concept, its brushes at this layer with their
+	// strength steps (when the model has more than its IoU ranking).
+	Brushes map[string]*HelloBrushes `json:"brushes,omitempty"`
 }
 
 // HelloConcept is one palette entry.
@@ -236,6 +239,12 @@ func (s *Server) buildHello() error {
 			}
 			if len(ranked) > 0 {
 				hl.Concepts[c.Name] = len(ranked)
+				if hb := helloBrushes(s.brushesOf(li.Name, c.Name)); hb != nil {
+					if hl.Brushes == nil {
+						hl.Brushes = map[string]*HelloBrushes{}
+					}
+					hl.Brushes[c.Name] = hb
+				}
 			}
 		}
 		if len(hl.Concepts) == 0 {

@@ -12,6 +12,7 @@ const (
 	codeBadMessage     = "bad_message"
 	codeBadSeq         = "bad_seq"
 	codeUnknownConcept = "unknown_concept"
+	codeUnknownBrush   = "unknown_brush"
 	codeUnknownLayer   = "unknown_layer"
 	codeOutOfRange     = "out_of_range"
 	codeTooBig         = "too_big"
@@ -48,6 +49,14 @@ type edit struct {
 	strokeID   uint32
 	unitList   []int
 	mask       []float32
+	// brush and step name the brush (both empty: the legacy IoU brush at
+	// strength 1); strength, weights and values are what they resolve to.
+	brush, step     string
+	strength        float32
+	weights, values []float32
+	// env is the layer the edit paints at: the session's, or the layer its
+	// brush was trained at. mask is on env's grid.
+	env *layerEnv
 }
 
 // layerEnv is what validating edits at one layer needs.
@@ -73,6 +82,23 @@ type clientMsg struct {
 	Format  *string     `json:"format"`
 	State   *string     `json:"state"`
 	Edit    *float64    `json:"edit"`
+	// Brush and Strength (a step name) are optional: the concept's default
+	// brush and that brush's default step.
+	Brush    *string `json:"brush"`
+	Strength *string `json:"strength"`
+}
+
+// brushNames reads the optional brush and strength of a message and fills
+// in the defaults.
+func (p *painter) brushNames(m *clientMsg, concept string, remove bool) (string, string) {
+	var name, step string
+	if m.Brush != nil {
+		name = *m.Brush
+	}
+	if m.Strength != nil {
+		step = *m.Strength
+	}
+	return p.srv.defaultNames(p.layer.info.Name, concept, remove, name, step)
 }
 
 // parseMessage decodes one text frame. The seq it returns is best effort
@@ -285,7 +311,8 @@ func (p *painter) eraseAll(m *clientMsg) *protoError {
 	if err2 != nil {
 		return err2
 	}
-	e, err := p.srv.newEdit(p.layer, ShareEdit{Concept: *m.Concept, Remove: true, Everywhere: true, Units: int(units)})
+	brush, step := p.brushNames(m, *m.Concept, true)
+	e, err := p.srv.newEdit(p.layer, ShareEdit{Concept: *m.Concept, Remove: true, Everywhere: true, Units: int(units), Brush: brush, Step: step})
 	if err != nil {
 		return err
 	}
@@ -349,11 +376,13 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 	if err != nil {
 		return err
 	}
+	brush, step := p.brushNames(m, *m.Concept, remove)
 	cur := p.edits()
 	if strokeID != 0 && strokeID == p.lastStroke && len(cur) > 0 && cur[len(cur)-1].strokeID == strokeID {
 		last := cur[len(cur)-1]
-		if last.concept != *m.Concept || last.remove != remove || last.units != int(units) || last.radius != radius {
-			return perr(codeBadMessage, "a continued stroke must keep its concept, mode, units and radius")
+		if last.concept != *m.Concept || last.remove != remove || last.units != int(units) || last.radius != radius ||
+			last.brush != brush || last.step != step {
+			return perr(codeBadMessage, "a continued stroke must keep its concept, mode, units, radius, brush and strength")
 		}
 		if len(last.points)+len(pts) > p.srv.cfg.MaxStrokePoints {
 			return perr(codeTooBig, "a stroke has at most %d points; start a new one", p.srv.cfg.MaxStrokePoints)
@@ -363,7 +392,7 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 		ext.mask = append([]float32(nil), last.mask...)
 		// The joining segment from the previous last point is part of the
 		// polyline, so the mask stays equal to a from-scratch rasterisation.
-		p.layer.grid.paintPolyline(ext.mask, ext.points[len(last.points)-1:], radius)
+		last.env.grid.paintPolyline(ext.mask, ext.points[len(last.points)-1:], radius)
 		next := append(append(make([]*edit, 0, len(cur)), cur[:len(cur)-1]...), &ext)
 		if err := p.shareable(next); err != nil {
 			return err
@@ -377,7 +406,8 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 	if len(cur) >= p.srv.cfg.MaxEdits {
 		return perr(codeTooBig, "at most %d edits; undo or reset first", p.srv.cfg.MaxEdits)
 	}
-	e, err := p.srv.newEdit(p.layer, ShareEdit{Concept: *m.Concept, Remove: remove, Units: int(units), Radius: radius, Points: pts})
+	e, err := p.srv.newEdit(p.layer, ShareEdit{Concept: *m.Concept, Remove: remove, Units: int(units), Radius: radius, Points: pts,
+		Brush: brush, Step: step})
 	if err != nil {
 		return err
 	}
@@ -430,13 +460,24 @@ func (s *Server) newEdit(l *layerEnv, se ShareEdit) (*edit, *protoError) {
 	if err != nil {
 		return nil, err
 	}
+	b, st, env, err := s.brushEnv(l, se)
+	if err != nil {
+		return nil, err
+	}
 	e := &edit{
 		concept:    se.Concept,
 		remove:     se.Remove,
 		everywhere: se.Everywhere,
 		units:      se.Units,
 		unitList:   append([]int(nil), ranked[:se.Units]...),
-		mask:       make([]float32, l.grid.cells()),
+		mask:       make([]float32, env.grid.cells()),
+		brush:      se.Brush,
+		step:       se.Step,
+		strength:   st.Strength,
+		env:        env,
+	}
+	if !b.Ranked {
+		e.unitList, e.weights, e.values = b.Units, b.Weights, b.Values
 	}
 	if se.Everywhere {
 		for i := range e.mask {
@@ -446,8 +487,24 @@ func (s *Server) newEdit(l *layerEnv, se ShareEdit) (*edit, *protoError) {
 	}
 	e.radius = se.Radius
 	e.points = se.Points
-	l.grid.paintPolyline(e.mask, e.points, e.radius)
+	env.grid.paintPolyline(e.mask, e.points, e.radius)
 	return e, nil
+}
+
+// brushEnv resolves an edit's brush and step, and the layer it paints at:
+// a recipe trained at a later layer paints there.
+func (s *Server) brushEnv(l *layerEnv, se ShareEdit) (Brush, Step, *layerEnv, *protoError) {
+	b, st, err := s.resolveBrush(l.info.Name, se.Concept, se.Remove, se.Brush, se.Step)
+	if err != nil {
+		return Brush{}, Step{}, nil, err
+	}
+	env := l
+	if b.Layer != "" && b.Layer != l.info.Name {
+		if env = s.layers[b.Layer]; env == nil {
+			return Brush{}, Step{}, nil, perr(codeUnknownBrush, "brush %q paints at layer %s, which cannot be painted", truncate(b.Name, 48), b.Layer)
+		}
+	}
+	return b, st, env, nil
 }
 
 // checkEdit is every check of newEdit that does not rasterise; it returns
@@ -476,6 +533,9 @@ func (s *Server) checkEdit(l *layerEnv, se ShareEdit) ([]int, *protoError) {
 		if pt.X < 0 || pt.X >= l.grid.imageW || pt.Y < 0 || pt.Y >= l.grid.imageH {
 			return nil, perr(codeOutOfRange, "point (%d, %d) is outside the %d×%d image", pt.X, pt.Y, l.grid.imageW, l.grid.imageH)
 		}
+	}
+	if _, _, _, err := s.brushEnv(l, se); err != nil {
+		return nil, err
 	}
 	return ranked, nil
 }
@@ -527,7 +587,7 @@ func shareOf(model string, l *layerEnv, id int64, edits []*edit) ShareState {
 	for _, e := range edits {
 		st.Edits = append(st.Edits, ShareEdit{
 			Concept: e.concept, Remove: e.remove, Everywhere: e.everywhere,
-			Units: e.units, Radius: e.radius, Points: e.points,
+			Units: e.units, Radius: e.radius, Points: e.points, Brush: e.brush, Step: e.step,
 		})
 	}
 	return st
@@ -537,7 +597,8 @@ func shareOf(model string, l *layerEnv, id int64, edits []*edit) ShareState {
 func engineEdits(edits []*edit) []Edit {
 	out := make([]Edit, len(edits))
 	for i, e := range edits {
-		out[i] = Edit{Units: e.unitList, Remove: e.remove, Mask: e.mask}
+		out[i] = Edit{Units: e.unitList, Remove: e.remove, Mask: e.mask, Strength: e.strength, Weights: e.weights, Values: e.values,
+			Layer: e.env.info.Name}
 	}
 	return out
 }

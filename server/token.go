@@ -16,12 +16,15 @@ import (
 //
 //	base64url-nopad( 0x01 || deflate( body ) )
 //	body   = str(model) str(layer) uv(id) uv(nconcepts) str(concept)* uv(nedits) edit*
-//	edit   = byte(flags: 1 remove, 2 everywhere) uv(concept index) uv(units)
+//	edit   = byte(flags: 1 remove, 2 everywhere, 4 brush) uv(concept index) uv(units)
+//	         [ uv(brush index) uv(step index) ]                         flag 4 only
 //	         [ uv(radius) uv(npoints) uv(x0) uv(y0) (sv(dx) sv(dy))* ]   strokes only
 //	str    = uv(len) bytes;  uv = unsigned varint;  sv = zigzag varint
 //
-// Concepts are stored once in a table because a state usually repeats a few
-// names many times; points are deltas because consecutive brush points are
+// Concepts, brush and step names are stored once in a table because a state
+// usually repeats a few names many times; an edit without flag 4 (every
+// token made before brushes existed) is the concept's IoU ranking at
+// strength 1; points are deltas because consecutive brush points are
 // close, which makes them one byte each before deflate.
 
 // TokenVersion is the first byte of every token this code writes.
@@ -55,6 +58,9 @@ type ShareEdit struct {
 	Units      int
 	Radius     int
 	Points     []Point
+	// Brush and Step name the brush and its strength step; both empty means
+	// the concept's IoU ranking at strength 1 (tokens made before brushes).
+	Brush, Step string
 }
 
 // ShareState is everything needed to reproduce one painted image.
@@ -68,6 +74,7 @@ type ShareState struct {
 const (
 	flagRemove     = 1
 	flagEverywhere = 2
+	flagBrush      = 4
 )
 
 // TokenEncoder writes share tokens. A session encodes a token with every
@@ -157,10 +164,17 @@ func encodeBody(st ShareState) ([]byte, error) {
 
 	index := map[string]int{}
 	var names []string
+	add := func(n string) {
+		if _, ok := index[n]; !ok {
+			index[n] = len(names)
+			names = append(names, n)
+		}
+	}
 	for _, e := range st.Edits {
-		if _, ok := index[e.Concept]; !ok {
-			index[e.Concept] = len(names)
-			names = append(names, e.Concept)
+		add(e.Concept)
+		if e.Brush != "" || e.Step != "" {
+			add(e.Brush)
+			add(e.Step)
 		}
 	}
 	if len(names) > maxTokenConcepts {
@@ -181,10 +195,18 @@ func encodeBody(st ShareState) ([]byte, error) {
 		if e.Everywhere {
 			flags |= flagEverywhere
 		}
+		brush := e.Brush != "" || e.Step != ""
+		if brush {
+			flags |= flagBrush
+		}
 		body = append(body, flags)
 		body = binary.AppendUvarint(body, uint64(index[e.Concept]))
 		if err := putSmall("units", e.Units); err != nil {
 			return nil, err
+		}
+		if brush {
+			body = binary.AppendUvarint(body, uint64(index[e.Brush]))
+			body = binary.AppendUvarint(body, uint64(index[e.Step]))
 		}
 		if e.Everywhere {
 			continue
@@ -275,7 +297,7 @@ func DecodeState(tok string) (ShareState, error) {
 	for i := uint64(0); i < nEdits && d.err == nil; i++ {
 		var e ShareEdit
 		flags := d.byte()
-		if flags&^(flagRemove|flagEverywhere) != 0 {
+		if flags&^(flagRemove|flagEverywhere|flagBrush) != 0 {
 			d.fail("unknown edit flags %#x", flags)
 			break
 		}
@@ -291,6 +313,17 @@ func DecodeState(tok string) (ShareState, error) {
 		}
 		e.Concept = names[ci]
 		e.Units = int(d.uv("units", maxTokenValue-1))
+		if flags&flagBrush != 0 {
+			bi := d.uv("brush index", uint64(len(names)))
+			si := d.uv("step index", uint64(len(names)))
+			if d.err == nil && (bi >= uint64(len(names)) || si >= uint64(len(names))) {
+				d.fail("brush or step index beyond %d names", len(names))
+			}
+			if d.err != nil {
+				break
+			}
+			e.Brush, e.Step = names[bi], names[si]
+		}
 		if !e.Everywhere {
 			e.Radius = int(d.uv("radius", maxTokenValue-1))
 			n := d.uv("point count", uint64(d.remaining()/2))

@@ -521,7 +521,7 @@ func (ss *session) writeLoop(ctx context.Context) {
 			Edits    int           `json:"edits"`
 			EditList []editSummary `json:"edit_list"`
 		}{"state", snap.seq, snap.id, snap.layer.info.Name, tok, ss.originalToken(snap), snap.canUndo, snap.canRedo,
-			len(snap.edits), summarize(snap.edits)})
+			len(snap.edits), summarize(snap.edits, snap.layer.grid)})
 		if !write(websocket.TextMessage, st) || !write(websocket.BinaryMessage, frame.Bytes()) {
 			return false
 		}

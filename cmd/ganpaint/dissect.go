@@ -48,7 +48,7 @@ func runDissect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	causalSamples := fs.Int("causal-samples", 24, "held-out images per causal measurement (0 = skip causal effects)")
 	causalLayers := fs.String("causal-layers", "", "layers to measure causal effects on (default: the default_layer if dissected, else the first)")
 	causalClasses := fs.String("causal-classes", "", "classes to measure (default: every class covering ≥ 0.1% of pixels)")
-	locationImages := fs.Int("location-images", 3, "images per cell of the location map (0 = no map)")
+	locationImages := fs.Int("location-images", 8, "images whose every region the location map paints (0 = no map)")
 	batch := fs.Int("batch", 8, "images per inference call")
 	workers := fs.Int("workers", 0, "inference workers and tally goroutines (default: number of CPUs)")
 	ortLib := fs.String("ort-lib", "", "ONNX Runtime library (default: $ONNXRUNTIME_LIB, then ./.ort/)")

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ganpaint-go/ganpaint/brushes"
 	"github.com/ganpaint-go/ganpaint/inference"
 )
 
@@ -23,11 +24,22 @@ func init() {
 	}
 }
 
-// conceptResolver maps a concept name to the units that draw it at a layer
-// (ranked by dissection, best first). The integrator wires dissection
-// results in through conceptsFor (defaultmodel.go).
+// conceptResolver turns a concept name into the edit the painter's brush
+// makes at a layer (without its mask). The integrator wires a model's
+// brushes in through conceptsFor (defaultmodel.go).
 type conceptResolver interface {
-	Units(layer, concept string, count int) ([]int, error)
+	// Edit returns the edit and the layer it applies at: the given one, or
+	// a later one for a recipe trained there.
+	Edit(layer, concept string, remove bool, o brushOpts) (inference.Edit, string, error)
+}
+
+// brushOpts choose among a concept's brushes: Brush and Step name them (""
+// = the painter's default), Units sizes IoU-ranked brushes, and Strength,
+// when set, replaces the step's strength.
+type brushOpts struct {
+	Brush, Step string
+	Units       int
+	Strength    *float32
 }
 
 // errNoConcepts tells the user why a concept name was refused.
@@ -108,28 +120,33 @@ func parseEditSpec(s string) (editSpec, error) {
 	return e, nil
 }
 
-// toEdit resolves the spec against a model's image size and concepts.
-func (e editSpec) toEdit(layer string, imgW, imgH int, units int, strength float32, concepts conceptResolver) (inference.Edit, error) {
-	out := inference.Edit{Units: e.Units, Mode: e.Mode, Strength: strength}
+// toEdit resolves the spec against a model's image size and concepts,
+// returning the edit and the layer it applies at. A unit list is switched
+// at layer, at o.Strength (1 when unset).
+func (e editSpec) toEdit(layer string, imgW, imgH int, o brushOpts, concepts conceptResolver) (inference.Edit, string, error) {
+	out := inference.Edit{Units: e.Units, Mode: e.Mode, Strength: 1}
+	if o.Strength != nil {
+		out.Strength = *o.Strength
+	}
+	at := layer
 	if e.Concept != "" {
 		if concepts == nil {
-			return out, fmt.Errorf("edit %q: %w", e.Concept, errNoConcepts)
+			return out, "", fmt.Errorf("edit %q: %w", e.Concept, errNoConcepts)
 		}
-		u, err := concepts.Units(layer, e.Concept, units)
-		if err != nil {
-			return out, fmt.Errorf("edit %q: %w", e.Concept, err)
+		var err error
+		if out, at, err = concepts.Edit(layer, e.Concept, e.Mode == inference.ModeRemove, o); err != nil {
+			return out, "", fmt.Errorf("edit %q: %w", e.Concept, err)
 		}
-		out.Units = u
 	}
 	if e.Whole {
 		out.Mask = inference.FullMask(imgW, imgH)
-		return out, nil
+		return out, at, nil
 	}
 	if e.X1 > imgW || e.Y1 > imgH {
-		return out, fmt.Errorf("edit rectangle %d,%d,%d,%d is outside the %dx%d image", e.X0, e.Y0, e.X1, e.Y1, imgW, imgH)
+		return out, "", fmt.Errorf("edit rectangle %d,%d,%d,%d is outside the %dx%d image", e.X0, e.Y0, e.X1, e.Y1, imgW, imgH)
 	}
 	out.Mask = inference.RectMask(imgW, imgH, e.X0, e.Y0, e.X1, e.Y1)
-	return out, nil
+	return out, at, nil
 }
 
 type editFlags []editSpec
@@ -189,8 +206,10 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fl.Var(&edits, "edit", "CONCEPT_OR_UNITS:add|remove[:x0,y0,x1,y1], units joined by '+', image pixels, x1,y1 exclusive,\nno rectangle = whole image; repeatable, applied in order")
 	out := fl.String("out", "", "output file (.png, .jpg or .jpeg; '-' writes PNG to stdout)")
 	quality := fl.Int("quality", 90, "JPEG quality 1..100")
-	strength := fl.Float64("strength", 1, "edit strength (≥ 0; 0..1 fades, > 1 over-drives add)")
-	units := fl.Int("units", 15, "units per concept name")
+	strength := fl.Float64("strength", 1, "edit strength (≥ 0); for concept names it replaces the brush step's strength")
+	brush := fl.String("brush", "", "brush of concept names, e.g. tree-iou (default: the painter's default brush per concept)")
+	step := fl.String("step", "", "strength step of concept names: low, medium or high (default: the brush's default step)")
+	units := fl.Int("units", brushes.DefaultUnits, "units of IoU-ranked brushes (the painter's default)")
 	pool := fl.String("pool", "max", "mask pooling onto the layer grid: max or mean")
 	ortLib := fl.String("ort-lib", "", "ONNX Runtime library (default: $"+inference.EnvLibrary+", then .ort/, then system paths)")
 	if err := fl.Parse(args); err != nil {
@@ -230,25 +249,43 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	var list []inference.Edit
-	needLevels := false
+	opts := brushOpts{Brush: *brush, Step: *step, Units: *units}
+	fl.Visit(func(f *flag.Flag) {
+		if f.Name == "strength" {
+			s := float32(*strength)
+			opts.Strength = &s
+		}
+	})
+	// Edits apply layer by layer in generator order (recipes trained at a
+	// later layer edit there), in the given order within a layer.
+	byLayer := map[string][]inference.Edit{}
 	for _, spec := range edits {
-		e, err := spec.toEdit(li.Name, man.Image.Width, man.Image.Height, *units, float32(*strength), concepts)
+		e, at, err := spec.toEdit(li.Name, man.Image.Width, man.Image.Height, opts, concepts)
 		if err != nil {
 			return err
 		}
-		needLevels = needLevels || e.Mode == inference.ModeAdd
-		list = append(list, e)
+		byLayer[at] = append(byLayer[at], e)
 	}
-	var levels []float32
-	if needLevels {
-		if levels, err = m.Levels(li.Name); err != nil {
+	levels := map[string][]float32{}
+	for at, list := range byLayer {
+		lat, err := m.Layer(at)
+		if err != nil {
 			return err
 		}
-	}
-	// Validate before the (slower) generator runs so bad input fails fast.
-	if err := inference.ValidateEdits(li, list, levels); err != nil {
-		return err
+		if lat.Index < li.Index {
+			return fmt.Errorf("an edit at %s comes before the painted layer %s", at, li.Name)
+		}
+		for _, e := range list {
+			if e.Mode == inference.ModeAdd && levels[at] == nil {
+				if levels[at], err = m.Levels(at); err != nil {
+					return err
+				}
+			}
+		}
+		// Validate before the (slower) generator runs so bad input fails fast.
+		if err := inference.ValidateEdits(lat, list, levels[at]); err != nil {
+			return err
+		}
 	}
 	z, err := m.Z(*id)
 	if err != nil {
@@ -258,8 +295,19 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if err := inference.ApplyEdits(feat, feat, list, levels, pooling); err != nil {
-		return err
+	for _, l := range m.Layers() {
+		list, ok := byLayer[l.Name]
+		if !ok {
+			continue
+		}
+		if l.Name != feat.Layer.Name {
+			if err := m.ForwardInto(ctx, feat, feat, l.Name); err != nil {
+				return err
+			}
+		}
+		if err := inference.ApplyEdits(feat, feat, list, levels[l.Name], pooling); err != nil {
+			return err
+		}
 	}
 	img, err := m.Tail(ctx, feat)
 	if err != nil {
@@ -278,7 +326,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := writeFileAtomic(*out, encode); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "wrote %s (%s, id %d, layer %s, %d edits)\n", *out, format, *id, li.Name, len(list))
+	fmt.Fprintf(stderr, "wrote %s (%s, id %d, layer %s, %d edits)\n", *out, format, *id, li.Name, len(edits))
 	return nil
 }
 

@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ganpaint-go/ganpaint/brushes"
 	"github.com/ganpaint-go/ganpaint/inference"
 	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
@@ -81,7 +84,7 @@ func FuzzParseEditSpec(f *testing.F) {
 		if !e.Whole && (e.X0 < 0 || e.Y0 < 0 || e.X1 <= e.X0 || e.Y1 <= e.Y0) {
 			t.Fatalf("%q: bad rectangle accepted %+v", s, e)
 		}
-		if _, err := e.toEdit("layer", 64, 64, 15, 1, nil); err != nil && e.Concept == "" && e.Whole {
+		if _, _, err := e.toEdit("layer", 64, 64, brushOpts{Units: 15}, nil); err != nil && e.Concept == "" && e.Whole {
 			t.Fatalf("%q: whole-image unit edit rejected: %v", s, err)
 		}
 	})
@@ -155,11 +158,11 @@ func TestRenderJPEGAndStdout(t *testing.T) {
 }
 
 type fakeConcepts struct {
-	units func(layer, concept string, count int) ([]int, error)
+	edit func(layer, concept string, remove bool, o brushOpts) (inference.Edit, string, error)
 }
 
-func (f fakeConcepts) Units(layer, concept string, count int) ([]int, error) {
-	return f.units(layer, concept, count)
+func (f fakeConcepts) Edit(layer, concept string, remove bool, o brushOpts) (inference.Edit, string, error) {
+	return f.edit(layer, concept, remove, o)
 }
 
 func TestEditSpecConcepts(t *testing.T) {
@@ -167,23 +170,26 @@ func TestEditSpecConcepts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := spec.toEdit("layer2", 32, 32, 15, 1, nil); !errors.Is(err, errNoConcepts) {
+	if _, _, err := spec.toEdit("layer2", 32, 32, brushOpts{Units: 15}, nil); !errors.Is(err, errNoConcepts) {
 		t.Fatalf("no resolver error = %v", err)
 	}
 	var asked string
-	res := fakeConcepts{units: func(layer, concept string, count int) ([]int, error) {
-		asked = layer + "/" + concept
-		return []int{3, 1}, nil
+	res := fakeConcepts{edit: func(layer, concept string, remove bool, o brushOpts) (inference.Edit, string, error) {
+		asked = fmt.Sprintf("%s/%s/%v/%s/%s/%d", layer, concept, remove, o.Brush, o.Step, o.Units)
+		return inference.Edit{Units: []int{3, 1}, Mode: inference.ModeBlend, Strength: 0.75, Weights: []float32{1, 1}, Values: []float32{2, 3}}, "layer3", nil
 	}}
-	e, err := spec.toEdit("layer2", 32, 32, 15, 1, res)
+	e, at, err := spec.toEdit("layer2", 32, 32, brushOpts{Brush: "tree-ace", Step: "low", Units: 15}, res)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if asked != "layer2/tree" || !reflect.DeepEqual(e.Units, []int{3, 1}) || e.Mask.Width != 32 {
+	if asked != "layer2/tree/true/tree-ace/low/15" || at != "layer3" || !reflect.DeepEqual(e.Units, []int{3, 1}) || e.Mask.Width != 32 ||
+		e.Mode != inference.ModeBlend || e.Strength != 0.75 {
 		t.Fatalf("resolved %q to %+v", asked, e)
 	}
-	unknown := fakeConcepts{units: func(string, string, int) ([]int, error) { return nil, errors.New("unknown concept") }}
-	if _, err := spec.toEdit("layer2", 32, 32, 15, 1, unknown); err == nil || !strings.Contains(err.Error(), "unknown concept") {
+	unknown := fakeConcepts{edit: func(string, string, bool, brushOpts) (inference.Edit, string, error) {
+		return inference.Edit{}, "", errors.New("unknown concept")
+	}}
+	if _, _, err := spec.toEdit("layer2", 32, 32, brushOpts{}, unknown); err == nil || !strings.Contains(err.Error(), "unknown concept") {
 		t.Fatalf("resolver error not passed on: %v", err)
 	}
 }
@@ -243,5 +249,49 @@ func TestSummarize(t *testing.T) {
 	}
 	if s := summarize([]time.Duration{3}); s.p50 != 3 || s.p99 != 3 {
 		t.Fatalf("single = %+v", s)
+	}
+}
+
+// A concept name paints with the painter's default brush: on a dissected
+// planted model (no recipes, no efficacy.json) that is the top 15 of the
+// IoU ranking cut where IoU reaches 0, at strength 1.
+func TestRenderConceptUsesPainterBrush(t *testing.T) {
+	testenv.RequireRuntime(t)
+	dir := testenv.CopyDir(t, plantedModelDir)
+	if code := runMain(context.Background(), []string{"dissect", "--model", dir, "--layers", "layer2", "--samples", "64",
+		"--quantile", "0.5", "--causal-samples", "0", "--quiet"}, &bytes.Buffer{}, &bytes.Buffer{}); code != 0 {
+		t.Fatal("dissect failed")
+	}
+	render := func(args ...string) []byte {
+		out := filepath.Join(t.TempDir(), "img.png")
+		full := append([]string{"--model", dir, "--id", "7", "--out", out}, args...)
+		if err := runRender(context.Background(), full, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+			t.Fatalf("render %v: %v", args, err)
+		}
+		data, _ := os.ReadFile(out)
+		return data
+	}
+	set, _, _, err := brushes.Load(os.DirFS(dir), brushes.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var units []string
+	for _, u := range set.Concept("layer2", "tree").Ranked[:min(15, len(set.Concept("layer2", "tree").Ranked))] {
+		units = append(units, strconv.Itoa(u))
+	}
+	byName, byUnits := render("--edit", "tree:remove:0,0,16,32"), render("--edit", strings.Join(units, "+")+":remove:0,0,16,32")
+	if !bytes.Equal(byName, byUnits) {
+		t.Errorf("tree:remove differs from removing units %v at strength 1", units)
+	}
+	if low := render("--edit", "tree:remove:0,0,16,32", "--step", "low"); bytes.Equal(low, byName) {
+		t.Error("the low step erases as much as the default")
+	}
+	if iou := render("--edit", "tree:remove:0,0,16,32", "--brush", "tree-iou"); !bytes.Equal(iou, byName) {
+		t.Error("naming the default brush changed the image")
+	}
+	err = runRender(context.Background(), []string{"--model", dir, "--out", filepath.Join(t.TempDir(), "x.png"),
+		"--edit", "tree:add", "--brush", "tree-ace"}, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "tree-ace") {
+		t.Fatalf("unknown brush: %v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ganpaint-go/ganpaint/brushes"
 	"github.com/ganpaint-go/ganpaint/dissection"
 	"github.com/ganpaint-go/ganpaint/inference"
 	"github.com/ganpaint-go/ganpaint/server"
@@ -209,7 +210,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("loading model %s: %w", source, err)
 	}
 	defer m.Close()
-	res, err := dissection.Load(modelFS)
+	set, res, _, err := brushes.Load(modelFS, brushes.Options{})
 	if err != nil {
 		if errors.Is(err, dissection.ErrNoResults) {
 			return fmt.Errorf("model %s has no dissection, so there is nothing to paint with: run `ganpaint dissect --model DIR` first", source)
@@ -235,7 +236,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		extras.API = &server.RefAPIConfig{CORSOrigins: apiCORS, Logger: logger}
 	}
 	extras.Report = *reportOn
-	srv, err := newPainterServer(cfg, extras, m, res)
+	srv, err := newPainterServer(cfg, extras, m, res, set)
 	if err != nil {
 		return err
 	}
@@ -263,11 +264,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return err
 }
 
-// newPainterServer wires the real model, its dissection and the web UI into
-// a painter server: dissection levels become the model's "add" levels, the
-// rankings (ordered and coloured by the segmenter's classes) become the
-// palette. extras adds the REST API and the report.
-func newPainterServer(cfg server.Config, extras extraConfig, m *inference.Model, res *dissection.Results) (*server.Server, error) {
+// newPainterServer wires the real model, its dissection, its brushes and
+// the web UI into a painter server: dissection levels become the model's
+// "add" levels, the rankings (ordered and coloured by the segmenter's
+// classes) become the palette, and set (brushes.Load: recipes, steps and
+// the brush-efficacy benchmark's defaults) the brushes of each concept.
+// extras adds the REST API and the report.
+func newPainterServer(cfg server.Config, extras extraConfig, m *inference.Model, res *dissection.Results, set *brushes.Set) (*server.Server, error) {
 	eng, err := server.NewModelEngine(m, res)
 	if err != nil {
 		return nil, err
@@ -276,7 +279,7 @@ func newPainterServer(cfg server.Config, extras extraConfig, m *inference.Model,
 	if err != nil && !errors.Is(err, inference.ErrNoSegmenter) {
 		return nil, err
 	}
-	concepts, err := server.NewDissectionConcepts(res, classes)
+	concepts, err := server.NewBrushConcepts(res, set, classes)
 	if err != nil {
 		return nil, err
 	}

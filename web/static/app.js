@@ -567,15 +567,105 @@
     if (el.strengthOut) {
       el.strengthOut.textContent = units + (units === 1 ? ' unit' : ' units') + (units < ui.units ? ' · max for ' + ui.concept : '');
     }
-    for (const b of $$('.preset')) {
+    for (const b of $$('.preset[data-units]')) {
       const n = Number(b.dataset.units);
       b.setAttribute('aria-pressed', String(n === units));
       b.disabled = n > cap;
     }
+    syncSteps();
   }
 
   function effectiveUnits() {
     return Math.min(ui.units, maxUnitsFor(ui.concept));
+  }
+
+  // ---- brushes and strength steps ------------------------------------------
+  // When the model has learned recipes, hello lists each concept's brushes
+  // with named steps (docs/protocol.md). The strength field then offers the
+  // steps low / medium / high of the concept's default brush, each with its
+  // measured effect on hover, and a switch to the IoU ranking, whose unit
+  // count the presets and slider set. Models without brushes keep the units.
+  const brushUI = { iou: false, step: '', steps: null, iouWrap: null, iouBox: null };
+
+  function brushList(remove) {
+    const l = model.layers.get(session.layer);
+    const b = l && l.brushes && l.brushes[ui.concept];
+    return (b && (remove ? b.remove : b.add)) || [];
+  }
+
+  function currentBrush(remove) {
+    const list = brushList(remove);
+    if (!list.length) return null;
+    return (brushUI.iou && list.find((b) => b.ranked)) || list[0];
+  }
+
+  // brushFields are the stroke's "brush" and "strength": none without brushes.
+  function brushFields(remove) {
+    const b = currentBrush(remove);
+    if (!b) return {};
+    const step = b.steps.some((st) => st.name === brushUI.step) ? brushUI.step : b.default;
+    return { brush: b.name, strength: step };
+  }
+
+  function pct(x) { return Math.round(100 * (x || 0)) + '%'; }
+
+  function stepTitle(b, st, remove) {
+    let t = st.name + ' (strength ' + st.strength + ', ' + b.name + ')';
+    const e = st.effect;
+    if (!e) return t;
+    if (remove) {
+      return t + ': erases ' + pct(e.drop) + ' of the ' + ui.concept + ' when applied everywhere; ' + pct(e.damage) + ' of the other labels change';
+    }
+    return t + ': paints ' + ui.concept + ' in ' + pct(e.success) + ' of the places it fits; changes ' + pct(e.leak_near) +
+      ' of the labels around the stroke and ' + pct(e.leak_far) + ' elsewhere (measured)';
+  }
+
+  function syncSteps() {
+    if (!el.strength) return;
+    const field = el.strength.closest('.field');
+    if (!field) return;
+    if (!brushUI.steps) {
+      brushUI.steps = document.createElement('div');
+      brushUI.steps.className = 'presets steps';
+      brushUI.steps.setAttribute('role', 'group');
+      brushUI.steps.setAttribute('aria-label', 'Strength steps');
+      brushUI.steps.addEventListener('click', (ev) => {
+        const b = ev.target.closest('button');
+        if (!b) return;
+        brushUI.step = b.dataset.step;
+        syncStrength();
+      });
+      brushUI.iouWrap = document.createElement('label');
+      brushUI.iouWrap.className = 'hint iou-switch';
+      brushUI.iouBox = document.createElement('input');
+      brushUI.iouBox.type = 'checkbox';
+      brushUI.iouBox.addEventListener('change', () => { brushUI.iou = brushUI.iouBox.checked; syncStrength(); });
+      brushUI.iouWrap.append(brushUI.iouBox, ' IoU ranking: choose the number of units');
+      const head = field.querySelector('.field-head');
+      (head || field.firstChild).after(brushUI.steps, brushUI.iouWrap);
+    }
+    const remove = ui.mode === 'remove';
+    const b = currentBrush(remove);
+    const list = brushList(remove);
+    brushUI.steps.hidden = !b;
+    brushUI.iouWrap.hidden = !(list.some((x) => x.ranked) && list.some((x) => !x.ranked));
+    brushUI.iouBox.checked = brushUI.iou;
+    const units = !b || b.ranked;
+    for (const n of [el.strength, field.querySelector('.presets:not(.steps)'), $('strength-help')]) if (n) n.hidden = !units;
+    if (!b) return;
+    const sel = brushFields(remove).strength;
+    brushUI.steps.replaceChildren(...b.steps.map((st) => {
+      const x = document.createElement('button');
+      x.type = 'button';
+      x.className = 'preset';
+      x.dataset.step = st.name;
+      x.textContent = st.name;
+      x.title = stepTitle(b, st, remove);
+      x.setAttribute('aria-pressed', String(st.name === sel));
+      return x;
+    }));
+    if (el.strengthOut && !b.ranked) el.strengthOut.textContent = sel + ' · ' + b.name;
+    else if (el.strengthOut) el.strengthOut.textContent = sel + ' · ' + el.strengthOut.textContent;
   }
 
   function conceptColor(name) {
@@ -639,6 +729,7 @@
     ui.mode = mode;
     for (const b of $$('button[data-mode]')) b.setAttribute('aria-pressed', String(b.dataset.mode === mode));
     document.body.dataset.mode = mode;
+    syncStrength();
     drawOverlay();
   }
 
@@ -799,6 +890,7 @@
       color: conceptColor(ui.concept),
       mode: ui.mode,
       units: effectiveUnits(),
+      ...brushFields(ui.mode === 'remove'),
       radius: ui.radius,
       points,
       sent: 0,
@@ -943,7 +1035,7 @@
         // The stroke is full: continue with a new stroke (its own undo step)
         // that starts at the last sent point so the line stays unbroken.
         const cont = newStroke(s.points.slice(s.sent - 1));
-        Object.assign(cont, { concept: s.concept, color: s.color, mode: s.mode, units: s.units, radius: s.radius });
+        Object.assign(cont, { concept: s.concept, color: s.color, mode: s.mode, units: s.units, brush: s.brush, strength: s.strength, radius: s.radius });
         cont.cells = s.cells;
         s.points = s.points.slice(0, s.sent);
         s.done = true;
@@ -953,7 +1045,7 @@
       const room = Math.min(model.limits.max_points, model.limits.max_stroke_points - s.sent);
       const part = s.points.slice(s.sent, s.sent + room);
       const seq = conn.send({
-        t: 'stroke', concept: s.concept, mode: s.mode, units: s.units, radius: s.radius, points: part, stroke: s.id,
+        t: 'stroke', concept: s.concept, mode: s.mode, units: s.units, brush: s.brush, strength: s.strength, radius: s.radius, points: part, stroke: s.id,
       });
       if (!seq) return null;
       s.sent += part.length;
@@ -1266,7 +1358,7 @@
   for (const b of $$('button[data-mode]')) b.addEventListener('click', () => setMode(b.dataset.mode));
   if (el.brush) el.brush.addEventListener('input', () => setRadius(Number(el.brush.value)));
   if (el.strength) el.strength.addEventListener('input', () => setUnits(Number(el.strength.value)));
-  for (const b of $$('.preset')) b.addEventListener('click', () => setUnits(Number(b.dataset.units)));
+  for (const b of $$('.preset[data-units]')) b.addEventListener('click', () => setUnits(Number(b.dataset.units)));
   if (el.undo) el.undo.addEventListener('click', () => act('undo'));
   if (el.redo) el.redo.addEventListener('click', () => act('redo'));
   if (el.reset) el.reset.addEventListener('click', () => act('reset'));
@@ -1274,7 +1366,7 @@
   if (el.compare) el.compare.addEventListener('click', () => setCompare(!ui.comparing));
   if (el.eraseAll) {
     el.eraseAll.addEventListener('click', () => {
-      if (!conn.send({ t: 'erase_all', concept: ui.concept, units: effectiveUnits() })) setStatus('Not connected yet.', 'warn', false, 'conn');
+      if (!conn.send({ t: 'erase_all', concept: ui.concept, units: effectiveUnits(), ...brushFields(true) })) setStatus('Not connected yet.', 'warn', false, 'conn');
     });
   }
   if (el.samples) {
