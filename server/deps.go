@@ -155,4 +155,6 @@ type Deps struct {
 	// Report serves the dissection report and the unit editor, mounted at
 	// /report. Optional.
 	Report http.Handler
+	// Comparer enables GET /api/compare (the compare panel). Optional.
+	Comparer Comparer
 }

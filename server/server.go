@@ -129,6 +129,9 @@ type Server struct {
 	turns   *turns
 	metrics *metrics
 
+	comparer     Comparer
+	compareSlots chan struct{}
+
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
 	perIP     map[netip.Addr]int // sessions per client address
@@ -161,6 +164,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		static: deps.Static, extra: deps, info: info, layers: map[string]*layerEnv{}, sessions: map[*session]struct{}{},
 		origins: map[string]bool{}, closeDone: make(chan struct{}), pngs: newPNGCache(cfg.RenderCache),
 		perIP: map[netip.Addr]int{}, turns: newTurns(cfg.RenderSlots),
+		comparer: deps.Comparer, compareSlots: make(chan struct{}, cfg.MaxCompares),
 	}
 	s.metrics = newMetrics(func() float64 { return float64(s.turns.depth()) })
 	if err := s.buildHello(); err != nil {
@@ -289,6 +293,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/ws", s.handleWS)
 	getHead("/render.png", s.handleRender)
 	getHead("/api/model", s.handleModel)
+	getHead("/api/compare", s.handleCompare)
 	getHead("/healthz", s.handleHealth)
 	getHead("/readyz", s.handleReady)
 	metrics := s.metrics.handler()

@@ -110,6 +110,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	writeTimeout := fset.Duration("http-write-timeout", server.DefaultHTTPWriteTimeout, "longest time to write one HTTP answer")
 	drain := fset.Duration("drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, how long running requests may finish before sessions are closed")
 	accessLog := fset.Bool("access-log", true, "log one line per HTTP request")
+	maxCompares := fset.Int("max-compares", server.DefaultMaxCompares, "concurrent /api/compare requests (compare panel)")
 	logLevel := fset.String("log-level", "info", "debug, info, warn or error")
 	var apiCORS listFlag
 	reportOn := fset.Bool("report", true, "serve the dissection report and the unit editor at /report/")
@@ -221,7 +222,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxSessions: *maxSessions, MaxSessionsPerIP: *perIP, MaxEdits: *maxEdits, IdleTimeout: *idle,
 		MessagesPerSecond: *rate, MessageBurst: *burst, JPEGQuality: *quality,
 		AllowedOrigins: origins, FrameAncestors: ancestors, TrustedProxies: proxies, PublicBaseURL: *publicURL,
-		RenderSlots: slots, HTTPWriteTimeout: *writeTimeout, DrainTimeout: *drain, Logger: logger,
+		RenderSlots: slots, HTTPWriteTimeout: *writeTimeout, DrainTimeout: *drain, MaxCompares: *maxCompares,
+		Logger: logger,
 	}
 	if *accessLog {
 		cfg.AccessLog = logger.With("log", "access")
@@ -291,6 +293,9 @@ func newPainterServer(cfg server.Config, extras extraConfig, m *inference.Model,
 	deps := server.Deps{Engine: eng, Concepts: concepts, Pages: pages, Static: assets.Handler()}
 	if err := addExtras(&deps, extras, cfg.Logger, m, res, assets); err != nil {
 		return nil, err
+	}
+	if classes != nil {
+		deps.Comparer = eng // the "everywhere" mask needs the segmenter
 	}
 	return server.New(cfg, deps)
 }
