@@ -118,6 +118,9 @@ type PageData struct {
 	// ReportURL is the dissection report's path ("/report/") when the
 	// server has one, else "".
 	ReportURL string
+	// ComparePath is the compare panel's endpoint ("/api/compare"), or ""
+	// when the server has no Comparer.
+	ComparePath string
 }
 
 // Painting describes a share link's image and edits in words a page can

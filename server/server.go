@@ -490,6 +490,9 @@ func (s *Server) handlePage(embed bool) http.HandlerFunc {
 		if s.extra.Report != nil {
 			data.ReportURL = "/report/"
 		}
+		if s.comparer != nil {
+			data.ComparePath = "/api/compare"
+		}
 		if tok := r.URL.Query().Get("state"); tok != "" {
 			if p, err := s.decodeShare(tok); err != nil {
 				data.StateError = err.Message

@@ -174,6 +174,10 @@ type view struct {
 	MaxUnits    int
 	Presets     []int
 	Config      clientConfig
+	// Analysis tools of the painter page (compare panel): their styles, and
+	// their scripts join Parts, so each tool stays in its own files.
+	ExtraCSS    []string
+	ComparePath string
 }
 
 type sample struct {
@@ -331,6 +335,10 @@ func newView(d server.PageData, a *Assets, tokens *server.TokenEncoder, embed bo
 	page := "painter"
 	if embed {
 		page = "embed"
+	} else if d.ComparePath != "" {
+		v.ComparePath = d.ComparePath
+		v.ExtraCSS = append(v.ExtraCSS, a.URL("analysis.css"))
+		v.Parts = append(v.Parts, a.URL("compare.js"))
 	}
 	wsPath := d.WSPath
 	if wsPath == "" {

@@ -95,6 +95,11 @@ func TestGoldenPages(t *testing.T) {
 
 	embedded := withState(basePageData(), "AQtoken_-1", "/embed")
 	embedded.Embed = true
+	embeddedCompare := embedded
+	embeddedCompare.ComparePath = "/api/compare"
+
+	withCompare := basePageData()
+	withCompare.ComparePath = "/api/compare"
 
 	tests := []struct {
 		name  string
@@ -106,6 +111,9 @@ func TestGoldenPages(t *testing.T) {
 		{"painter_bad_link", false, badLink},
 		{"painter_two_layers", false, twoLayers},
 		{"embed", true, embedded},
+		// The compare panel and its files appear on the painter only.
+		{"painter_compare", false, withCompare},
+		{"embed", true, embeddedCompare},
 	}
 	p := testPages(t)
 	for _, tc := range tests {
