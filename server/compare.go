@@ -122,14 +122,14 @@ func (s *Server) compareState(ctx context.Context, p *painter) (*CompareResult, 
 	if err != nil {
 		return nil, err
 	}
-	before, err := s.engine.Render(ctx, f, engineEdits(edits[:len(edits)-1]))
+	before, err := s.engine.Render(ctx, f, p.layer.withRepair(p.repairOn(), edits[:len(edits)-1]))
 	if err != nil {
 		return nil, err
 	}
 	// The GAN's time is what a stroke costs: the edits on the cached layer
 	// activations and the rest of the generator.
 	start := time.Now()
-	gan, err := s.engine.Render(ctx, f, engineEdits(edits))
+	gan, err := s.engine.Render(ctx, f, p.layer.withRepair(p.repairOn(), edits))
 	if err != nil {
 		return nil, err
 	}

@@ -160,4 +160,13 @@ type Deps struct {
 	Report http.Handler
 	// Comparer enables GET /api/compare (the compare panel). Optional.
 	Comparer Comparer
+	// Artifacts enables the "repair artifacts" toggle. Optional.
+	Artifacts Artifacts
+}
+
+// Artifacts gives the units the "repair artifacts" toggle switches off at
+// a layer, everywhere (artifact units: ablating them makes images more
+// realistic), or nil when the layer has no ranking.
+type Artifacts interface {
+	Repair(layer string) []int
 }

@@ -71,6 +71,9 @@ type HelloLayer struct {
 	Width    int            `json:"width"`
 	Height   int            `json:"height"`
 	Concepts map[string]int `json:"concepts"`
+	// Repair is how many artifact units the "repair" message switches off
+	// at this layer; 0 (omitted) when the layer has no artifact ranking.
+	Repair int `json:"repair,omitempty"`
 }
 
 // HelloConcept is one palette entry.
@@ -131,6 +134,7 @@ type Server struct {
 
 	comparer     Comparer
 	compareSlots chan struct{}
+	artifacts    Artifacts
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
@@ -164,7 +168,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		static: deps.Static, extra: deps, info: info, layers: map[string]*layerEnv{}, sessions: map[*session]struct{}{},
 		origins: map[string]bool{}, closeDone: make(chan struct{}), pngs: newPNGCache(cfg.RenderCache),
 		perIP: map[netip.Addr]int{}, turns: newTurns(cfg.RenderSlots),
-		comparer: deps.Comparer, compareSlots: make(chan struct{}, cfg.MaxCompares),
+		comparer: deps.Comparer, compareSlots: make(chan struct{}, cfg.MaxCompares), artifacts: deps.Artifacts,
 	}
 	s.metrics = newMetrics(func() float64 { return float64(s.turns.depth()) })
 	if err := s.buildHello(); err != nil {
@@ -245,7 +249,14 @@ func (s *Server) buildHello() error {
 		if len(hl.Concepts) == 0 {
 			continue
 		}
-		s.layers[li.Name] = &layerEnv{info: li, grid: grid{imageW: info.ImageWidth, imageH: info.ImageHeight, cols: li.Width, rows: li.Height}}
+		env := &layerEnv{info: li, grid: grid{imageW: info.ImageWidth, imageH: info.ImageHeight, cols: li.Width, rows: li.Height}}
+		if s.artifacts != nil {
+			if err := env.setRepair(s.artifacts.Repair(li.Name)); err != nil {
+				return err
+			}
+			hl.Repair = len(env.repair)
+		}
+		s.layers[li.Name] = env
 		h.Layers = append(h.Layers, hl)
 	}
 	if len(h.Layers) == 0 {
@@ -594,7 +605,7 @@ func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	key, kerr := encodeBody(shareOf(s.info.Name, p.layer, p.id, p.edits()))
+	key, kerr := encodeBody(shareOf(s.info.Name, p.layer, p.id, p.edits(), p.repairOn()))
 	key = fmt.Appendf(key, "\x00%d", scale)
 	if kerr == nil {
 		if b, ok := s.pngs.get(string(key)); ok {

@@ -3,13 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"image/png"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/ganpaint-go/ganpaint/artifacts"
+	"github.com/ganpaint-go/ganpaint/dissection"
 	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
@@ -54,5 +58,18 @@ func TestArtifactsCommand(t *testing.T) {
 		if code := runMain(context.Background(), bad, &stdout, &stderr); code == 0 {
 			t.Errorf("%q: exit 0", bad)
 		}
+	}
+}
+
+func TestLoadRepairs(t *testing.T) {
+	res := &dissection.Results{Layers: map[string]*dissection.Layer{"layer2": {}, "layer3": {}}}
+	good := `{"schema_version":1,"model":"planted","layer":"layer2","units":[{"unit":0},{"unit":1},{"unit":2}],
+		"discriminator":true,"rankings":{"discriminator":[2,0,1]},"repair_k":2}`
+	got, err := loadRepairs(fstest.MapFS{"dissection/artifacts-layer2.json": {Data: []byte(good)}}, res)
+	if err != nil || len(got) != 1 || !reflect.DeepEqual(got.Repair("layer2"), []int{2, 0}) || got.Repair("layer3") != nil {
+		t.Fatalf("loadRepairs = %v, %v", got, err)
+	}
+	if _, err := loadRepairs(fstest.MapFS{"dissection/artifacts-layer3.json": {Data: []byte("{")}}, res); !errors.Is(err, artifacts.ErrBadFile) {
+		t.Errorf("broken file: %v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ganpaint-go/ganpaint/artifacts"
 	"github.com/ganpaint-go/ganpaint/dissection"
 	"github.com/ganpaint-go/ganpaint/inference"
 	"github.com/ganpaint-go/ganpaint/server"
@@ -237,7 +238,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		extras.API = &server.RefAPIConfig{CORSOrigins: apiCORS, Logger: logger}
 	}
 	extras.Report = *reportOn
-	srv, err := newPainterServer(cfg, extras, m, res)
+	srv, err := newPainterServer(cfg, extras, m, res, modelFS)
 	if err != nil {
 		return err
 	}
@@ -268,8 +269,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // newPainterServer wires the real model, its dissection and the web UI into
 // a painter server: dissection levels become the model's "add" levels, the
 // rankings (ordered and coloured by the segmenter's classes) become the
-// palette. extras adds the REST API and the report.
-func newPainterServer(cfg server.Config, extras extraConfig, m *inference.Model, res *dissection.Results) (*server.Server, error) {
+// palette, artifact rankings (dissection/artifacts-<layer>.json) the
+// "repair artifacts" toggle. extras adds the REST API and the report.
+func newPainterServer(cfg server.Config, extras extraConfig, m *inference.Model, res *dissection.Results, modelFS fs.FS) (*server.Server, error) {
 	eng, err := server.NewModelEngine(m, res)
 	if err != nil {
 		return nil, err
@@ -297,5 +299,34 @@ func newPainterServer(cfg server.Config, extras extraConfig, m *inference.Model,
 	if classes != nil {
 		deps.Comparer = eng // the "everywhere" mask needs the segmenter
 	}
+	repairs, err := loadRepairs(modelFS, res)
+	if err != nil {
+		return nil, err
+	}
+	if len(repairs) > 0 {
+		deps.Artifacts = repairs
+	}
 	return server.New(cfg, deps)
+}
+
+// repairUnits are the "repair artifacts" units per layer.
+type repairUnits map[string][]int
+
+func (r repairUnits) Repair(layer string) []int { return r[layer] }
+
+// loadRepairs reads the artifact ranking of every dissected layer that has
+// one; a broken file stops the server with its error.
+func loadRepairs(fsys fs.FS, res *dissection.Results) (repairUnits, error) {
+	out := repairUnits{}
+	for layer := range res.Layers {
+		r, err := artifacts.Load(fsys, layer)
+		if errors.Is(err, artifacts.ErrNoRanking) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[layer] = r.Top()
+	}
+	return out, nil
 }
