@@ -121,6 +121,9 @@ type PageData struct {
 	// ComparePath is the compare panel's endpoint ("/api/compare"), or ""
 	// when the server has no Comparer.
 	ComparePath string
+	// GrowthPath is the growth overlay's endpoint ("/api/growth"), or ""
+	// when the server has no Growth.
+	GrowthPath string
 }
 
 // Painting describes a share link's image and edits in words a page can
@@ -162,6 +165,9 @@ type Deps struct {
 	Comparer Comparer
 	// Artifacts enables the "repair artifacts" toggle. Optional.
 	Artifacts Artifacts
+	// Growth enables GET /api/growth (the "where can it grow" overlay).
+	// Optional.
+	Growth Growth
 }
 
 // Artifacts gives the units the "repair artifacts" toggle switches off at

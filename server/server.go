@@ -135,6 +135,7 @@ type Server struct {
 	comparer     Comparer
 	compareSlots chan struct{}
 	artifacts    Artifacts
+	growth       Growth
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
@@ -169,6 +170,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		origins: map[string]bool{}, closeDone: make(chan struct{}), pngs: newPNGCache(cfg.RenderCache),
 		perIP: map[netip.Addr]int{}, turns: newTurns(cfg.RenderSlots),
 		comparer: deps.Comparer, compareSlots: make(chan struct{}, cfg.MaxCompares), artifacts: deps.Artifacts,
+		growth: deps.Growth,
 	}
 	s.metrics = newMetrics(func() float64 { return float64(s.turns.depth()) })
 	if err := s.buildHello(); err != nil {
@@ -305,6 +307,7 @@ func (s *Server) routes() http.Handler {
 	getHead("/render.png", s.handleRender)
 	getHead("/api/model", s.handleModel)
 	getHead("/api/compare", s.handleCompare)
+	getHead("/api/growth", s.handleGrowth)
 	getHead("/healthz", s.handleHealth)
 	getHead("/readyz", s.handleReady)
 	metrics := s.metrics.handler()
@@ -503,6 +506,9 @@ func (s *Server) handlePage(embed bool) http.HandlerFunc {
 		}
 		if s.comparer != nil {
 			data.ComparePath = "/api/compare"
+		}
+		if s.growth != nil {
+			data.GrowthPath = "/api/growth"
 		}
 		if tok := r.URL.Query().Get("state"); tok != "" {
 			if p, err := s.decodeShare(tok); err != nil {

@@ -42,10 +42,12 @@ func requiredAssets() []string {
 // (see "parts" in app.js); the pages load them, in this order, before it.
 func partScripts() []string { return []string{"navigation.js", "strokes.js"} }
 
-// analysisAssets are the analysis tools' files (compare panel); the painter
-// page loads them only when the server offers the tool. Their scripts are
-// parts too.
-func analysisAssets() []string { return []string{"analysis.css", "compare.js"} }
+// analysisAssets are the analysis tools' files (compare panel, repair
+// toggle, growth overlay); the painter page loads them only when the server
+// offers the tool. Their scripts are parts too.
+func analysisAssets() []string {
+	return []string{"analysis.css", "compare.js", "repair.js", "growth.js"}
+}
 
 // ErrUnknownAsset is returned by Assets.Lookup for a name that is not one of
 // the embedded files.

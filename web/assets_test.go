@@ -18,8 +18,10 @@ func testFS(js string) fstest.MapFS {
 		"app.js":   {Data: []byte(js)},
 		"app.css":  {Data: []byte("body { color: red; }\n" + strings.Repeat("/* padding so gzip pays off */\n", 20))},
 		"icon.svg": {Data: []byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`)},
-		// The analysis tools' files (compare panel).
+		// The analysis tools' files (compare panel, repair toggle, growth overlay).
 		"compare.js":   {Data: []byte("/* compare */")},
+		"repair.js":    {Data: []byte("/* repair */")},
+		"growth.js":    {Data: []byte("/* growth */")},
 		"analysis.css": {Data: []byte("/* analysis */")},
 		".hidden":      {Data: []byte("ignored")},
 	}

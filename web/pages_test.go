@@ -101,6 +101,13 @@ func TestGoldenPages(t *testing.T) {
 	withCompare := basePageData()
 	withCompare.ComparePath = "/api/compare"
 
+	// Every analysis tool: compare panel, growth overlay, and a layer with
+	// artifact units (the repair toggle).
+	withTools := withCompare
+	withTools.GrowthPath = "/api/growth"
+	withTools.Hello.Layers = append([]server.HelloLayer(nil), withTools.Hello.Layers...)
+	withTools.Hello.Layers[0].Repair = 10
+
 	tests := []struct {
 		name  string
 		embed bool
@@ -113,6 +120,7 @@ func TestGoldenPages(t *testing.T) {
 		{"embed", true, embedded},
 		// The compare panel and its files appear on the painter only.
 		{"painter_compare", false, withCompare},
+		{"painter_tools", false, withTools},
 		{"embed", true, embeddedCompare},
 	}
 	p := testPages(t)

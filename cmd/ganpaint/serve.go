@@ -297,7 +297,8 @@ func newPainterServer(cfg server.Config, extras extraConfig, m *inference.Model,
 		return nil, err
 	}
 	if classes != nil {
-		deps.Comparer = eng // the "everywhere" mask needs the segmenter
+		// The "everywhere" mask and the growth measurement need the segmenter.
+		deps.Comparer, deps.Growth = eng, eng
 	}
 	repairs, err := loadRepairs(modelFS, res)
 	if err != nil {
