@@ -13,6 +13,7 @@ import (
 
 	"github.com/ganpaint-go/ganpaint/fid"
 	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/inpaint"
 )
 
 // Scopes of a removal.
@@ -214,7 +215,7 @@ func Evaluate(ctx context.Context, m *inference.Model, cfg Config) (*Table, erro
 			{ScopeEverywhere, removeAll, conceptMask, labelRegion(labels, uint8(class))},
 		}
 		if cells != nil {
-			cm, err := cellMask(cells, li.Width, li.Height, w, h)
+			cm, err := inpaint.MaskFromCells(cells, li.Width, li.Height, w, h)
 			if err != nil {
 				return nil, err
 			}
@@ -362,18 +363,6 @@ func countCells(cells []float32) int {
 		}
 	}
 	return n
-}
-
-func cellMask(cells []float32, gw, gh, w, h int) (*image.Gray, error) {
-	m := image.NewGray(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			if cells[(y*gh/h)*gw+x*gw/w] != 0 {
-				m.Pix[y*w+x] = 255
-			}
-		}
-	}
-	return m, nil
 }
 
 func labelRegion(labels []uint8, class uint8) []bool {
