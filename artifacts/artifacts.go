@@ -61,6 +61,11 @@ type Config struct {
 	// RepairK is the number of top units the painter's toggle ablates.
 	// Default 10.
 	RepairK int
+	// RepairRanking is the ranking whose top units the toggle ablates:
+	// ByFID when FID is measured, else ByDiscriminator (default). On the
+	// default model the FID ranking's repair lowered held-out FID while the
+	// discriminator ranking's raised it beyond 5 units (docs/dissection-format.md).
+	RepairRanking string
 	// Batch is the number of images per generator call. Default 16.
 	Batch int
 	// Reference: FID reference statistics; nil ranks by the discriminator
@@ -145,10 +150,23 @@ func Rank(ctx context.Context, m Model, cfg Config) (*Result, error) {
 	if !ev.useDisc && !ev.useFID {
 		return nil, ErrNothingToMeasure
 	}
+	switch cfg.RepairRanking {
+	case "":
+		cfg.RepairRanking = ByDiscriminator
+		if ev.useFID {
+			cfg.RepairRanking = ByFID
+		}
+	case ByFID, ByDiscriminator:
+		if (cfg.RepairRanking == ByFID && !ev.useFID) || (cfg.RepairRanking == ByDiscriminator && !ev.useDisc) {
+			return nil, fmt.Errorf("artifacts: repair ranking %q cannot be measured for this model", cfg.RepairRanking)
+		}
+	default:
+		return nil, fmt.Errorf("artifacts: repair ranking %q: want %s or %s", cfg.RepairRanking, ByFID, ByDiscriminator)
+	}
 	r := &Result{
 		SchemaVersion: SchemaVersion, Model: man.Name, Layer: li.Name, Samples: cfg.Samples, Holdout: cfg.Holdout,
 		Seed: cfg.Seed, Discriminator: ev.useDisc, FIDMeasured: ev.useFID, RepairK: cfg.RepairK,
-		Baseline: Score{Disc: base.disc, FID: base.fid},
+		RepairRanking: cfg.RepairRanking, Baseline: Score{Disc: base.disc, FID: base.fid},
 		Rankings: map[string][]int{},
 	}
 	if cfg.Reference != nil {

@@ -111,8 +111,18 @@ func TestRankPlanted(t *testing.T) {
 	if len(r.Rankings[ByFID]) != 8 {
 		t.Errorf("fid ranking %v", r.Rankings[ByFID])
 	}
-	if top := r.Top(); len(top) != 2 || top[0] != rk[0] || top[1] != rk[1] {
-		t.Errorf("Top() = %v, want the first 2 of %v", top, rk)
+	fk := r.Rankings[ByFID]
+	if top := r.Top(); r.RepairRanking != ByFID || len(top) != 2 || top[0] != fk[0] || top[1] != fk[1] {
+		t.Errorf("Top() = %v by %q, want the first 2 of the fid ranking %v", top, r.RepairRanking, fk)
+	}
+	cfg.RepairRanking = ByDiscriminator
+	cfg.Samples, cfg.Holdout = 3, 3
+	byDisc, err := Rank(context.Background(), m, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top := byDisc.Top(); top[0] != byDisc.Rankings[ByDiscriminator][0] {
+		t.Errorf("Top() by discriminator = %v", top)
 	}
 	// Repair rows: both rankings, k clamped to the 8 units and the toggle's k included.
 	if len(r.Repair) != 2*3 {
@@ -149,7 +159,7 @@ func TestRankDiscriminatorOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.FIDMeasured || r.Rankings[ByFID] != nil || r.Baseline.FID != 0 {
+	if r.FIDMeasured || r.Rankings[ByFID] != nil || r.Baseline.FID != 0 || r.RepairRanking != ByDiscriminator {
 		t.Errorf("FID reported without a reference: %+v", r)
 	}
 	dir := t.TempDir()
@@ -182,6 +192,8 @@ func TestRankRejects(t *testing.T) {
 		"bad batch":     {Layer: "layer2", Batch: -1},
 		"reference size": {Layer: "layer2", Samples: 2, Holdout: 2,
 			Reference: &fid.Stats{N: 2, Mean: []float64{0}, Cov: []float64{1}}},
+		"unmeasured repair ranking": {Layer: "layer2", Samples: 2, Holdout: 2, RepairRanking: ByFID},
+		"unknown repair ranking":    {Layer: "layer2", Samples: 2, Holdout: 2, RepairRanking: "vibes"},
 	} {
 		if _, err := Rank(ctx, m, cfg); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -209,7 +221,7 @@ func TestRankRejects(t *testing.T) {
 
 func validFile() *Result {
 	r := &Result{SchemaVersion: 1, Model: "m", Layer: "layer4", Samples: 4, Holdout: 4, Seed: 3, Discriminator: true,
-		RepairK: 2, Rankings: map[string][]int{ByDiscriminator: {2, 0, 1}},
+		RepairK: 2, RepairRanking: ByDiscriminator, Rankings: map[string][]int{ByDiscriminator: {2, 0, 1}},
 		Units:  []UnitScore{{Unit: 0, DiscDelta: 0.1}, {Unit: 1}, {Unit: 2, DiscDelta: 0.3}},
 		Repair: []RepairScore{{Ranking: ByDiscriminator, K: 2, Units: []int{2, 0}}}}
 	return r
@@ -221,20 +233,21 @@ func TestParseRejects(t *testing.T) {
 		t.Fatalf("valid file: %v", err)
 	}
 	mutate := map[string]func(r *Result){
-		"schema":            func(r *Result) { r.SchemaVersion = 2 },
-		"layer path":        func(r *Result) { r.Layer = "../x" },
-		"no units":          func(r *Result) { r.Units = nil },
-		"unit order":        func(r *Result) { r.Units[1].Unit = 5 },
-		"nothing measured":  func(r *Result) { r.Discriminator = false },
-		"ranking missing":   func(r *Result) { delete(r.Rankings, ByDiscriminator) },
-		"ranking unmeasure": func(r *Result) { r.Rankings[ByFID] = []int{0, 1, 2} },
-		"ranking short":     func(r *Result) { r.Rankings[ByDiscriminator] = []int{2, 0} },
-		"ranking repeats":   func(r *Result) { r.Rankings[ByDiscriminator] = []int{2, 2, 1} },
-		"ranking range":     func(r *Result) { r.Rankings[ByDiscriminator] = []int{2, 0, 7} },
-		"unknown ranking":   func(r *Result) { r.Rankings["vibes"] = []int{0, 1, 2} },
-		"repair k":          func(r *Result) { r.RepairK = 4 },
-		"repair row k":      func(r *Result) { r.Repair[0].K = 3 },
-		"repair ranking":    func(r *Result) { r.Repair[0].Ranking = ByFID },
+		"schema":             func(r *Result) { r.SchemaVersion = 2 },
+		"layer path":         func(r *Result) { r.Layer = "../x" },
+		"no units":           func(r *Result) { r.Units = nil },
+		"unit order":         func(r *Result) { r.Units[1].Unit = 5 },
+		"nothing measured":   func(r *Result) { r.Discriminator = false },
+		"ranking missing":    func(r *Result) { delete(r.Rankings, ByDiscriminator) },
+		"ranking unmeasure":  func(r *Result) { r.Rankings[ByFID] = []int{0, 1, 2} },
+		"ranking short":      func(r *Result) { r.Rankings[ByDiscriminator] = []int{2, 0} },
+		"ranking repeats":    func(r *Result) { r.Rankings[ByDiscriminator] = []int{2, 2, 1} },
+		"ranking range":      func(r *Result) { r.Rankings[ByDiscriminator] = []int{2, 0, 7} },
+		"unknown ranking":    func(r *Result) { r.Rankings["vibes"] = []int{0, 1, 2} },
+		"repair k":           func(r *Result) { r.RepairK = 4 },
+		"repair ranking set": func(r *Result) { r.RepairRanking = ByFID },
+		"repair row k":       func(r *Result) { r.Repair[0].K = 3 },
+		"repair ranking":     func(r *Result) { r.Repair[0].Ranking = ByFID },
 	}
 	for name, f := range mutate {
 		r := validFile()
@@ -260,7 +273,7 @@ func TestParseRejects(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	good, _ := json.Marshal(validFile())
 	f.Add(good)
-	f.Add([]byte(`{"schema_version":1,"layer":"l","units":[{"unit":0}],"discriminator":true,"rankings":{"discriminator":[0]},"repair_k":1}`))
+	f.Add([]byte(`{"schema_version":1,"layer":"l","units":[{"unit":0}],"discriminator":true,"rankings":{"discriminator":[0]},"repair_k":1,"repair_ranking":"discriminator"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := Parse(data)
 		if err != nil {

@@ -27,7 +27,7 @@ func (r *Result) WriteSummary(w io.Writer, top int) {
 			fmt.Fprintf(w, "| %d | %d | %+.4f | %s |\n", i+1, u, s.DiscDelta, r.fidText(s.FIDDelta, true))
 		}
 	}
-	fmt.Fprintf(w, "\nrepair on %d held-out images (the painter's toggle: top %d by %s):\n", r.Holdout, r.RepairK, r.rankingNames()[0])
+	fmt.Fprintf(w, "\nrepair on %d held-out images (the painter's toggle: top %d by %s):\n", r.Holdout, r.RepairK, r.RepairRanking)
 	fmt.Fprintln(w, "| ranking | units ablated | discriminator before | after | FID before | after |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
 	for _, rp := range r.Repair {
@@ -46,8 +46,8 @@ func (r *Result) fidText(v float64, signed bool) string {
 	return fmt.Sprintf("%.4f", v)
 }
 
-// Sheet draws the report's pictures: for each of the top units (preferred
-// ranking) a row of before/after pairs on the given images, then a row for
+// Sheet draws the report's pictures: for each of the top units (the
+// repair's ranking) a row of before/after pairs on the given images, then a row for
 // the repair (the toggle's units ablated together). Each pair is the
 // unedited image and the image with the unit(s) ablated everywhere.
 func Sheet(ctx context.Context, m Model, r *Result, ids []int64, topUnits int) (*image.RGBA, error) {
@@ -68,9 +68,8 @@ func Sheet(ctx context.Context, m Model, r *Result, ids []int64, topUnits int) (
 	if err != nil {
 		return nil, err
 	}
-	names := r.rankingNames()
 	var rows [][]int
-	for _, u := range r.Rankings[names[0]][:min(topUnits, len(r.Units))] {
+	for _, u := range r.Rankings[r.RepairRanking][:min(topUnits, len(r.Units))] {
 		rows = append(rows, []int{u})
 	}
 	rows = append(rows, r.Top())

@@ -72,10 +72,11 @@ type Result struct {
 	Discriminator bool `json:"discriminator"`
 	FIDMeasured   bool `json:"fid_measured"`
 	ReferenceN    int  `json:"reference_n,omitempty"`
-	// RepairK is how many top units the painter's toggle ablates; the
-	// toggle uses the first ranking of Rankings present in the order
-	// discriminator, fid.
-	RepairK  int              `json:"repair_k"`
+	// RepairK is how many top units of RepairRanking the painter's
+	// toggle ablates.
+	RepairK       int    `json:"repair_k"`
+	RepairRanking string `json:"repair_ranking"`
+
 	Baseline Score            `json:"baseline"`
 	Units    []UnitScore      `json:"units"`
 	Rankings map[string][]int `json:"rankings"`
@@ -130,13 +131,13 @@ func cmpDesc(a, b float64) int {
 }
 
 // Top returns the units the painter's repair toggle ablates: the first
-// RepairK of the preferred ranking.
+// RepairK of RepairRanking.
 func (r *Result) Top() []int {
-	names := r.rankingNames()
-	if len(names) == 0 {
+	rk := r.Rankings[r.RepairRanking]
+	if len(rk) < r.RepairK {
 		return nil
 	}
-	return slices.Clone(r.Rankings[names[0]][:r.RepairK])
+	return slices.Clone(rk[:r.RepairK])
 }
 
 // Validate checks the file against itself (units, rankings, repair rows).
@@ -193,6 +194,9 @@ func (r *Result) Validate() error {
 	}
 	if r.RepairK < 1 || r.RepairK > n {
 		return bad("repair_k %d outside 1..%d", r.RepairK, n)
+	}
+	if _, ok := r.Rankings[r.RepairRanking]; !ok {
+		return bad("repair_ranking %q is not one of the rankings", r.RepairRanking)
 	}
 	for i, rp := range r.Repair {
 		if _, ok := r.Rankings[rp.Ranking]; !ok {

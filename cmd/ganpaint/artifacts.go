@@ -33,6 +33,7 @@ func runArtifacts(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	seed := fl.Int64("seed", 3, "draws the image ids (a dissection uses seed 0)")
 	ks := fl.String("k", "5,10,20", "repair sizes to measure, comma-separated")
 	repairK := fl.Int("repair-k", 10, "units the painter's repair toggle ablates")
+	repairRanking := fl.String("repair-ranking", "", "ranking the toggle takes its units from: fid or discriminator (default: fid when measured)")
 	batch := fl.Int("batch", 16, "images per generator call")
 	top := fl.Int("top", 10, "units listed per ranking")
 	sheetIDs := fl.Int("sheet-images", 3, "images in the before/after sheet (0 = no sheet)")
@@ -68,7 +69,7 @@ func runArtifacts(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	cfg := artifacts.Config{Layer: li.Name, Samples: *samples, Holdout: *holdout, Seed: *seed, Ks: kList,
-		RepairK: *repairK, Batch: *batch}
+		RepairK: *repairK, RepairRanking: *repairRanking, Batch: *batch}
 	switch ref, err := fid.LoadReference(fsys); {
 	case err == nil && m.FeatureDim() > 0:
 		s := ref.Stats()

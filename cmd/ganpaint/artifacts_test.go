@@ -64,7 +64,7 @@ func TestArtifactsCommand(t *testing.T) {
 func TestLoadRepairs(t *testing.T) {
 	res := &dissection.Results{Layers: map[string]*dissection.Layer{"layer2": {}, "layer3": {}}}
 	good := `{"schema_version":1,"model":"planted","layer":"layer2","units":[{"unit":0},{"unit":1},{"unit":2}],
-		"discriminator":true,"rankings":{"discriminator":[2,0,1]},"repair_k":2}`
+		"discriminator":true,"rankings":{"discriminator":[2,0,1]},"repair_k":2,"repair_ranking":"discriminator"}`
 	got, err := loadRepairs(fstest.MapFS{"dissection/artifacts-layer2.json": {Data: []byte(good)}}, res)
 	if err != nil || len(got) != 1 || !reflect.DeepEqual(got.Repair("layer2"), []int{2, 0}) || got.Repair("layer3") != nil {
 		t.Fatalf("loadRepairs = %v, %v", got, err)
