@@ -6,6 +6,7 @@ import (
 	"errors"
 	"image"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -88,6 +89,9 @@ func TestEvaluatePlanted(t *testing.T) {
 		}
 		if math.IsNaN(r.FID) || r.FID < 0 || len(r.Times) != 6 {
 			t.Errorf("%s/%s: FID %v, %d times", r.Scope, r.Method, r.FID, len(r.Times))
+		}
+		if runtime.GOOS == "linux" && len(r.CPU) != 6 {
+			t.Errorf("%s/%s: %d CPU times on linux, want 6", r.Scope, r.Method, len(r.CPU))
 		}
 	}
 	var out bytes.Buffer

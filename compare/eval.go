@@ -14,6 +14,7 @@ import (
 	"github.com/ganpaint-go/ganpaint/fid"
 	"github.com/ganpaint-go/ganpaint/inference"
 	"github.com/ganpaint-go/ganpaint/inpaint"
+	"github.com/ganpaint-go/ganpaint/internal/cputime"
 )
 
 // Scopes of a removal.
@@ -96,16 +97,24 @@ type Row struct {
 	ShareBefore, ShareAfter float64
 	// FID of the edited images against the reference (NaN without one).
 	FID float64
-	// Times of the method per image.
+	// Times of the method per image: wall clock, and the process's CPU
+	// time (empty where the platform has no CPU clock).
 	Times []time.Duration
+	CPU   []time.Duration
 }
 
-// MedianMS is the median time per image in milliseconds (0 without times).
-func (r Row) MedianMS() float64 {
-	if len(r.Times) == 0 {
+// MedianMS is the median wall time per image in milliseconds (0 without
+// times).
+func (r Row) MedianMS() float64 { return medianMS(r.Times) }
+
+// MedianCPUMS is the median CPU time per image in milliseconds (0 without).
+func (r Row) MedianCPUMS() float64 { return medianMS(r.CPU) }
+
+func medianMS(d []time.Duration) float64 {
+	if len(d) == 0 {
 		return 0
 	}
-	t := slices.Clone(r.Times)
+	t := slices.Clone(d)
 	slices.Sort(t)
 	return float64(t[len(t)/2]) / float64(time.Millisecond)
 }
@@ -229,8 +238,10 @@ func Evaluate(ctx context.Context, m *inference.Model, cfg Config) (*Table, erro
 		for _, sc := range scopes {
 			results := map[string]*image.RGBA{}
 			times := map[string]time.Duration{}
+			cpus := map[string]time.Duration{}
 			errs := map[string]error{}
 			start := time.Now()
+			cpu0, cpuOK := cputime.Process()
 			ed := []inference.Edit{{Units: cfg.Units, Mode: inference.ModeRemove, Strength: 1, Mask: sc.ganMask}}
 			if err := inference.ApplyEdits(&edited, feats, ed, nil, inference.PoolMax); err != nil {
 				return nil, err
@@ -240,6 +251,9 @@ func Evaluate(ctx context.Context, m *inference.Model, cfg Config) (*Table, erro
 				return nil, err
 			}
 			times[MethodGAN] = time.Since(start)
+			if cpu1, _ := cputime.Process(); cpuOK {
+				cpus[MethodGAN] = cpu1 - cpu0
+			}
 			results[MethodGAN] = ganImgs.RGBA(0, man.Image.Range)
 			fills, err := RunFills(ctx, before, sc.fillMask, fillers)
 			if err != nil {
@@ -250,7 +264,7 @@ func Evaluate(ctx context.Context, m *inference.Model, cfg Config) (*Table, erro
 					errs[f.Method] = f.Err
 					continue
 				}
-				results[f.Method], times[f.Method] = f.Image, f.Elapsed
+				results[f.Method], times[f.Method], cpus[f.Method] = f.Image, f.Elapsed, f.CPU
 			}
 			for _, meth := range methods {
 				a := accs[[2]string{sc.name, meth}]
@@ -271,6 +285,9 @@ func Evaluate(ctx context.Context, m *inference.Model, cfg Config) (*Table, erro
 				a.row.ShareBefore += regionShare(labels, sc.region, uint8(class))
 				a.row.ShareAfter += regionShare(after, sc.region, uint8(class))
 				a.row.Times = append(a.row.Times, times[meth])
+				if cpuOK {
+					a.row.CPU = append(a.row.CPU, cpus[meth])
+				}
 				a.feats = append(a.feats, f...)
 			}
 		}
@@ -410,8 +427,8 @@ func (t *Table) Write(w io.Writer) {
 	} else {
 		fmt.Fprintln(w, "FID: not measured (the model has no fid_reference.json or its segmenter no features output)")
 	}
-	fmt.Fprintf(w, "\n| scope | method | images | %s share in region before | after | FID | ms per image (median) |\n", c.Concept)
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	fmt.Fprintf(w, "\n| scope | method | images | %s share in region before | after | FID | ms per image, median: CPU | wall |\n", c.Concept)
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	var notes []string
 	for _, r := range t.Rows {
 		if r.Images == 0 {
@@ -419,15 +436,19 @@ func (t *Table) Write(w io.Writer) {
 			if r.Err != nil {
 				why = r.Err.Error()
 			}
-			fmt.Fprintf(w, "| %s | %s | 0 | – | – | – | %s |\n", r.Scope, Labels[r.Method], why)
+			fmt.Fprintf(w, "| %s | %s | 0 | – | – | – | %s | |\n", r.Scope, Labels[r.Method], why)
 			continue
 		}
 		fidText := "–"
 		if !math.IsNaN(r.FID) {
 			fidText = fmt.Sprintf("%.3f", r.FID)
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %.3f | %.3f | %s | %.1f |\n", r.Scope, Labels[r.Method], r.Images,
-			r.ShareBefore, r.ShareAfter, fidText, r.MedianMS())
+		cpuText := "–"
+		if len(r.CPU) > 0 {
+			cpuText = fmt.Sprintf("%.1f", r.MedianCPUMS())
+		}
+		fmt.Fprintf(w, "| %s | %s | %d | %.3f | %.3f | %s | %s | %.1f |\n", r.Scope, Labels[r.Method], r.Images,
+			r.ShareBefore, r.ShareAfter, fidText, cpuText, r.MedianMS())
 		if r.Failed > 0 {
 			notes = append(notes, fmt.Sprintf("%s, %s: failed on %d images (%v)", r.Scope, Labels[r.Method], r.Failed, r.Err))
 		}
