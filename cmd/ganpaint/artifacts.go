@@ -37,6 +37,7 @@ func runArtifacts(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	batch := fl.Int("batch", 16, "images per generator call")
 	top := fl.Int("top", 10, "units listed per ranking")
 	sheetIDs := fl.Int("sheet-images", 3, "images in the before/after sheet (0 = no sheet)")
+	sheetOnly := fl.Bool("sheet-only", false, "only redraw the sheet from the stored ranking (no measuring)")
 	ortLib := fl.String("ort-lib", "", "ONNX Runtime library (default: $"+inference.EnvLibrary+", then .ort/, then system paths)")
 	quiet := fl.Bool("quiet", false, "no progress lines")
 	if err := fl.Parse(args); err != nil {
@@ -84,16 +85,25 @@ func runArtifacts(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if !*quiet {
 		cfg.Progress = stderr
 	}
-	res, err := artifacts.Rank(ctx, m, cfg)
-	if err != nil {
-		return err
-	}
-	if err := artifacts.Save(*model, res); err != nil {
-		return err
-	}
-	res.WriteSummary(stdout, *top)
 	out := filepath.Join(*model, dissection.Dir, artifacts.FileName(li.Name))
-	fmt.Fprintf(stdout, "\nwrote %s in %.0f s\n", out, res.Seconds)
+	var res *artifacts.Result
+	if *sheetOnly {
+		if res, err = artifacts.Load(fsys, li.Name); err != nil {
+			return err
+		}
+		if *sheetIDs == 0 {
+			return errors.New("--sheet-only needs --sheet-images > 0")
+		}
+	} else {
+		if res, err = artifacts.Rank(ctx, m, cfg); err != nil {
+			return err
+		}
+		if err := artifacts.Save(*model, res); err != nil {
+			return err
+		}
+		res.WriteSummary(stdout, *top)
+		fmt.Fprintf(stdout, "\nwrote %s in %.0f s\n", out, res.Seconds)
+	}
 	if *sheetIDs > 0 {
 		ids, err := dissection.SampleIDs(*seed, *sheetIDs, m.Manifest().Z.MaxID)
 		if err != nil {
@@ -103,11 +113,13 @@ func runArtifacts(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		png := strings.TrimSuffix(out, ".json") + ".png"
-		if err := writeFileAtomic(png, func(w io.Writer) error { return inference.EncodePNG(w, sheet) }); err != nil {
+		// JPEG: the sheet is a picture for people, and GAN texture makes a
+		// PNG of it over a megabyte inside the binary's embedded model.
+		jpg := strings.TrimSuffix(out, ".json") + ".jpg"
+		if err := writeFileAtomic(jpg, func(w io.Writer) error { return inference.EncodeJPEG(w, sheet, 85) }); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "wrote %s: rows = the top %d units, then the repair; each pair = before | unit ablated\n", png, min(*top, 8))
+		fmt.Fprintf(stdout, "wrote %s: rows = the top %d units, then the repair; each pair = before | unit ablated\n", jpg, min(*top, 8))
 	}
 	return nil
 }

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"image/png"
+	"image/jpeg"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -27,7 +27,7 @@ func TestArtifactsCommand(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	for _, want := range []string{"planted layer2: 8 units ablated", "top units by discriminator", "repair on 4 held-out images",
-		"artifacts-layer2.json", "artifacts-layer2.png"} {
+		"artifacts-layer2.json", "artifacts-layer2.jpg"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout.String())
 		}
@@ -39,13 +39,24 @@ func TestArtifactsCommand(t *testing.T) {
 	if err != nil || r.RepairK != 2 || len(r.Top()) != 2 {
 		t.Fatalf("saved ranking: %v %+v", err, r)
 	}
-	f, err := os.Open(filepath.Join(dir, "dissection", "artifacts-layer2.png"))
+	sheet := filepath.Join(dir, "dissection", "artifacts-layer2.jpg")
+	f, err := os.Open(sheet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	if img, err := png.Decode(f); err != nil || img.Bounds().Dy() != 4*(32+4)-4 {
+	if img, err := jpeg.Decode(f); err != nil || img.Bounds().Dy() != 4*(32+4)-4 {
 		t.Errorf("sheet: %v", err)
+	}
+	f.Close()
+	// --sheet-only redraws the picture from the stored ranking.
+	os.Remove(sheet)
+	stdout.Reset()
+	if code := runMain(context.Background(), []string{"artifacts", "--model", dir, "--layer", "layer2", "--sheet-only",
+		"--sheet-images", "1", "--top", "2"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("--sheet-only: exit %d: %s", code, stderr.String())
+	}
+	if _, err := os.Stat(sheet); err != nil || strings.Contains(stdout.String(), "top units by") {
+		t.Errorf("--sheet-only: %v, output %q", err, stdout.String())
 	}
 	for _, bad := range [][]string{
 		{"artifacts"},
@@ -53,6 +64,7 @@ func TestArtifactsCommand(t *testing.T) {
 		{"artifacts", "--model", dir, "--k", "0"},
 		{"artifacts", "--model", dir, "--k", "x"},
 		{"artifacts", "--model", dir, "--layer", "layer9"},
+		{"artifacts", "--model", dir, "--layer", "layer3", "--sheet-only"},
 	} {
 		stderr.Reset()
 		if code := runMain(context.Background(), bad, &stdout, &stderr); code == 0 {
