@@ -152,3 +152,47 @@ func TestGoldenRender(t *testing.T) {
 		}
 	}
 }
+
+func TestImagesFromRGBRoundTrip(t *testing.T) {
+	src := image.NewRGBA(image.Rect(2, 3, 7, 6))
+	for i := range src.Pix {
+		src.Pix[i] = uint8(i*37 + 11)
+		if i%4 == 3 {
+			src.Pix[i] = 255
+		}
+	}
+	for _, r := range [][2]float32{{-1, 1}, {0, 1}, {0, 255}} {
+		imgs, err := ImagesFromRGBA([]*image.RGBA{src, src}, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if imgs.N != 2 || imgs.W != 5 || imgs.H != 3 {
+			t.Fatalf("batch %dx%dx%d", imgs.N, imgs.W, imgs.H)
+		}
+		for k := 0; k < 2; k++ {
+			back := imgs.RGBA(k, r)
+			for y := 0; y < 3; y++ {
+				for x := 0; x < 5; x++ {
+					if a, b := src.RGBAAt(x+2, y+3), back.RGBAAt(x, y); a != b {
+						t.Fatalf("range %v image %d (%d,%d): %v came back as %v", r, k, x, y, a, b)
+					}
+				}
+			}
+		}
+	}
+	bad := []error{
+		func() error { _, err := ImagesFromRGB(make([]uint8, 11), 1, 2, 2, [2]float32{0, 1}); return err }(),
+		func() error { _, err := ImagesFromRGB(make([]uint8, 12), 1, 2, 2, [2]float32{1, 1}); return err }(),
+		func() error { _, err := ImagesFromRGB(nil, 0, 2, 2, [2]float32{0, 1}); return err }(),
+		func() error { _, err := ImagesFromRGBA(nil, [2]float32{0, 1}); return err }(),
+		func() error {
+			_, err := ImagesFromRGBA([]*image.RGBA{src, image.NewRGBA(image.Rect(0, 0, 5, 4))}, [2]float32{0, 1})
+			return err
+		}(),
+	}
+	for i, err := range bad {
+		if !errors.Is(err, ErrBadShape) {
+			t.Errorf("case %d: error = %v, want ErrBadShape", i, err)
+		}
+	}
+}

@@ -45,4 +45,8 @@ var (
 	ErrNoDiscriminator = errors.New("model has no discriminator")
 	// ErrBadQuality: a JPEG quality outside [1, 100].
 	ErrBadQuality = errors.New("bad jpeg quality")
+	// ErrNoFeatures: the model's segmenter has no `features` output.
+	ErrNoFeatures = errors.New("segmenter has no features output")
+	// ErrNoInpainter: the model ships no learned inpainter.
+	ErrNoInpainter = errors.New("model has no inpainter")
 )

@@ -105,6 +105,13 @@ func TestExportMatchesTorch(t *testing.T) {
 			t.Errorf("segmenter labels differ from torch at %d pixels", flips)
 		}
 	}
+	if want := arrays["segmenter_features"]; want != nil {
+		_, got, err := m.SegmentFeatures(context.Background(), img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compare(t, "segmenter features", got, want, 1e-3)
+	}
 }
 
 // compare reports the largest absolute difference and fails beyond

@@ -44,6 +44,7 @@ type Manifest struct {
 	SampleIDs     []int64        `json:"sample_ids,omitempty"`
 	Segmenter     *SegmenterSpec `json:"segmenter,omitempty"`
 	Discriminator *FileSpec      `json:"discriminator,omitempty"`
+	Inpainter     *FileSpec      `json:"inpainter,omitempty"`
 }
 
 // ZSpec says how an image id becomes a latent vector.
@@ -280,6 +281,11 @@ func (m *Manifest) Validate() error {
 			return err
 		}
 	}
+	if d := m.Inpainter; d != nil {
+		if err := useFile("inpainter", d.File); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -326,6 +332,10 @@ func (m Manifest) clone() Manifest {
 	if m.Discriminator != nil {
 		d := *m.Discriminator
 		c.Discriminator = &d
+	}
+	if m.Inpainter != nil {
+		d := *m.Inpainter
+		c.Inpainter = &d
 	}
 	return c
 }

@@ -80,6 +80,9 @@ func TestParseManifestRejects(t *testing.T) {
 			}
 		}, "classes"},
 		{"discriminator empty", func(m *Manifest) { m.Discriminator = &FileSpec{} }, "discriminator"},
+		{"inpainter empty", func(m *Manifest) { m.Inpainter = &FileSpec{} }, "inpainter"},
+		{"inpainter shares a file", func(m *Manifest) { m.Inpainter = &FileSpec{File: m.Segmenter.File} }, "already used"},
+		{"inpainter escaping path", func(m *Manifest) { m.Inpainter = &FileSpec{File: "../inpainter.onnx"} }, "relative path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -110,6 +110,9 @@ type stage struct {
 	in   []int64
 	out  []int64
 	loc  *locality // declared spatial footprint; nil: whole tensors only
+	// features is the length of the segmenter's optional second output
+	// "features" ([B, features]), 0 when it has none.
+	features int
 }
 
 // Model is a loaded model. It is safe for concurrent use; see the package doc.
@@ -120,6 +123,7 @@ type Model struct {
 	gen      []*stage // blocks, then to_rgb
 	seg      *stage
 	disc     *stage
+	inp      *stage
 
 	workers  chan *worker
 	nWorkers int
@@ -140,9 +144,11 @@ type worker struct {
 	gen     []*ort.DynamicAdvancedSession
 	seg     *ort.DynamicAdvancedSession
 	disc    *ort.DynamicAdvancedSession
+	inp     *ort.DynamicAdvancedSession
 	between []scratchTensor // output of gen[k] when it feeds gen[k+1]
 	segIn   []float32
 	segOut  scratchTensor
+	segFeat scratchTensor
 }
 
 // scratchTensor keeps a tensor and its backing buffer across calls; it is
@@ -241,6 +247,11 @@ func Load(fsys fs.FS, opts Options) (*Model, error) {
 		m.disc = &stage{what: "discriminator", file: d.File, in: []int64{3, int64(man.Image.Height), int64(man.Image.Width)}, out: []int64{1}}
 		all = append(all, m.disc)
 	}
+	if d := man.Inpainter; d != nil {
+		m.inp = &stage{what: "inpainter", file: d.File, in: []int64{4, int64(man.Image.Height), int64(man.Image.Width)},
+			out: []int64{3, int64(man.Image.Height), int64(man.Image.Width)}}
+		all = append(all, m.inp)
+	}
 	for _, s := range all {
 		if s.data, err = fs.ReadFile(fsys, s.file); err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrBadModel, s.what, err)
@@ -264,7 +275,8 @@ func Load(fsys fs.FS, opts Options) (*Model, error) {
 	}
 	opts.Logger.Info("model loaded", "name", man.Name, "layers", len(m.layers), "workers", opts.Workers,
 		"queue_limit", opts.QueueLimit, "intra_op_threads", opts.IntraOpThreads,
-		"segmenter", m.seg != nil, "discriminator", m.disc != nil)
+		"segmenter", m.seg != nil, "segmenter_features", m.FeatureDim(), "discriminator", m.disc != nil,
+		"inpainter", m.inp != nil)
 	return m, nil
 }
 
@@ -311,6 +323,17 @@ func checkGraph(s *stage, img ImageSpec) error {
 	if err := check("input", "input", ins, s.in); err != nil {
 		return err
 	}
+	if s.what == "segmenter" && len(outs) == 2 {
+		// The optional "features" output (docs/model-format.md): [B, F].
+		f := outs[1]
+		if f.Name != "features" || f.OrtValueType != ort.ONNXTypeTensor || f.DataType != ort.TensorElementDataTypeFloat ||
+			len(f.Dimensions) != 2 || f.Dimensions[0] > 0 || f.Dimensions[1] <= 0 || f.Dimensions[1] > maxChannels {
+			return fmt.Errorf("%w: segmenter (%s): second output %s, want a float32 tensor \"features\" of shape [batch, F]",
+				ErrBadModel, s.file, f.String())
+		}
+		s.features = int(f.Dimensions[1])
+		outs = outs[:1]
+	}
 	return check("output", "output", outs, s.out)
 }
 
@@ -334,7 +357,11 @@ func (m *Model) startWorkers(opts Options) error {
 		return fmt.Errorf("%w: %v", ErrRuntime, err)
 	}
 	newSession := func(s *stage) (*ort.DynamicAdvancedSession, error) {
-		sess, err := ort.NewDynamicAdvancedSessionWithONNXData(s.data, []string{"input"}, []string{"output"}, so)
+		outs := []string{"output"}
+		if s.features > 0 {
+			outs = append(outs, "features")
+		}
+		sess, err := ort.NewDynamicAdvancedSessionWithONNXData(s.data, []string{"input"}, outs, so)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s (%s): creating session: %v", ErrBadModel, s.what, s.file, err)
 		}
@@ -367,6 +394,11 @@ func (m *Model) startWorkers(opts Options) error {
 				return fail(err)
 			}
 		}
+		if m.inp != nil {
+			if w.inp, err = newSession(m.inp); err != nil {
+				return fail(err)
+			}
+		}
 	}
 	for _, w := range made {
 		m.workers <- w
@@ -379,6 +411,7 @@ func (w *worker) destroy() {
 		w.between[i].destroy()
 	}
 	w.segOut.destroy()
+	w.segFeat.destroy()
 	for _, s := range w.gen {
 		_ = s.Destroy()
 	}
@@ -387,6 +420,9 @@ func (w *worker) destroy() {
 	}
 	if w.disc != nil {
 		_ = w.disc.Destroy()
+	}
+	if w.inp != nil {
+		_ = w.inp.Destroy()
 	}
 }
 
@@ -676,16 +712,41 @@ func (m *Model) Classes() ([]ClassSpec, error) {
 // with the index of its highest-scoring class; ties go to the lower index.
 // The result is [N, H, W] at the image resolution.
 func (m *Model) Segment(ctx context.Context, imgs *Images) ([]uint8, error) {
+	labels, _, err := m.segment(ctx, imgs, false)
+	return labels, err
+}
+
+// FeatureDim is the length of the segmenter's pooled penultimate features
+// (its "features" output), or 0 when the model has none.
+func (m *Model) FeatureDim() int {
 	if m.seg == nil {
-		return nil, fmt.Errorf("%w: %s", ErrNoSegmenter, m.manifest.Name)
+		return 0
+	}
+	return m.seg.features
+}
+
+// SegmentFeatures is Segment that also returns the segmenter's "features"
+// output, [N, FeatureDim()]: the penultimate feature map averaged over each
+// image, the features FID is measured on. ErrNoFeatures when the segmenter
+// has no such output.
+func (m *Model) SegmentFeatures(ctx context.Context, imgs *Images) ([]uint8, []float32, error) {
+	if m.seg != nil && m.seg.features == 0 {
+		return nil, nil, fmt.Errorf("%w: %s (%s)", ErrNoFeatures, m.manifest.Name, m.seg.file)
+	}
+	return m.segment(ctx, imgs, true)
+}
+
+func (m *Model) segment(ctx context.Context, imgs *Images, wantFeatures bool) ([]uint8, []float32, error) {
+	if m.seg == nil {
+		return nil, nil, fmt.Errorf("%w: %s", ErrNoSegmenter, m.manifest.Name)
 	}
 	if err := checkImages(imgs); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	spec := m.manifest.Segmenter
 	w, err := m.acquire(ctx, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer m.release(w)
 	in := imgs.Data
@@ -700,16 +761,25 @@ func (m *Model) Segment(ctx context.Context, imgs *Images) ([]uint8, error) {
 	}
 	inT, err := ort.NewTensor(ort.NewShape(int64(imgs.N), 3, int64(imgs.H), int64(imgs.W)), in)
 	if err != nil {
-		return nil, fmt.Errorf("%w: input tensor: %v", ErrRuntime, err)
+		return nil, nil, fmt.Errorf("%w: input tensor: %v", ErrRuntime, err)
 	}
 	defer inT.Destroy()
 	k := len(spec.Classes)
 	out, err := w.segOut.get(ort.NewShape(int64(imgs.N), int64(k), int64(imgs.H), int64(imgs.W)))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := w.seg.Run([]ort.Value{inT}, []ort.Value{out}); err != nil {
-		return nil, fmt.Errorf("%w: segmenter: %v", ErrRuntime, err)
+	outs := []ort.Value{out}
+	var featT *ort.Tensor[float32]
+	if m.seg.features > 0 {
+		// The session computes both outputs; the features are cheap.
+		if featT, err = w.segFeat.get(ort.NewShape(int64(imgs.N), int64(m.seg.features))); err != nil {
+			return nil, nil, err
+		}
+		outs = append(outs, featT)
+	}
+	if err := w.seg.Run([]ort.Value{inT}, outs); err != nil {
+		return nil, nil, fmt.Errorf("%w: segmenter: %v", ErrRuntime, err)
 	}
 	logits := out.GetData()
 	plane := imgs.H * imgs.W
@@ -726,7 +796,85 @@ func (m *Model) Segment(ctx context.Context, imgs *Images) ([]uint8, error) {
 			}
 		}
 	}
-	return labels, nil
+	var feats []float32
+	if wantFeatures {
+		feats = append([]float32(nil), featT.GetData()...)
+	}
+	return labels, feats, nil
+}
+
+// HasInpainter reports whether the model ships a learned inpainter.
+func (m *Model) HasInpainter() bool { return m.inp != nil }
+
+// Inpaint runs the model's learned inpainter (docs/model-format.md) on imgs
+// (values in the manifest's image.range) with masks, [N, H, W], 1 where a
+// pixel is to be filled and 0 where it is known (values in between are
+// passed through). The network sees the image with the masked pixels set to
+// 0 and the mask as a 4th channel; the result keeps every pixel with mask 0
+// as it was and takes the network's output where the mask is 1, blending in
+// between. ErrNoInpainter when the model has none.
+func (m *Model) Inpaint(ctx context.Context, imgs *Images, masks []float32) (*Images, error) {
+	if m.inp == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNoInpainter, m.manifest.Name)
+	}
+	if err := checkImages(imgs); err != nil {
+		return nil, err
+	}
+	h, wd := m.manifest.Image.Height, m.manifest.Image.Width
+	if imgs.H != h || imgs.W != wd {
+		return nil, fmt.Errorf("%w: inpainter takes %dx%d images, got %dx%d", ErrBadShape, wd, h, imgs.W, imgs.H)
+	}
+	plane := h * wd
+	if len(masks) != imgs.N*plane {
+		return nil, fmt.Errorf("%w: %d mask values for %d images of %dx%d", ErrBadShape, len(masks), imgs.N, wd, h)
+	}
+	for i, v := range masks {
+		if !(v >= 0 && v <= 1) {
+			return nil, fmt.Errorf("%w: mask value %v at %d", ErrBadMask, v, i)
+		}
+	}
+	in := make([]float32, imgs.N*4*plane)
+	for n := 0; n < imgs.N; n++ {
+		mk := masks[n*plane : (n+1)*plane]
+		dst := in[n*4*plane : (n+1)*4*plane]
+		for c := 0; c < 3; c++ {
+			src := imgs.Data[(n*3+c)*plane : (n*3+c+1)*plane]
+			for p, v := range src {
+				dst[c*plane+p] = v * (1 - mk[p])
+			}
+		}
+		copy(dst[3*plane:], mk)
+	}
+	w, err := m.acquire(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer m.release(w)
+	inT, err := ort.NewTensor(ort.NewShape(int64(imgs.N), 4, int64(h), int64(wd)), in)
+	if err != nil {
+		return nil, fmt.Errorf("%w: input tensor: %v", ErrRuntime, err)
+	}
+	defer inT.Destroy()
+	out := &Images{N: imgs.N, H: h, W: wd, Data: make([]float32, imgs.N*3*plane)}
+	outT, err := ort.NewTensor(ort.NewShape(int64(imgs.N), 3, int64(h), int64(wd)), out.Data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: output tensor: %v", ErrRuntime, err)
+	}
+	defer outT.Destroy()
+	if err := w.inp.Run([]ort.Value{inT}, []ort.Value{outT}); err != nil {
+		return nil, fmt.Errorf("%w: inpainter: %v", ErrRuntime, err)
+	}
+	for n := 0; n < imgs.N; n++ {
+		mk := masks[n*plane : (n+1)*plane]
+		for c := 0; c < 3; c++ {
+			off := (n*3 + c) * plane
+			for p := 0; p < plane; p++ {
+				a := mk[p]
+				out.Data[off+p] = imgs.Data[off+p]*(1-a) + out.Data[off+p]*a
+			}
+		}
+	}
+	return out, nil
 }
 
 // Discriminate returns the discriminator's realism score for each image.

@@ -470,6 +470,10 @@ func TestLoadRejectsBadModels(t *testing.T) {
       }`, `{"name": "grass", "color": "#7cfc00"}, {"name": "extra", "color": "#000000"}`)
 		}, "segmenter"},
 		{"discriminator corrupt", func(t *testing.T, dir string) { writeFile(t, dir, "discriminator.onnx", []byte{0x08}) }, "discriminator"},
+		{"inpainter is not one", func(t *testing.T, dir string) {
+			data, _ := os.ReadFile(filepath.Join(dir, "discriminator.onnx"))
+			writeFile(t, dir, "inpainter.onnx", data)
+		}, "inpainter"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -684,5 +688,110 @@ func TestLoadFromMapFS(t *testing.T) {
 	}
 	if _, err := Load(fstest.MapFS{}, Options{Logger: quietLogger()}); !errors.Is(err, ErrBadModel) {
 		t.Fatalf("empty fs: error = %v, want ErrBadModel", err)
+	}
+}
+
+func TestSegmentFeatures(t *testing.T) {
+	m := loadPlanted(t, Options{})
+	if m.FeatureDim() != 3 {
+		t.Fatalf("FeatureDim = %d, want 3 (the planted segmenter's features are the mean colour)", m.FeatureDim())
+	}
+	ctx := context.Background()
+	zs, err := m.ZBatch([]int64{3, 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _, err := m.Generate(ctx, zs, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels, feats, err := m.SegmentFeatures(ctx, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := m.Segment(ctx, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(labels) != string(plain) {
+		t.Error("SegmentFeatures labels differ from Segment's")
+	}
+	if len(feats) != 2*3 {
+		t.Fatalf("%d feature values, want 6", len(feats))
+	}
+	plane := img.H * img.W
+	for n := 0; n < 2; n++ {
+		for c := 0; c < 3; c++ {
+			var mean float64
+			for _, v := range img.Data[(n*3+c)*plane : (n*3+c+1)*plane] {
+				mean += float64(v)
+			}
+			mean /= float64(plane)
+			if got := float64(feats[n*3+c]); math.Abs(got-mean) > 1e-5 {
+				t.Errorf("image %d channel %d: feature %v, want the mean colour %v", n, c, got, mean)
+			}
+		}
+	}
+	// A segmenter without the output: the error names it.
+	noFeat := &Model{manifest: m.manifest, seg: &stage{file: "segmenter.onnx"}}
+	if _, _, err := noFeat.SegmentFeatures(ctx, img); !errors.Is(err, ErrNoFeatures) {
+		t.Errorf("SegmentFeatures without the output: error = %v, want ErrNoFeatures", err)
+	}
+}
+
+func TestInpaint(t *testing.T) {
+	m := loadPlanted(t, Options{})
+	if !m.HasInpainter() {
+		t.Fatal("planted model has no inpainter")
+	}
+	ctx := context.Background()
+	img, err := m.Tail(ctx, headOf(t, m, "layer1", 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plane := img.H * img.W
+	mask := make([]float32, plane)
+	for y := 8; y < 20; y++ {
+		for x := 4; x < 30; x++ {
+			mask[y*img.W+x] = 1
+		}
+	}
+	mask[0] = 0.5
+	got, err := m.Inpaint(ctx, img, mask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The planted inpainter returns its input's RGB times (1 − hole); the input
+	// is the image times (1 − mask). Known pixels are kept exactly, the hole
+	// becomes 0, and a half-masked pixel blends the two halves.
+	for c := 0; c < 3; c++ {
+		for p := 0; p < plane; p++ {
+			v, orig, a := got.Data[c*plane+p], img.Data[c*plane+p], mask[p]
+			want := orig*(1-a) + orig*(1-a)*(1-a)*a
+			if math.Abs(float64(v-want)) > 1e-6 {
+				t.Fatalf("channel %d pixel %d = %v, want %v", c, p, v, want)
+			}
+		}
+	}
+	bad := []struct {
+		name string
+		imgs *Images
+		mask []float32
+		want error
+	}{
+		{"short mask", img, mask[:10], ErrBadShape},
+		{"mask NaN", img, append([]float32{float32(math.NaN())}, mask[1:]...), ErrBadMask},
+		{"mask above 1", img, append([]float32{2}, mask[1:]...), ErrBadMask},
+		{"wrong size", &Images{N: 1, H: 4, W: 4, Data: make([]float32, 48)}, make([]float32, 16), ErrBadShape},
+		{"nil images", nil, mask, ErrBadShape},
+	}
+	for _, b := range bad {
+		if _, err := m.Inpaint(ctx, b.imgs, b.mask); !errors.Is(err, b.want) {
+			t.Errorf("%s: error = %v, want %v", b.name, err, b.want)
+		}
+	}
+	none := &Model{manifest: m.manifest}
+	if _, err := none.Inpaint(ctx, img, mask); !errors.Is(err, ErrNoInpainter) || none.HasInpainter() {
+		t.Errorf("model without inpainter: error = %v", err)
 	}
 }

@@ -154,7 +154,7 @@ func TestBrushesInShareTokensAndContinuations(t *testing.T) {
 	if _, err := applyRaw(p, `{"t":"stroke","seq":5,"concept":"tree","mode":"add","units":2,"radius":2,"points":[[40,9]],"strength":"low","stroke":4}`); err == nil {
 		t.Fatal("a continued stroke changed its strength")
 	}
-	st := shareOf(s.info.Name, p.layer, p.id, p.edits())
+	st := shareOf(s.info.Name, p.layer, p.id, p.edits(), false)
 	tok, err := EncodeState(st)
 	if err != nil {
 		t.Fatal(err)

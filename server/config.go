@@ -103,6 +103,10 @@ type Config struct {
 	// DrainTimeout is how long Shutdown waits for running requests and
 	// sessions to finish before closing them. Default 10 s.
 	DrainTimeout time.Duration
+	// MaxCompares is how many GET /api/compare requests run at once (each
+	// runs the generator, the segmenter and three inpainting methods);
+	// more get 503. Default 2.
+	MaxCompares int
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
 	// AccessLog receives one line per HTTP request (method, path without
@@ -135,6 +139,7 @@ const (
 	DefaultHTTPWriteTimeout  = 30 * time.Second
 	DefaultHTTPIdleTimeout   = 2 * time.Minute
 	DefaultDrainTimeout      = 10 * time.Second
+	DefaultMaxCompares       = 2
 )
 
 // ErrConfig is wrapped by every configuration error.
@@ -171,6 +176,7 @@ func (c Config) withDefaults(imageW, imageH int) Config {
 	setDur(&c.HTTPWriteTimeout, DefaultHTTPWriteTimeout)
 	setDur(&c.HTTPIdleTimeout, DefaultHTTPIdleTimeout)
 	setDur(&c.DrainTimeout, DefaultDrainTimeout)
+	setInt(&c.MaxCompares, DefaultMaxCompares)
 	setDur(&c.IdleTimeout, DefaultIdleTimeout)
 	setDur(&c.WriteTimeout, DefaultWriteTimeout)
 	setDur(&c.PingPeriod, DefaultPingPeriod)
@@ -208,6 +214,7 @@ func (c Config) validate() error {
 		{"ReadHeaderTimeout", int64(c.ReadHeaderTimeout)}, {"HTTPReadTimeout", int64(c.HTTPReadTimeout)},
 		{"HTTPWriteTimeout", int64(c.HTTPWriteTimeout)}, {"HTTPIdleTimeout", int64(c.HTTPIdleTimeout)},
 		{"DrainTimeout", int64(c.DrainTimeout)},
+		{"MaxCompares", int64(c.MaxCompares)},
 	} {
 		if p.v < 0 {
 			return fmt.Errorf("%w: %s must not be negative", ErrConfig, p.name)

@@ -129,6 +129,12 @@ type PageData struct {
 	// ReportURL is the dissection report's path ("/report/") when the
 	// server has one, else "".
 	ReportURL string
+	// ComparePath is the compare panel's endpoint ("/api/compare"), or ""
+	// when the server has no Comparer.
+	ComparePath string
+	// GrowthPath is the growth overlay's endpoint ("/api/growth"), or ""
+	// when the server has no Growth.
+	GrowthPath string
 }
 
 // Painting describes a share link's image and edits in words a page can
@@ -166,4 +172,18 @@ type Deps struct {
 	// Report serves the dissection report and the unit editor, mounted at
 	// /report. Optional.
 	Report http.Handler
+	// Comparer enables GET /api/compare (the compare panel). Optional.
+	Comparer Comparer
+	// Artifacts enables the "repair artifacts" toggle. Optional.
+	Artifacts Artifacts
+	// Growth enables GET /api/growth (the "where can it grow" overlay).
+	// Optional.
+	Growth Growth
+}
+
+// Artifacts gives the units the "repair artifacts" toggle switches off at
+// a layer, everywhere (artifact units: ablating them makes images more
+// realistic), or nil when the layer has no ranking.
+type Artifacts interface {
+	Repair(layer string) []int
 }

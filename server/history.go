@@ -16,6 +16,7 @@ func (p *painter) open(m *clientMsg) *protoError {
 		return err
 	}
 	p.pushStep(q.history[q.cur])
+	p.repair = q.repair
 	return nil
 }
 

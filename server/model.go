@@ -21,6 +21,7 @@ import (
 type ModelEngine struct {
 	m    *inference.Model
 	info ModelInfo
+	res  *dissection.Results // nil without a dissection
 
 	mu     sync.Mutex
 	levels map[string][]float32
@@ -78,7 +79,7 @@ func NewModelEngine(m *inference.Model, res *dissection.Results) (*ModelEngine, 
 			return nil, fmt.Errorf("server: %w", err)
 		}
 	}
-	return &ModelEngine{m: m, info: info, levels: map[string][]float32{}}, nil
+	return &ModelEngine{m: m, info: info, res: res, levels: map[string][]float32{}}, nil
 }
 
 // Model implements Engine.

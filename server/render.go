@@ -68,7 +68,7 @@ func (s *Server) renderPainter(ctx context.Context, p *painter) (*image.RGBA, er
 		f, err := s.engine.Features(ctx, p.layer.info.Name, p.id)
 		var img *image.RGBA
 		if err == nil {
-			img, err = s.engine.Render(ctx, f, engineEdits(p.edits()))
+			img, err = s.engine.Render(ctx, f, p.layer.withRepair(p.repairOn(), p.edits()))
 		}
 		if err == nil || !errors.Is(err, ErrBusy) || time.Now().Add(backoff).After(deadline) {
 			return img, err

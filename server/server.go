@@ -74,6 +74,9 @@ type HelloLayer struct {
 	// Brushes lists, per concept, its brushes at this layer with their
 	// strength steps (when the model has more than its IoU ranking).
 	Brushes map[string]*HelloBrushes `json:"brushes,omitempty"`
+	// Repair is how many artifact units the "repair" message switches off
+	// at this layer; 0 (omitted) when the layer has no artifact ranking.
+	Repair int `json:"repair,omitempty"`
 }
 
 // HelloConcept is one palette entry.
@@ -132,6 +135,11 @@ type Server struct {
 	turns   *turns
 	metrics *metrics
 
+	comparer     Comparer
+	compareSlots chan struct{}
+	artifacts    Artifacts
+	growth       Growth
+
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
 	perIP     map[netip.Addr]int // sessions per client address
@@ -164,6 +172,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		static: deps.Static, extra: deps, info: info, layers: map[string]*layerEnv{}, sessions: map[*session]struct{}{},
 		origins: map[string]bool{}, closeDone: make(chan struct{}), pngs: newPNGCache(cfg.RenderCache),
 		perIP: map[netip.Addr]int{}, turns: newTurns(cfg.RenderSlots),
+		comparer: deps.Comparer, compareSlots: make(chan struct{}, cfg.MaxCompares), artifacts: deps.Artifacts,
+		growth: deps.Growth,
 	}
 	s.metrics = newMetrics(func() float64 { return float64(s.turns.depth()) })
 	if err := s.buildHello(); err != nil {
@@ -250,7 +260,14 @@ func (s *Server) buildHello() error {
 		if len(hl.Concepts) == 0 {
 			continue
 		}
-		s.layers[li.Name] = &layerEnv{info: li, grid: grid{imageW: info.ImageWidth, imageH: info.ImageHeight, cols: li.Width, rows: li.Height}}
+		env := &layerEnv{info: li, grid: grid{imageW: info.ImageWidth, imageH: info.ImageHeight, cols: li.Width, rows: li.Height}}
+		if s.artifacts != nil {
+			if err := env.setRepair(s.artifacts.Repair(li.Name)); err != nil {
+				return err
+			}
+			hl.Repair = len(env.repair)
+		}
+		s.layers[li.Name] = env
 		h.Layers = append(h.Layers, hl)
 	}
 	if len(h.Layers) == 0 {
@@ -298,6 +315,8 @@ func (s *Server) routes() http.Handler {
 	r.Get("/ws", s.handleWS)
 	getHead("/render.png", s.handleRender)
 	getHead("/api/model", s.handleModel)
+	getHead("/api/compare", s.handleCompare)
+	getHead("/api/growth", s.handleGrowth)
 	getHead("/healthz", s.handleHealth)
 	getHead("/readyz", s.handleReady)
 	metrics := s.metrics.handler()
@@ -494,6 +513,12 @@ func (s *Server) handlePage(embed bool) http.HandlerFunc {
 		if s.extra.Report != nil {
 			data.ReportURL = "/report/"
 		}
+		if s.comparer != nil {
+			data.ComparePath = "/api/compare"
+		}
+		if s.growth != nil {
+			data.GrowthPath = "/api/growth"
+		}
 		if tok := r.URL.Query().Get("state"); tok != "" {
 			if p, err := s.decodeShare(tok); err != nil {
 				data.StateError = err.Message
@@ -595,7 +620,7 @@ func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	key, kerr := encodeBody(shareOf(s.info.Name, p.layer, p.id, p.edits()))
+	key, kerr := encodeBody(shareOf(s.info.Name, p.layer, p.id, p.edits(), p.repairOn()))
 	key = fmt.Appendf(key, "\x00%d", scale)
 	if kerr == nil {
 		if b, ok := s.pngs.get(string(key)); ok {

@@ -63,6 +63,37 @@ type edit struct {
 type layerEnv struct {
 	info LayerInfo
 	grid grid
+	// repair is the "repair artifacts" edit (nil without an artifact
+	// ranking): the artifact units switched off everywhere.
+	repair []int
+	full   []float32 // a whole-grid mask
+}
+
+// setRepair installs the layer's artifact units after checking them.
+func (l *layerEnv) setRepair(units []int) error {
+	seen := map[int]bool{}
+	for _, u := range units {
+		if u < 0 || (l.info.Channels > 0 && u >= l.info.Channels) || seen[u] {
+			return fmt.Errorf("server: artifact unit %d of layer %q is out of range or repeated", u, l.info.Name)
+		}
+		seen[u] = true
+	}
+	l.repair = append([]int(nil), units...)
+	l.full = make([]float32, l.grid.cells())
+	for i := range l.full {
+		l.full[i] = 1
+	}
+	return nil
+}
+
+// withRepair is edits for the Engine, after the repair edit when it is on:
+// the repair comes first so the user's strokes still paint over it.
+func (l *layerEnv) withRepair(repair bool, edits []*edit) []Edit {
+	out := engineEdits(edits)
+	if !repair || len(l.repair) == 0 {
+		return out
+	}
+	return append([]Edit{{Units: l.repair, Remove: true, Mask: l.full}}, out...)
 }
 
 // clientMsg is every field any client message may carry. Numbers are
@@ -86,6 +117,7 @@ type clientMsg struct {
 	// brush and that brush's default step.
 	Brush    *string `json:"brush"`
 	Strength *string `json:"strength"`
+	On       *bool   `json:"on"`
 }
 
 // brushNames reads the optional brush and strength of a message and fills
@@ -177,7 +209,14 @@ type painter struct {
 	lastStroke uint32 // stroke id of the last applied message, 0 if it was no stroke part
 	seq        uint32 // last applied seq
 	seenSeq    uint32 // highest seq received
+	// repair is the "repair artifacts" toggle: a view setting, not an undo
+	// step, kept across images and in share tokens. It acts at layers with
+	// an artifact ranking (repairOn).
+	repair bool
 }
+
+// repairOn is whether the repair applies to the current state.
+func (p *painter) repairOn() bool { return p.repair && len(p.layer.repair) > 0 }
 
 // step is one state of the history: an image at a layer and its edits.
 type step struct {
@@ -225,7 +264,7 @@ func (p *painter) apply(m *clientMsg) (changed bool, e *protoError) {
 	switch m.T {
 	case "format":
 		return false, perr(codeBadMessage, "format is handled by the session")
-	case "load", "open", "stroke", "erase_all", "delete", "undo", "redo", "reset":
+	case "load", "open", "stroke", "erase_all", "delete", "undo", "redo", "reset", "repair":
 	case "":
 		return false, perr(codeBadMessage, "message has no type")
 	default:
@@ -265,6 +304,8 @@ func (p *painter) apply(m *clientMsg) (changed bool, e *protoError) {
 		}
 	case "reset":
 		p.push(nil)
+	case "repair":
+		err = p.setRepair(m)
 	}
 	if err != nil {
 		return false, err
@@ -293,6 +334,17 @@ func (p *painter) load(m *clientMsg) *protoError {
 		return nil // already showing it; no undo step that changes nothing
 	}
 	p.pushStep(step{layer: layer, id: id})
+	return nil
+}
+
+func (p *painter) setRepair(m *clientMsg) *protoError {
+	if m.On == nil {
+		return perr(codeBadMessage, "repair needs \"on\": true or false")
+	}
+	if *m.On && len(p.layer.repair) == 0 {
+		return perr(codeBadMessage, "layer %s has no artifact ranking to repair with", p.layer.info.Name)
+	}
+	p.repair = *m.On
 	return nil
 }
 
@@ -327,7 +379,7 @@ func (p *painter) eraseAll(m *clientMsg) *protoError {
 // shareable rejects a state whose share token would be too long, so the
 // client's latest image can always be shared and reloaded.
 func (p *painter) shareable(edits []*edit) *protoError {
-	body, err := encodeBody(shareOf(p.srv.info.Name, p.layer, p.id, edits))
+	body, err := encodeBody(shareOf(p.srv.info.Name, p.layer, p.id, edits, p.repairOn()))
 	if err != nil || len(body) > MaxShareBody {
 		return perr(codeTooBig, "this image holds too much brush data to share; undo or reset first")
 	}
@@ -573,7 +625,12 @@ func (s *Server) painterFromShare(st ShareState) (*painter, *protoError) {
 		}
 		edits = append(edits, e)
 	}
-	return newPainter(s, l, st.ID, edits), nil
+	if st.Repair && len(l.repair) == 0 {
+		return nil, perr(codeBadState, "the link repairs artifacts, but layer %s has no artifact ranking here", l.info.Name)
+	}
+	p := newPainter(s, l, st.ID, edits)
+	p.repair = st.Repair
+	return p, nil
 }
 
 // defaultPainter starts at the default layer and first sample image.
@@ -582,8 +639,8 @@ func (s *Server) defaultPainter() *painter {
 }
 
 // share describes the current state as a share state.
-func shareOf(model string, l *layerEnv, id int64, edits []*edit) ShareState {
-	st := ShareState{Model: model, Layer: l.info.Name, ID: id}
+func shareOf(model string, l *layerEnv, id int64, edits []*edit, repair bool) ShareState {
+	st := ShareState{Model: model, Layer: l.info.Name, ID: id, Repair: repair}
 	for _, e := range edits {
 		st.Edits = append(st.Edits, ShareEdit{
 			Concept: e.concept, Remove: e.remove, Everywhere: e.everywhere,

@@ -152,7 +152,7 @@ func TestStateStaysShareable(t *testing.T) {
 			}
 			rejected = true
 		}
-		tok, err := EncodeState(shareOf(s.info.Name, p.layer, p.id, p.edits()))
+		tok, err := EncodeState(shareOf(s.info.Name, p.layer, p.id, p.edits(), p.repair))
 		if err != nil || len(tok) > MaxTokenLen {
 			t.Fatalf("after stroke %d the state is not shareable: %v (%d chars)", i, err, len(tok))
 		}

@@ -15,7 +15,7 @@ import (
 // Share tokens carry a whole painter state in a URL. Layout (version 1):
 //
 //	base64url-nopad( 0x01 || deflate( body ) )
-//	body   = str(model) str(layer) uv(id) uv(nconcepts) str(concept)* uv(nedits) edit*
+//	body   = str(model) str(layer) uv(id) uv(nconcepts) str(concept)* uv(nedits) edit* [uv(1)]
 //	edit   = byte(flags: 1 remove, 2 everywhere, 4 brush) uv(concept index) uv(units)
 //	         [ uv(brush index) uv(step index) ]                         flag 4 only
 //	         [ uv(radius) uv(npoints) uv(x0) uv(y0) (sv(dx) sv(dy))* ]   strokes only
@@ -25,7 +25,9 @@ import (
 // usually repeats a few names many times; an edit without flag 4 (every
 // token made before brushes existed) is the concept's IoU ranking at
 // strength 1; points are deltas because consecutive brush points are
-// close, which makes them one byte each before deflate.
+// close, which makes them one byte each before deflate. The optional last
+// field, present only as 1, means "repair artifacts" is on; tokens without
+// it are the same bytes as before the field existed.
 
 // TokenVersion is the first byte of every token this code writes.
 const TokenVersion = 1
@@ -69,6 +71,8 @@ type ShareState struct {
 	Layer string
 	ID    int64
 	Edits []ShareEdit
+	// Repair: the layer's artifact units are switched off everywhere.
+	Repair bool
 }
 
 const (
@@ -233,6 +237,9 @@ func encodeBody(st ShareState) ([]byte, error) {
 			prev = p
 		}
 	}
+	if st.Repair {
+		body = binary.AppendUvarint(body, 1)
+	}
 	return body, nil
 }
 
@@ -353,6 +360,14 @@ func DecodeState(tok string) (ShareState, error) {
 			}
 		}
 		st.Edits = append(st.Edits, e)
+	}
+	if d.err == nil && d.remaining() != 0 {
+		// Only "repair on" may follow the edits, written as 1 (canonical:
+		// one state, one token).
+		if v := d.uv("repair", 1); d.err == nil && v != 1 {
+			d.fail("repair flag %d", v)
+		}
+		st.Repair = d.err == nil
 	}
 	if d.err == nil && d.remaining() != 0 {
 		d.fail("%d trailing bytes", d.remaining())

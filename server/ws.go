@@ -85,7 +85,7 @@ type imageKey struct {
 func (ss *session) originalToken(snap snapshot) string {
 	key := imageKey{snap.layer.info.Name, snap.id}
 	if ss.original == "" || ss.originalKey != key {
-		tok, err := ss.srv.tokens.Encode(shareOf(ss.srv.info.Name, snap.layer, snap.id, nil))
+		tok, err := ss.srv.tokens.Encode(shareOf(ss.srv.info.Name, snap.layer, snap.id, nil, false))
 		if err != nil {
 			ss.log.Error("share token of the original", "err", err)
 			return ""
@@ -412,6 +412,7 @@ type snapshot struct {
 	canRedo bool
 	format  byte
 	at      int64 // unix nanos when taken
+	repair  bool
 }
 
 func (ss *session) snapshot() snapshot {
@@ -419,7 +420,8 @@ func (ss *session) snapshot() snapshot {
 	defer ss.mu.Unlock()
 	p := ss.p
 	return snapshot{layer: p.layer, id: p.id, edits: p.edits(), seq: p.seq,
-		canUndo: p.canUndo(), canRedo: p.canRedo(), format: ss.format, at: time.Now().UnixNano()}
+		canUndo: p.canUndo(), canRedo: p.canRedo(), format: ss.format, at: time.Now().UnixNano(),
+		repair: p.repairOn()}
 }
 
 func (ss *session) writeLoop(ctx context.Context) {
@@ -503,7 +505,7 @@ func (ss *session) writeLoop(ctx context.Context) {
 		}
 		srv.metrics.renderSeconds.Observe(time.Since(start).Seconds())
 		release()
-		tok, terr := srv.tokens.Encode(shareOf(srv.info.Name, snap.layer, snap.id, snap.edits))
+		tok, terr := srv.tokens.Encode(shareOf(srv.info.Name, snap.layer, snap.id, snap.edits, snap.repair))
 		if terr != nil {
 			// Every edit was validated against limits far inside the codec's,
 			// so this is a bug, not bad input.
@@ -520,8 +522,9 @@ func (ss *session) writeLoop(ctx context.Context) {
 			CanRedo  bool          `json:"can_redo"`
 			Edits    int           `json:"edits"`
 			EditList []editSummary `json:"edit_list"`
+			Repair   bool          `json:"repair"`
 		}{"state", snap.seq, snap.id, snap.layer.info.Name, tok, ss.originalToken(snap), snap.canUndo, snap.canRedo,
-			len(snap.edits), summarize(snap.edits, snap.layer.grid)})
+			len(snap.edits), summarize(snap.edits, snap.layer.grid), snap.repair})
 		if !write(websocket.TextMessage, st) || !write(websocket.BinaryMessage, frame.Bytes()) {
 			return false
 		}
@@ -599,5 +602,5 @@ func (ss *session) render(ctx context.Context, snap snapshot) (*image.RGBA, erro
 		ss.featsKey = imageKey{snap.layer.info.Name, snap.id}
 		ss.log.Debug("image loaded", "layer", snap.layer.info.Name, "id", snap.id, "feature_bytes", f.SizeBytes())
 	}
-	return ss.srv.engine.Render(ctx, ss.feats, engineEdits(snap.edits))
+	return ss.srv.engine.Render(ctx, ss.feats, snap.layer.withRepair(snap.repair, snap.edits))
 }

@@ -5,7 +5,8 @@
 
 Writes generator/layer1..layerN.onnx + generator/to_rgb.onnx (EMA weights, equalized-lr scale
 folded in), discriminator.onnx (max resolution, per-image: the minibatch-stddev channel is the
-value tracked on real data), segmenter.onnx when --seg is given, and manifest.json per
+value tracked on real data), segmenter.onnx when --seg is given (with its `features` output,
+see seg_features.py), and manifest.json per
 docs/model-format.md.
 
 --check-out FILE.npz writes torch reference outputs for the Go side to compare ONNX Runtime
@@ -16,6 +17,7 @@ against (uncompressed npz, float32/int64 arrays):
   to_rgb [4, 3, H, W]     the image
   discriminator [4, 1]    discriminator on that image
   segmenter [4, C, H, W]  segmenter logits on that image (only with --seg)
+  segmenter_features [4, F]  its pooled penultimate features, the `features` output (with --seg)
 With --fp16 the references are computed with the same float16-rounded weights the files store.
 """
 
@@ -33,6 +35,7 @@ import torch.nn as nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gan  # noqa: E402
 import locality  # noqa: E402
+import seg_features  # noqa: E402
 import zrule  # noqa: E402
 
 OPSET = 13
@@ -209,6 +212,7 @@ def export(ckpt, out, seg=None, fp16=False, check_out=None, name="scenes128",
     if seg_model is not None:
         path = os.path.join(out, "segmenter.onnx")
         export_onnx(seg_model, img, path, (seg_model.n_classes, cfg.max_res, cfg.max_res))
+        seg_features.add_features_output(path)
         files.append(path)
         manifest["segmenter"] = {"file": "segmenter.onnx", "input_range": [-1, 1],
                                  "classes": segmenter_classes(seg_model.n_classes)}
@@ -239,6 +243,7 @@ def write_check(path, blocks, names, D_export, seg_model, z_size, z_seed):
     arrays["discriminator"] = D_export(x).numpy().astype(np.float32)
     if seg_model is not None:
         arrays["segmenter"] = seg_model(x).numpy().astype(np.float32)
+        arrays["segmenter_features"] = seg_model.penultimate(x).mean(dim=(2, 3)).numpy().astype(np.float32)
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=d, suffix=".npz")

@@ -404,7 +404,10 @@ def export_segmenter(seg_ckpt, out_dir, res):
     except Exception:
         pass
     side = max(seg.multiple, res // seg.multiple * seg.multiple)
-    _export(seg, torch.zeros(1, 3, side, side), os.path.join(out_dir, "segmenter.onnx"))
+    path = os.path.join(out_dir, "segmenter.onnx")
+    _export(seg, torch.zeros(1, 3, side, side), path)
+    from seg_features import add_features_output
+    add_features_output(path)
     return {"file": "segmenter.onnx", "input_range": [-1, 1],
             "classes": [{"name": n, "color": colours.get(n, "#808080")} for n in names]}
 

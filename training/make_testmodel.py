@@ -14,6 +14,8 @@ dissection, server) can assert exact behaviour without Python or the big model:
                                      (nuisance units have weight 0), then nearest 2x upsample
   segmenter: [3, H, W] -> [5, H, W]  logit_c = 2 <COLOR_c, p> - |COLOR_c|^2  (nearest colour wins)
   discriminator: [3, 32, 32] -> [1]  mean of all pixel values
+  segmenter `features` output: [3]   the image's mean colour (the classifier's input, averaged)
+  inpainter: [4, 32, 32] -> [3, 32, 32]  RGB with the hole (4th channel = 1) set to 0, mid grey
 
 Consequences the tests rely on: each layer2 cell paints one 4x4 pixel block in the colour of its
 active concept unit; removing unit k turns exactly its blocks to the background colour BG; adding
@@ -122,6 +124,21 @@ def build(out_dir):
          [helper.make_node("Conv", ["input", "w", "b"], ["output"], kernel_shape=[1, 1])],
          [tensor("w", w_seg), tensor("b", b_seg)],
          [3, "H", "W"], [len(CLASSES), "H", "W"], "planted_segmenter")
+    # `features`: the classifier's input (here the image itself) averaged: the mean colour.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from seg_features import add_features_output
+    add_features_output(os.path.join(out_dir, "segmenter.onnx"))
+
+    # Learned-inpainter stand-in: keeps the known pixels and paints the hole 0 (mid grey).
+    save(os.path.join(out_dir, "inpainter.onnx"),
+         [helper.make_node("Slice", ["input", "c0", "c3", "axis1"], ["rgb"]),
+          helper.make_node("Slice", ["input", "c3", "c4", "axis1"], ["hole"]),
+          helper.make_node("Sub", ["one", "hole"], ["keep"]),
+          helper.make_node("Mul", ["rgb", "keep"], ["output"])],
+         [tensor("c0", np.array([0], dtype=np.int64)), tensor("c3", np.array([3], dtype=np.int64)),
+          tensor("c4", np.array([4], dtype=np.int64)), tensor("axis1", np.array([1], dtype=np.int64)),
+          tensor("one", np.array(1, dtype=np.float32))],
+         [4, 32, 32], [3, 32, 32], "planted_inpainter")
 
     save(os.path.join(out_dir, "discriminator.onnx"),
          [helper.make_node("ReduceMean", ["input"], ["per_channel"], axes=[2, 3], keepdims=0),
@@ -151,6 +168,7 @@ def build(out_dir):
             "classes": [{"name": n, "color": c} for n, c in CLASSES],
         },
         "discriminator": {"file": "discriminator.onnx"},
+        "inpainter": {"file": "inpainter.onnx"},
     }
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)

@@ -35,12 +35,19 @@ const immutableCache = "public, max-age=31536000, immutable"
 
 // requiredAssets are the files the templates reference; NewPages checks them.
 func requiredAssets() []string {
-	return append([]string{"app.js", "app.css", "icon.svg"}, partScripts()...)
+	return append(append([]string{"app.js", "app.css", "icon.svg"}, partScripts()...), analysisAssets()...)
 }
 
 // partScripts are the plain scripts that register with app.js as parts
 // (see "parts" in app.js); the pages load them, in this order, before it.
 func partScripts() []string { return []string{"navigation.js", "strokes.js"} }
+
+// analysisAssets are the analysis tools' files (compare panel, repair
+// toggle, growth overlay); the painter page loads them only when the server
+// offers the tool. Their scripts are parts too.
+func analysisAssets() []string {
+	return []string{"analysis.css", "compare.js", "repair.js", "growth.js"}
+}
 
 // ErrUnknownAsset is returned by Assets.Lookup for a name that is not one of
 // the embedded files.

@@ -174,6 +174,13 @@ type view struct {
 	MaxUnits    int
 	Presets     []int
 	Config      clientConfig
+	// Analysis tools of the painter page (compare panel): their styles, and
+	// their scripts join Parts, so each tool stays in its own files.
+	ExtraCSS    []string
+	ComparePath string
+	GrowthPath  string
+	// Repair: some layer has a "repair artifacts" ranking.
+	Repair bool
 }
 
 type sample struct {
@@ -214,6 +221,8 @@ type clientLayer struct {
 	Name   string `json:"name"`
 	Width  int    `json:"width"`
 	Height int    `json:"height"`
+	// Repair is how many artifact units repair.js's toggle switches off.
+	Repair int `json:"repair,omitempty"`
 }
 
 type clientSample struct {
@@ -331,6 +340,23 @@ func newView(d server.PageData, a *Assets, tokens *server.TokenEncoder, embed bo
 	page := "painter"
 	if embed {
 		page = "embed"
+	} else {
+		for _, l := range h.Layers {
+			v.Repair = v.Repair || l.Repair > 0
+		}
+		v.ComparePath, v.GrowthPath = d.ComparePath, d.GrowthPath
+		if v.ComparePath != "" || v.GrowthPath != "" || v.Repair {
+			v.ExtraCSS = append(v.ExtraCSS, a.URL("analysis.css"))
+		}
+		if v.ComparePath != "" {
+			v.Parts = append(v.Parts, a.URL("compare.js"))
+		}
+		if v.Repair {
+			v.Parts = append(v.Parts, a.URL("repair.js"))
+		}
+		if v.GrowthPath != "" {
+			v.Parts = append(v.Parts, a.URL("growth.js"))
+		}
 	}
 	wsPath := d.WSPath
 	if wsPath == "" {
@@ -358,7 +384,7 @@ func newView(d server.PageData, a *Assets, tokens *server.TokenEncoder, embed bo
 		cfg.Concepts = []server.HelloConcept{}
 	}
 	for _, l := range h.Layers {
-		cfg.Model.Layers = append(cfg.Model.Layers, clientLayer{Name: l.Name, Width: l.Width, Height: l.Height})
+		cfg.Model.Layers = append(cfg.Model.Layers, clientLayer{Name: l.Name, Width: l.Width, Height: l.Height, Repair: l.Repair})
 	}
 	for _, s := range v.Samples {
 		cfg.Samples = append(cfg.Samples, clientSample{ID: s.ID, Thumb: s.Thumb})

@@ -95,6 +95,18 @@ func TestGoldenPages(t *testing.T) {
 
 	embedded := withState(basePageData(), "AQtoken_-1", "/embed")
 	embedded.Embed = true
+	embeddedCompare := embedded
+	embeddedCompare.ComparePath = "/api/compare"
+
+	withCompare := basePageData()
+	withCompare.ComparePath = "/api/compare"
+
+	// Every analysis tool: compare panel, growth overlay, and a layer with
+	// artifact units (the repair toggle).
+	withTools := withCompare
+	withTools.GrowthPath = "/api/growth"
+	withTools.Hello.Layers = append([]server.HelloLayer(nil), withTools.Hello.Layers...)
+	withTools.Hello.Layers[0].Repair = 10
 
 	tests := []struct {
 		name  string
@@ -106,6 +118,10 @@ func TestGoldenPages(t *testing.T) {
 		{"painter_bad_link", false, badLink},
 		{"painter_two_layers", false, twoLayers},
 		{"embed", true, embedded},
+		// The compare panel and its files appear on the painter only.
+		{"painter_compare", false, withCompare},
+		{"painter_tools", false, withTools},
+		{"embed", true, embeddedCompare},
 	}
 	p := testPages(t)
 	for _, tc := range tests {

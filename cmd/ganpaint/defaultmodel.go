@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/ganpaint-go/ganpaint/assets"
 	"github.com/ganpaint-go/ganpaint/brushes"
@@ -52,4 +54,18 @@ func (r setResolver) Edit(layer, concept string, remove bool, o brushOpts) (infe
 		e.Units = append([]int(nil), ranked[:min(o.Units, len(ranked))]...)
 	}
 	return e, b.Layer, nil
+}
+
+// Units returns the first count units of the concept's IoU ranking at
+// layer: what switching the concept off means where a tool compares GAN
+// removal with other methods (compare), whatever brush the painter prefers.
+func (r setResolver) Units(layer, concept string, count int) ([]int, error) {
+	c := r.set.Concept(layer, concept)
+	if c == nil || len(c.Ranked) == 0 {
+		return nil, fmt.Errorf("concept %q has no ranked units at %s (concepts: %s)", concept, layer, strings.Join(r.set.Concepts(layer), ", "))
+	}
+	if count < 1 {
+		return nil, fmt.Errorf("--units %d: must be at least 1", count)
+	}
+	return append([]int(nil), c.Ranked[:min(count, len(c.Ranked))]...), nil
 }

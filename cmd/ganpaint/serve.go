@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ganpaint-go/ganpaint/artifacts"
 	"github.com/ganpaint-go/ganpaint/brushes"
 	"github.com/ganpaint-go/ganpaint/dissection"
 	"github.com/ganpaint-go/ganpaint/inference"
@@ -111,6 +112,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	writeTimeout := fset.Duration("http-write-timeout", server.DefaultHTTPWriteTimeout, "longest time to write one HTTP answer")
 	drain := fset.Duration("drain-timeout", server.DefaultDrainTimeout, "on SIGTERM, how long running requests may finish before sessions are closed")
 	accessLog := fset.Bool("access-log", true, "log one line per HTTP request")
+	maxCompares := fset.Int("max-compares", server.DefaultMaxCompares, "concurrent /api/compare requests (compare panel)")
 	logLevel := fset.String("log-level", "info", "debug, info, warn or error")
 	var apiCORS listFlag
 	reportOn := fset.Bool("report", true, "serve the dissection report and the unit editor at /report/")
@@ -222,7 +224,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxSessions: *maxSessions, MaxSessionsPerIP: *perIP, MaxEdits: *maxEdits, IdleTimeout: *idle,
 		MessagesPerSecond: *rate, MessageBurst: *burst, JPEGQuality: *quality,
 		AllowedOrigins: origins, FrameAncestors: ancestors, TrustedProxies: proxies, PublicBaseURL: *publicURL,
-		RenderSlots: slots, HTTPWriteTimeout: *writeTimeout, DrainTimeout: *drain, Logger: logger,
+		RenderSlots: slots, HTTPWriteTimeout: *writeTimeout, DrainTimeout: *drain, MaxCompares: *maxCompares,
+		Logger: logger,
 	}
 	if *accessLog {
 		cfg.AccessLog = logger.With("log", "access")
@@ -236,7 +239,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		extras.API = &server.RefAPIConfig{CORSOrigins: apiCORS, Logger: logger}
 	}
 	extras.Report = *reportOn
-	srv, err := newPainterServer(cfg, extras, m, res, set)
+	srv, err := newPainterServer(cfg, extras, m, res, set, modelFS)
 	if err != nil {
 		return err
 	}
@@ -267,10 +270,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // newPainterServer wires the real model, its dissection, its brushes and
 // the web UI into a painter server: dissection levels become the model's
 // "add" levels, the rankings (ordered and coloured by the segmenter's
-// classes) become the palette, and set (brushes.Load: recipes, steps and
-// the brush-efficacy benchmark's defaults) the brushes of each concept.
-// extras adds the REST API and the report.
-func newPainterServer(cfg server.Config, extras extraConfig, m *inference.Model, res *dissection.Results, set *brushes.Set) (*server.Server, error) {
+// classes) become the palette, set (brushes.Load: recipes, steps and the
+// brush-efficacy benchmark's defaults) the brushes of each concept, and
+// artifact rankings (dissection/artifacts-<layer>.json) the "repair
+// artifacts" toggle. extras adds the REST API and the report.
+func newPainterServer(cfg server.Config, extras extraConfig, m *inference.Model, res *dissection.Results, set *brushes.Set, modelFS fs.FS) (*server.Server, error) {
 	eng, err := server.NewModelEngine(m, res)
 	if err != nil {
 		return nil, err
@@ -295,5 +299,38 @@ func newPainterServer(cfg server.Config, extras extraConfig, m *inference.Model,
 	if err := addExtras(&deps, extras, cfg.Logger, m, res, assets); err != nil {
 		return nil, err
 	}
+	if classes != nil {
+		// The "everywhere" mask and the growth measurement need the segmenter.
+		deps.Comparer, deps.Growth = eng, eng
+	}
+	repairs, err := loadRepairs(modelFS, res)
+	if err != nil {
+		return nil, err
+	}
+	if len(repairs) > 0 {
+		deps.Artifacts = repairs
+	}
 	return server.New(cfg, deps)
+}
+
+// repairUnits are the "repair artifacts" units per layer.
+type repairUnits map[string][]int
+
+func (r repairUnits) Repair(layer string) []int { return r[layer] }
+
+// loadRepairs reads the artifact ranking of every dissected layer that has
+// one; a broken file stops the server with its error.
+func loadRepairs(fsys fs.FS, res *dissection.Results) (repairUnits, error) {
+	out := repairUnits{}
+	for layer := range res.Layers {
+		r, err := artifacts.Load(fsys, layer)
+		if errors.Is(err, artifacts.ErrNoRanking) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[layer] = r.Top()
+	}
+	return out, nil
 }

@@ -82,12 +82,19 @@ def _maxpool(x, attrs):
 
 def run(path_or_model, x):
     """Evaluate the graph on `x` (the single input `input`); returns `output`."""
+    return run_outputs(path_or_model, x)["output"]
+
+
+def run_outputs(path_or_model, x):
+    """Evaluate the graph on `x`; returns every graph output by name. The first output must be
+    `output`; a segmenter may also have `features` (training/seg_features.py)."""
     m = onnx.load(path_or_model) if isinstance(path_or_model, str) else path_or_model
     g = m.graph
     if [i.name for i in g.input if i.name not in {t.name for t in g.initializer}] != ["input"]:
         raise ValueError("graph inputs must be exactly ['input']")
-    if [o.name for o in g.output] != ["output"]:
-        raise ValueError("graph outputs must be exactly ['output']")
+    names = [o.name for o in g.output]
+    if names not in (["output"], ["output", "features"]):
+        raise ValueError("graph outputs must be ['output'] or ['output', 'features'], got %s" % names)
     env = {t.name: numpy_helper.to_array(t) for t in g.initializer}
     env["input"] = np.asarray(x, np.float32)
     for node in g.node:
@@ -136,4 +143,4 @@ def run(path_or_model, x):
         if len(node.output) != 1:
             raise Unsupported("%s with %d outputs" % (op, len(node.output)))
         env[node.output[0]] = out
-    return env["output"]
+    return {n: env[n] for n in names}

@@ -174,11 +174,15 @@ class ConversionTest(unittest.TestCase):
         for c in man["segmenter"]["classes"]:
             self.assertRegex(c["color"], r"^#[0-9a-f]{6}$")
         x = np.clip(self.img.numpy(), -1, 1)
-        got = onnx_numpy.run(os.path.join(out, "segmenter.onnx"), x)
+        outs = onnx_numpy.run_outputs(os.path.join(out, "segmenter.onnx"), x)
+        got = outs["output"]
         with torch.no_grad():
             want = seg(torch.from_numpy(x)).numpy()
+            want_f = seg.penultimate(torch.from_numpy(x)).mean(dim=(2, 3)).numpy()
         self.assertEqual(got.shape, (3, 12, 32, 32))
         self.assertLess(float(np.abs(got - want).max()), 1e-3)
+        self.assertEqual(outs["features"].shape, (3, 8))
+        self.assertLess(float(np.abs(outs["features"] - want_f).max()), 1e-4)
 
     def test_fp16_weights(self):
         out = os.path.join(self.tmp.name, "fp16")

@@ -723,6 +723,7 @@
     document.documentElement.style.setProperty('--current', conceptColor(name));
     updateControls();
     drawOverlay();
+    emit('concept', name);
   }
 
   function setMode(mode) {

@@ -1,0 +1,135 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+)
+
+// GrowthMap says, per block of a layer's grid, whether inserting a
+// concept's top units there makes the concept appear ("a door grows on a
+// wall, not in the sky"). Blocks are the grid's cells, or groups of cells
+// when the grid is finer than MaxGrowthSide.
+type GrowthMap struct {
+	Layer   string `json:"layer"`
+	Concept string `json:"concept"`
+	// Source is "dissection" (the dissection's location map, measured on a
+	// few images per block) or "image" (measured on this image).
+	Source string `json:"source"`
+	Rows   int    `json:"rows"`
+	Cols   int    `json:"cols"`
+	// Rate is, per block (row-major), the share of tries where the concept
+	// covered at least AppearShare of the block after the insertion.
+	Rate []float64 `json:"rate"`
+	// Present marks blocks where the concept already is (image), or was in
+	// every image tried (dissection): there is nothing to grow.
+	Present []bool `json:"present"`
+	// K units inserted, Images tried per block.
+	K           int     `json:"k"`
+	Images      int     `json:"images"`
+	AppearShare float64 `json:"appear_share"`
+	// MS is the measurement's time on the server (image maps).
+	MS float64 `json:"ms,omitempty"`
+}
+
+// MaxGrowthSide caps a measured map at 8×8 blocks, as the dissection's
+// location maps are: 64 generator runs per image.
+const MaxGrowthSide = 8
+
+// DefaultGrowthUnits is how many top units an image measurement inserts,
+// the dissection's location-map k.
+const DefaultGrowthUnits = 20
+
+// DefaultAppearShare: a concept "appears" in a block when it covers this
+// share of it (the dissection's default).
+const DefaultAppearShare = 0.2
+
+// Growth provides the "where can it grow" overlay. Optional (Deps.Growth).
+type Growth interface {
+	// GrowthMap returns the dissection's location map of concept at layer,
+	// or false when there is none.
+	GrowthMap(layer, concept string) (*GrowthMap, bool)
+	// MeasureGrowth inserts units in each block of f's grid in turn, on top
+	// of edits, and reports where concept then covers at least appear of
+	// the block.
+	MeasureGrowth(ctx context.Context, f Features, edits []Edit, units []int, concept string, appear float64) (*GrowthMap, error)
+}
+
+// handleGrowth answers GET /api/growth?state=TOKEN&concept=C[&image=1].
+func (s *Server) handleGrowth(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	setCommonHeaders(h)
+	h.Set("Cache-Control", "no-store")
+	fail := func(status int, msg string) {
+		h.Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	}
+	if s.growth == nil {
+		fail(http.StatusNotFound, "growth maps are not available on this server")
+		return
+	}
+	q := r.URL.Query()
+	p := s.defaultPainter()
+	if tok := q.Get("state"); tok != "" {
+		var bad *protoError
+		if p, bad = s.decodeShare(tok); bad != nil {
+			fail(http.StatusBadRequest, bad.Message)
+			return
+		}
+	}
+	concept := q.Get("concept")
+	ranked, bad := s.rankedUnits(p.layer, concept)
+	if bad != nil {
+		fail(http.StatusBadRequest, bad.Message)
+		return
+	}
+	dm, hasMap := s.growth.GrowthMap(p.layer.info.Name, concept)
+	if q.Get("image") == "" {
+		if !hasMap {
+			fail(http.StatusNotFound, "the dissection has no location map of "+truncate(concept, 32)+" at "+p.layer.info.Name+"; measure it on this image instead")
+			return
+		}
+		h.Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(dm)
+		return
+	}
+	select {
+	case s.compareSlots <- struct{}{}:
+		defer func() { <-s.compareSlots }()
+	default:
+		h.Set("Retry-After", "2")
+		fail(http.StatusServiceUnavailable, "busy measuring for others, try again")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RenderTimeout)
+	defer cancel()
+	appear := DefaultAppearShare
+	if hasMap && dm.AppearShare > 0 {
+		appear = dm.AppearShare
+	}
+	start := time.Now()
+	f, err := s.engine.Features(ctx, p.layer.info.Name, p.id)
+	var gm *GrowthMap
+	if err == nil {
+		units := ranked[:min(DefaultGrowthUnits, len(ranked), s.cfg.MaxUnits)]
+		gm, err = s.growth.MeasureGrowth(ctx, f, p.layer.withRepair(p.repair, p.edits()), units, concept, appear)
+	}
+	if err != nil {
+		if errors.Is(err, ErrBusy) {
+			h.Set("Retry-After", "1")
+			fail(http.StatusServiceUnavailable, "busy, try again")
+			return
+		}
+		if r.Context().Err() == nil {
+			s.log.Error("growth", "err", err)
+		}
+		fail(http.StatusInternalServerError, "measurement failed")
+		return
+	}
+	gm.MS = msSince(start)
+	h.Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(gm)
+}
