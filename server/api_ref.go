@@ -538,8 +538,26 @@ func (a *RefAPI) handleRecipes(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, e)
 		return
 	}
-	// Results of dissection schema 1 hold no recipes, so the list is empty.
-	a.ok(w, req, []RefRecipe{})
+	// Learned recipes (dissection schema 2) in layer order, then by name;
+	// results of schema 1 hold none, so the list is empty.
+	out := []RefRecipe{}
+	for _, layer := range a.order {
+		l := a.res.Layers[layer]
+		names := make([]string, 0, len(l.Recipes))
+		for name := range l.Recipes {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			rc := l.Recipes[name]
+			units := make([]RefRecipeUnit, len(rc.Units))
+			for i, u := range rc.Units {
+				units[i] = RefRecipeUnit{Unit: u, Alpha: float64(rc.Weights[i]), Value: float64(rc.Values[i])}
+			}
+			out = append(out, RefRecipe{Layer: layer, Name: name, Unit: units})
+		}
+	}
+	a.ok(w, req, out)
 }
 
 // ---- POST bodies ----

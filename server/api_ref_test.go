@@ -143,6 +143,8 @@ func fakeRefResults() *dissection.Results {
 	l.Rankings["background"] = []int{0, 1, 2, 3, 4, 5, 6, 7}
 	l.Rankings["sky"] = []int{6, 4, 2, 0, 1, 3, 5, 7}
 	l.Rankings["tree"] = []int{7, 5, 3, 1, 0, 2, 4, 6}
+	l.Recipes = map[string]*dissection.Recipe{"tree-ace": {Concept: "tree", Kind: "ace",
+		Units: []int{5, 3}, Weights: []float32{1, 0.5}, Values: []float32{2, -1}}}
 	return &dissection.Results{Model: "fake64", Layers: map[string]*dissection.Layer{"layer2": l}}
 }
 
@@ -300,8 +302,9 @@ func TestRefAPIGetShapes(t *testing.T) {
 			}
 		}},
 		{"/api/recipes?project=fake64", func(t *testing.T, req map[string]any, res json.RawMessage) {
-			if string(res) != "[]" {
-				t.Errorf("res %s", res)
+			want := `[{"layer":"layer2","name":"tree-ace","unit":[{"unit":5,"alpha":1,"value":2},{"unit":3,"alpha":0.5,"value":-1}]}]`
+			if string(res) != want {
+				t.Errorf("res %s, want %s", res, want)
 			}
 		}},
 	} {
