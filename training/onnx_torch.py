@@ -80,15 +80,22 @@ class Graph(nn.Module):
         m = onnx.load(path)
         g = m.graph
         init = {t.name for t in g.initializer}
-        if [i.name for i in g.input if i.name not in init] != ["input"] or [o.name for o in g.output] != ["output"]:
-            raise ValueError(f"{path}: graph must have one input 'input' and one output 'output'")
+        # A segmenter may carry a second output, `features` (seg_features.py, for FID); only
+        # `output` is interpreted, and nodes that only feed other outputs are dropped below.
+        if [i.name for i in g.input if i.name not in init] != ["input"] or "output" not in [o.name for o in g.output]:
+            raise ValueError(f"{path}: graph must have one input 'input' and an output 'output'")
         self.path = path
         self._names = {}
         for i, t in enumerate(g.initializer):
             key = f"w{i}"
             self._names[t.name] = key
             self.register_buffer(key, torch.from_numpy(np.array(numpy_helper.to_array(t))))
-        self.nodes = [(n.op_type, list(n.input), list(n.output), _attrs(n)) for n in g.node]
+        needed, kept = {"output"}, []
+        for n in reversed(g.node):
+            if any(o in needed for o in n.output):
+                kept.append(n)
+                needed.update(i for i in n.input if i)
+        self.nodes = [(n.op_type, list(n.input), list(n.output), _attrs(n)) for n in reversed(kept)]
         for op, _, outs, _ in self.nodes:
             if len(outs) != 1:
                 raise Unsupported(f"{path}: {op} with {len(outs)} outputs")
