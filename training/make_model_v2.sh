@@ -40,16 +40,28 @@ dataset 107 1000 "$D/v2_seg128_eval.npz"
     --out "$D/v1_seg128_extra.npz" --workers 2
 
 SEG=training/ckpt/seg_v2
-if [[ ! -f "$SEG/final/latest.pt" ]]; then
-    "$PYTHON" training/train_segmenter.py --data "$D/v2_seg128.npz" --eval-data "$D/v2_seg128_eval.npz" \
-        --out "$SEG/base" --minutes "$SEG_MINUTES" --clock cpu --resume
+SEG_KEEP=training/checkpoints/seg_v2   # committed copies: a fresh clone continues from them
+for run in base final; do
+    if [[ ! -f "$SEG/$run/latest.pt" && -f "$SEG_KEEP/$run.pt" ]]; then
+        mkdir -p "$SEG/$run"
+        cp "$SEG_KEEP/$run.pt" "$SEG/$run/latest.pt"
+        [[ -f "$SEG_KEEP/$run.eval.json" ]] && cp "$SEG_KEEP/$run.eval.json" "$SEG/$run/eval.json"
+    fi
+done
+# eval.json is written when a run reaches its budget; until then --resume continues it. Once the second
+# run is done the first is not needed (only the second is committed).
+if [[ ! -f "$SEG/final/eval.json" ]]; then
+    if [[ ! -f "$SEG/base/eval.json" ]]; then
+        "$PYTHON" training/train_segmenter.py --data "$D/v2_seg128.npz" --eval-data "$D/v2_seg128_eval.npz" \
+            --out "$SEG/base" --minutes "$SEG_MINUTES" --clock cpu --resume
+    fi
     # As for v1: a second run with down-up resampling so the segmenter also reads softer GAN images.
     "$PYTHON" training/train_segmenter.py --data "$D/v2_seg128.npz" --extra-data "$D/v1_seg128_extra.npz" \
-        --eval-data "$D/v2_seg128_eval.npz" --out "$SEG/final" --minutes "$SEG_FT_MINUTES" --clock cpu --lr 6e-4 --crop 96 --full-frac 0.5 \
-        --init "$SEG/base/latest.pt" --seed 1
+        --eval-data "$D/v2_seg128_eval.npz" --out "$SEG/final" --minutes "$SEG_FT_MINUTES" --clock cpu \
+        --lr 6e-4 --crop 96 --full-frac 0.5 --init "$SEG/base/latest.pt" --seed 1 --resume
 fi
 
-# The recipe chosen by the 64 px comparison in training/runs/cmp/ (see MODEL.md of the model).
+# The recipe chosen by the 64 px comparison in training/runs/cmp/ (docs/training.md).
 GAN=training/ckpt/gan_v2
 "$PYTHON" training/train_gan.py --data "$D/v2_gan128.npz" --out "$GAN" --runs training/runs/gan_v2 \
     --compact "$GAN_COMPACT" --resume --clock cpu --minutes "$GAN_CPU_MINUTES" --chunk-minutes "$CHUNK_MINUTES" \
