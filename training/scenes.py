@@ -637,13 +637,15 @@ def render(seed, size=128):
     return rgb, _majority(lab, size)
 
 
-def preview_grid(seeds, size=128, cols=8):
-    """Side-by-side grids of renders and their label colour maps, as one PIL image."""
+def preview_grid(seeds, size=128, cols=8, render_fn=None):
+    """Side-by-side grids of renders and their label colour maps, as one PIL image. render_fn is the
+    scene world's render (default: this module's, v1)."""
+    render_fn = render_fn or render
     n = len(seeds)
     rows = (n + cols - 1) // cols
     pics = Image.new("RGB", (cols * size * 2 + 8, rows * size), (255, 255, 255))
     for i, s in enumerate(seeds):
-        rgb, lab = render(s, size)
+        rgb, lab = render_fn(s, size)
         x, y = (i % cols) * size, (i // cols) * size
         pics.paste(Image.fromarray(rgb), (x, y))
         pics.paste(Image.fromarray(colorize(lab)), (cols * size + 8 + x, y))

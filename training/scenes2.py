@@ -340,15 +340,7 @@ def render(seed, size=128):
 
 def preview_grid(seeds, size=128, cols=8):
     """Renders and their label colour maps side by side, as one PIL image."""
-    n = len(seeds)
-    rows = (n + cols - 1) // cols
-    pics = Image.new("RGB", (cols * size * 2 + 8, rows * size), (255, 255, 255))
-    for i, s in enumerate(seeds):
-        rgb, lab = render(s, size)
-        x, y = (i % cols) * size, (i // cols) * size
-        pics.paste(Image.fromarray(rgb), (x, y))
-        pics.paste(Image.fromarray(colorize(lab)), (cols * size + 8 + x, y))
-    return pics
+    return scenes.preview_grid(seeds, size, cols, render_fn=render)
 
 
 if __name__ == "__main__":
