@@ -33,6 +33,7 @@ torch runs on one thread (the machine is shared).
 """
 
 import argparse
+import fcntl
 import json
 import math
 import os
@@ -420,16 +421,26 @@ def write_json_atomic(path, obj):
 
 
 def save_recipes(model_dir, index, layers, recipes):
-    """recipes: {layer: {name: recipe}}; merged into the layer files (schema version 2)."""
-    for layer, named in recipes.items():
-        l = layers[layer]
-        merged = dict(l.get("recipes") or {})
-        merged.update(named)
-        l["recipes"] = merged
-        l["schema_version"] = 2
-        write_json_atomic(os.path.join(model_dir, "dissection", index["layers"][layer]), l)
-    index["schema_version"] = 2
-    write_json_atomic(os.path.join(model_dir, "dissection", "index.json"), index)
+    """recipes: {layer: {name: recipe}}; merged into the layer files (schema version 2). Each file
+    is read again under a lock right before it is rewritten, so a dissection or another trainer
+    that wrote it since this run started keeps its work."""
+    d = os.path.join(model_dir, "dissection")
+    with open(os.path.join(d, ".recipes.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for layer, named in recipes.items():
+            path = os.path.join(d, index["layers"][layer])
+            with open(path) as f:
+                l = json.load(f)
+            merged = dict(l.get("recipes") or {})
+            merged.update(named)
+            l["recipes"] = merged
+            l["schema_version"] = 2
+            write_json_atomic(path, l)
+            layers[layer] = l
+        with open(os.path.join(d, "index.json")) as f:
+            current = json.load(f)
+        current["schema_version"] = 2
+        write_json_atomic(os.path.join(d, "index.json"), current)
 
 
 @torch.no_grad()
