@@ -425,7 +425,9 @@ def save_recipes(model_dir, index, layers, recipes):
     is read again under a lock right before it is rewritten, so a dissection or another trainer
     that wrote it since this run started keeps its work."""
     d = os.path.join(model_dir, "dissection")
-    with open(os.path.join(d, ".recipes.lock"), "w") as lock:
+    # The lock is on the directory itself, so no lock file lands in the model.
+    lock = os.open(d, os.O_RDONLY)
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         for layer, named in recipes.items():
             path = os.path.join(d, index["layers"][layer])
@@ -441,6 +443,8 @@ def save_recipes(model_dir, index, layers, recipes):
             current = json.load(f)
         current["schema_version"] = 2
         write_json_atomic(os.path.join(d, "index.json"), current)
+    finally:
+        os.close(lock)
 
 
 @torch.no_grad()
