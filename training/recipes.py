@@ -1,7 +1,7 @@
 """Learn concept recipes: brushes that make the model's own segmenter see the concept.
 
   recipes.py --model DIR [--layer layer4] [--concepts sky,tree,...] [--kinds dense,ace,erase]
-             [--small-layer layer6 --small door,window] [--images 480] [--steps 150] [--batch 8]
+             [--small-layer layer6 --small door,window,dome] [--images 480] [--steps 150] [--batch 8]
 
 A recipe is an edit of the paint layer's activations inside the brushed cells,
 x' = x + m·s·w_u·(v_u − x) per unit u (m the brush mask, s the strength, docs/engine.md), with
@@ -475,7 +475,7 @@ def main(argv=None):
     p.add_argument("--concepts", default="", help="comma-separated (default: every class the dissection ranks)")
     p.add_argument("--kinds", default="dense,ace,erase", help="dense, ace, erase")
     p.add_argument("--small-layer", default="layer6", help="second layer for --small concepts ('' = none)")
-    p.add_argument("--small", default="door,window", help="concepts also trained as dense at --small-layer")
+    p.add_argument("--small", default="door,window,dome", help="concepts also trained as dense at --small-layer")
     p.add_argument("--images", type=int, default=480, help="training images")
     p.add_argument("--val", type=int, default=64, help="validation regions per concept (from the training pool)")
     p.add_argument("--steps", type=int, default=150)
