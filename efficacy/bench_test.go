@@ -257,6 +257,50 @@ func TestChoosePrefersAcceptableLeak(t *testing.T) {
 	}
 }
 
+// With calibrated effects the choice follows the calibration ids, even where
+// the evaluation ids would rank another brush or step first; one brush
+// without its effect sends the concept back to the evaluation's rule.
+func TestChooseFollowsCalibration(t *testing.T) {
+	f := func(x float64) *float64 { return &x }
+	rows := []RemoveResult{
+		{Row: Row{Brush: "tree-erase", Layer: "l", Step: "low", Strength: 0.5}, Drop: 0.2, Damage: 0.1},
+		{Row: Row{Brush: "tree-erase", Layer: "l", Step: "medium", Strength: 1.5}, Drop: 0.6, Damage: 0.36},
+		{Row: Row{Brush: "tree-iou", Layer: "l", Step: "high", Strength: 1}, Drop: 0.3, Damage: 0.1},
+	}
+	ins := []InsertResult{
+		{Row: Row{Brush: "tree-dense", Layer: "l", Step: "high", Strength: 1}, Success: 0.9},
+		{Row: Row{Brush: "tree-ace", Layer: "l", Step: "high", Strength: 1}, Success: 0.5},
+		{Row: Row{Brush: "tree-ace", Layer: "l", Step: "medium", Strength: 0.75}, Success: 0.4},
+	}
+	cal := map[string]Calibrated{
+		"tree-erase:remove": {Default: "medium", Effect: f(0.5), Acceptable: true},
+		"tree-iou:remove":   {Default: "high", Effect: f(0.2), Acceptable: true},
+		"tree-dense:add":    {Default: "high", Effect: f(0.95), Acceptable: false},
+		"tree-ace:add":      {Default: "medium", Effect: f(0.45), Acceptable: true},
+	}
+	rep := &Report{Calibration: cal, Concepts: []ConceptResult{{Concept: "tree", Insert: ins, Remove: rows}}}
+	ch := Choose(rep)["tree"]
+	if ch.Remove == nil || ch.Remove.Brush != "tree-erase" || ch.Remove.Default != "medium" {
+		t.Errorf("remove %+v: want the calibrated tree-erase medium although its evaluation damage is over the limit", ch.Remove)
+	}
+	if ch.Add == nil || ch.Add.Brush != "tree-ace" || ch.Add.Default != "medium" || len(ch.Add.Steps) != 2 {
+		t.Errorf("add %+v: want tree-ace medium, the best acceptable calibrated brush", ch.Add)
+	}
+	if at := ChooseAt(rep, "l")["tree"]; at.Remove == nil || at.Remove.Default != "medium" {
+		t.Errorf("ChooseAt ignores the calibration: %+v", at.Remove)
+	}
+
+	delete(cal, "tree-iou:remove")
+	ch = Choose(rep)["tree"]
+	if ch.Remove == nil || ch.Remove.Brush != "tree-iou" {
+		t.Errorf("without every calibration the evaluation rule applies: %+v", ch.Remove)
+	}
+	cal["tree-iou:remove"] = Calibrated{Default: "medium", Effect: f(0.9), Acceptable: true}
+	if ch = Choose(rep)["tree"]; ch.Remove == nil || ch.Remove.Brush != "tree-iou" || ch.Remove.Default != "high" {
+		t.Errorf("a calibrated step the evaluation did not measure falls back: %+v", ch.Remove)
+	}
+}
+
 func TestReportFiles(t *testing.T) {
 	rep := &Report{SchemaVersion: ReportVersion, Model: "m", Settings: Settings{Images: 3, Side: 4, RegionPx: [2]int{32, 32}},
 		Concepts: []ConceptResult{{Concept: "tree", Insert: []InsertResult{

@@ -40,18 +40,27 @@ func insertKey(r InsertResult) float64 { return r.Success + 1e-3*r.Rise }
 // brushed regions and everywhere, then the share of images losing half.
 func removeKey(r RemoveResult) float64 { return (r.RegionDrop+r.Drop)/2 + 1e-3*r.Half }
 
-// Choose picks, per concept, the brush and step the painter uses by default:
-// for painting, the (brush, step) with the highest success in plausible
-// regions among those with acceptable leak; for erasing, the highest mean
-// drop among those with acceptable damage. When no row is acceptable the
-// least leaky one is taken. The chosen brush's other steps come along with
-// their measured effects.
+// Choose picks, per concept, the brush and step the painter uses by default.
+// When rep.Calibration holds the calibrated effect of every measured brush of
+// the concept, the choice is made there, on the calibration ids: the brush
+// whose calibrated default step has the best effect at acceptable leak (else
+// the best effect), at that default step. The evaluation ids then only
+// measure the choice, so the tables are not flattered by picking on them.
+// Without calibrations: for painting, the (brush, step) with the highest
+// success in plausible regions among those with acceptable leak; for
+// erasing, the highest mean drop among those with acceptable damage; when no
+// row is acceptable the least leaky one. The chosen brush's other steps come
+// along with their measured effects.
 func Choose(rep *Report) map[string]Choice {
 	out := map[string]Choice{}
 	for _, c := range rep.Concepts {
 		var ch Choice
 		ins := slices.DeleteFunc(slices.Clone(c.Insert), func(r InsertResult) bool { return r.Step == BaselineStep })
-		if best, ok := pick(ins, acceptableInsert, insertKey, func(r InsertResult) float64 { return r.LeakFar }); ok {
+		best, ok := pick(ins, acceptableInsert, insertKey, func(r InsertResult) float64 { return r.LeakFar })
+		if b, s, calibrated := chooseCalibrated(rep.Calibration, ins, ":add", func(r InsertResult) Row { return r.Row }); calibrated {
+			best, ok = rowOf(ins, b, s, func(r InsertResult) Row { return r.Row })
+		}
+		if ok {
 			cb := &ChosenBrush{Brush: best.Brush, Kind: best.Kind, Layer: best.Layer, Default: best.Step}
 			for _, r := range ins {
 				if r.Brush == best.Brush && r.Layer == best.Layer {
@@ -61,7 +70,11 @@ func Choose(rep *Report) map[string]Choice {
 			}
 			ch.Add = cb
 		}
-		if best, ok := pick(c.Remove, acceptableRemove, removeKey, func(r RemoveResult) float64 { return r.Damage }); ok {
+		bestRm, ok := pick(c.Remove, acceptableRemove, removeKey, func(r RemoveResult) float64 { return r.Damage })
+		if b, s, calibrated := chooseCalibrated(rep.Calibration, c.Remove, ":remove", func(r RemoveResult) Row { return r.Row }); calibrated {
+			bestRm, ok = rowOf(c.Remove, b, s, func(r RemoveResult) Row { return r.Row })
+		}
+		if best := bestRm; ok {
 			cb := &ChosenBrush{Brush: best.Brush, Kind: best.Kind, Layer: best.Layer, Default: best.Step}
 			for _, r := range c.Remove {
 				if r.Brush == best.Brush && r.Layer == best.Layer {
@@ -78,13 +91,61 @@ func Choose(rep *Report) map[string]Choice {
 	return out
 }
 
+// chooseCalibrated is Choose's rule on the calibrations: among the (brush,
+// layer) pairs of rows, the brush whose calibrated default has the best
+// effect, acceptable ones first, and that default step. It reports false
+// when any of them lacks a calibrated effect or the step was not measured.
+func chooseCalibrated[R any](cal map[string]Calibrated, rows []R, suffix string, row func(R) Row) (brush Row, step string, ok bool) {
+	if len(rows) == 0 {
+		return Row{}, "", false
+	}
+	type cand struct {
+		row    Row
+		effect float64
+		okay   bool
+	}
+	var best *cand
+	seen := map[[2]string]bool{}
+	for _, r := range rows {
+		rr := row(r)
+		k := [2]string{rr.Brush, rr.Layer}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		c, found := cal[rr.Brush+suffix]
+		if !found || c.Effect == nil {
+			return Row{}, "", false
+		}
+		x := cand{Row{Brush: rr.Brush, Layer: rr.Layer, Step: c.Default}, *c.Effect, c.Acceptable}
+		if best == nil || (x.okay && !best.okay) || (x.okay == best.okay && x.effect > best.effect) {
+			best = &x
+		}
+	}
+	if _, found := rowOf(rows, best.row, best.row.Step, row); !found {
+		return Row{}, "", false
+	}
+	return best.row, best.row.Step, true
+}
+
+// rowOf is the row of rows measuring brush (name and layer) at step.
+func rowOf[R any](rows []R, brush Row, step string, row func(R) Row) (R, bool) {
+	for _, r := range rows {
+		if rr := row(r); rr.Brush == brush.Brush && rr.Layer == brush.Layer && rr.Step == step {
+			return r, true
+		}
+	}
+	var zero R
+	return zero, false
+}
+
 // ChooseAt is Choose among the brushes that paint at layer only (nil
 // report: nil).
 func ChooseAt(rep *Report, layer string) map[string]Choice {
 	if rep == nil {
 		return nil
 	}
-	sub := &Report{}
+	sub := &Report{Calibration: rep.Calibration}
 	for _, c := range rep.Concepts {
 		cc := ConceptResult{Concept: c.Concept}
 		for _, r := range c.Insert {
@@ -191,8 +252,9 @@ func Calibrate(ctx context.Context, m Model, brushes []Brush, cfg Config) (map[s
 		case hi:
 			name = "high"
 		}
+		effect := effects[def]
 		out[calibKey(brushes[i])] = Calibrated{Fingerprint: brushes[i].Fingerprint(), Steps: steps, Default: name,
-			IDRange: [2]float64{cfg.IDFrom, cfg.IDTo}}
+			IDRange: [2]float64{cfg.IDFrom, cfg.IDTo}, Effect: &effect, Acceptable: okay[def]}
 	}
 	return out, rep, nil
 }

@@ -171,4 +171,10 @@ type Calibrated struct {
 	Steps       []Step     `json:"steps"`
 	Default     string     `json:"default"`
 	IDRange     [2]float64 `json:"id_range"`
+	// The default step's effect (the key Choose ranks by) and whether its
+	// leak was acceptable, on the calibration ids: Choose picks the
+	// painter's brush from these, so the evaluation ids only measure it.
+	// Absent in calibrations written before they were kept.
+	Effect     *float64 `json:"effect,omitempty"`
+	Acceptable bool     `json:"acceptable,omitempty"`
 }
