@@ -88,6 +88,12 @@ func (s *Server) handleCompare(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusConflict, "the last edit is not a removal: remove something (a stroke in Remove mode, or Remove everywhere) to compare")
 		return
 	}
+	if last := edits[len(edits)-1]; last.custom != nil && last.everywhere {
+		// "Everywhere" is where the segmenter sees the concept; a custom
+		// brush has none.
+		fail(http.StatusConflict, "a custom brush removed everywhere has no concept to find: remove with a stroke to compare")
+		return
+	}
 	select {
 	case s.compareSlots <- struct{}{}:
 		defer func() { <-s.compareSlots }()
@@ -135,7 +141,7 @@ func (s *Server) compareState(ctx context.Context, p *painter) (*CompareResult, 
 	}
 	ganMS := msSince(start)
 
-	res := &CompareResult{ID: p.id, Layer: p.layer.info.Name, Concept: last.concept, Scope: compare.ScopeStroke}
+	res := &CompareResult{ID: p.id, Layer: p.layer.info.Name, Concept: last.label(), Scope: compare.ScopeStroke}
 	var mask *image.Gray
 	if last.everywhere {
 		res.Scope = compare.ScopeEverywhere

@@ -135,6 +135,12 @@ type PageData struct {
 	// GrowthPath is the growth overlay's endpoint ("/api/growth"), or ""
 	// when the server has no Growth.
 	GrowthPath string
+	// Custom is the custom brush the page address carries (units chosen in
+	// the unit editor), validated; nil when it has none or a bad one.
+	Custom *PageCustom
+	// CustomError says, for the user, why the address's custom brush
+	// cannot be used; "" when it has none or a good one.
+	CustomError string
 }
 
 // Painting describes a share link's image and edits in words a page can

@@ -62,7 +62,7 @@ func summarize(edits []*edit, g grid) []editSummary {
 		if e.remove {
 			mode = "remove"
 		}
-		out[i] = editSummary{Concept: e.concept, Mode: mode, Units: e.units, Everywhere: e.everywhere, Brush: e.brush, Strength: e.step,
+		out[i] = editSummary{Concept: e.label(), Mode: mode, Units: e.units, Everywhere: e.everywhere, Brush: e.brush, Strength: e.step,
 			Cells: cellHex(onGrid(e.mask, e.env.grid, g))}
 	}
 	return out

@@ -260,7 +260,7 @@ func (s *Server) buildHello() error {
 		if len(hl.Concepts) == 0 {
 			continue
 		}
-		env := &layerEnv{info: li, grid: grid{imageW: info.ImageWidth, imageH: info.ImageHeight, cols: li.Width, rows: li.Height}}
+		env := &layerEnv{info: li, index: len(s.layers), grid: grid{imageW: info.ImageWidth, imageH: info.ImageHeight, cols: li.Width, rows: li.Height}}
 		if s.artifacts != nil {
 			if err := env.setRepair(s.artifacts.Repair(li.Name)); err != nil {
 				return err
@@ -518,6 +518,9 @@ func (s *Server) handlePage(embed bool) http.HandlerFunc {
 		}
 		if s.growth != nil {
 			data.GrowthPath = "/api/growth"
+		}
+		if !embed {
+			data.Custom, data.CustomError = s.pageCustom(r.URL.Query())
 		}
 		if tok := r.URL.Query().Get("state"); tok != "" {
 			if p, err := s.decodeShare(tok); err != nil {

@@ -54,6 +54,9 @@ type edit struct {
 	brush, step     string
 	strength        float32
 	weights, values []float32
+	// custom is the brush of an edit painted with units chosen by hand
+	// (concept, brush and step are then empty); nil for concept edits.
+	custom *CustomBrush
 	// env is the layer the edit paints at: the session's, or the layer its
 	// brush was trained at. mask is on env's grid.
 	env *layerEnv
@@ -63,6 +66,9 @@ type edit struct {
 type layerEnv struct {
 	info LayerInfo
 	grid grid
+	// index is the layer's place in generator order: an edit can paint at
+	// the session's layer or a later one.
+	index int
 	// repair is the "repair artifacts" edit (nil without an artifact
 	// ranking): the artifact units switched off everywhere.
 	repair []int
@@ -118,6 +124,8 @@ type clientMsg struct {
 	Brush    *string `json:"brush"`
 	Strength *string `json:"strength"`
 	On       *bool   `json:"on"`
+	// Custom replaces Concept in stroke and erase_all: a custom brush.
+	Custom *customMsg `json:"custom"`
 }
 
 // brushNames reads the optional brush and strength of a message and fills
@@ -349,22 +357,32 @@ func (p *painter) setRepair(m *clientMsg) *protoError {
 }
 
 func (p *painter) eraseAll(m *clientMsg) *protoError {
-	if m.Concept == nil {
+	if m.Concept == nil && m.Custom == nil {
 		return perr(codeBadMessage, "concept is missing")
 	}
 	if len(p.edits()) >= p.srv.cfg.MaxEdits {
 		return perr(codeTooBig, "at most %d edits; undo or reset first", p.srv.cfg.MaxEdits)
 	}
-	ranked, err := p.srv.rankedUnits(p.layer, *m.Concept)
-	if err != nil {
-		return err
+	se := ShareEdit{Remove: true, Everywhere: true}
+	if m.Custom != nil {
+		cb, err := p.srv.messageCustom(m)
+		if err != nil {
+			return err
+		}
+		se.Custom = cb
+	} else {
+		ranked, err := p.srv.rankedUnits(p.layer, *m.Concept)
+		if err != nil {
+			return err
+		}
+		units, err := intField("units", m.Units, 1, int64(min(len(ranked), p.srv.cfg.MaxUnits)))
+		if err != nil {
+			return err
+		}
+		se.Concept, se.Units = *m.Concept, int(units)
+		se.Brush, se.Step = p.brushNames(m, *m.Concept, true)
 	}
-	units, err2 := intField("units", m.Units, 1, int64(min(len(ranked), p.srv.cfg.MaxUnits)))
-	if err2 != nil {
-		return err2
-	}
-	brush, step := p.brushNames(m, *m.Concept, true)
-	e, err := p.srv.newEdit(p.layer, ShareEdit{Concept: *m.Concept, Remove: true, Everywhere: true, Units: int(units), Brush: brush, Step: step})
+	e, err := p.srv.newEdit(p.layer, se)
 	if err != nil {
 		return err
 	}
@@ -387,7 +405,7 @@ func (p *painter) shareable(edits []*edit) *protoError {
 }
 
 func (p *painter) stroke(m *clientMsg) *protoError {
-	if m.Concept == nil || m.Mode == nil {
+	if (m.Concept == nil && m.Custom == nil) || m.Mode == nil {
 		return perr(codeBadMessage, "stroke needs concept and mode")
 	}
 	var remove bool
@@ -398,13 +416,25 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 	default:
 		return perr(codeBadMessage, "mode must be \"add\" or \"remove\"")
 	}
-	ranked, err := p.srv.rankedUnits(p.layer, *m.Concept)
-	if err != nil {
-		return err
-	}
-	units, err := intField("units", m.Units, 1, int64(min(len(ranked), p.srv.cfg.MaxUnits)))
-	if err != nil {
-		return err
+	// A stroke paints with a concept's brush or with a custom one.
+	var concept, brush, step string
+	var units int64
+	var custom *CustomBrush
+	var err *protoError
+	if m.Custom != nil {
+		if custom, err = p.srv.messageCustom(m); err != nil {
+			return err
+		}
+	} else {
+		concept = *m.Concept
+		ranked, err := p.srv.rankedUnits(p.layer, concept)
+		if err != nil {
+			return err
+		}
+		if units, err = intField("units", m.Units, 1, int64(min(len(ranked), p.srv.cfg.MaxUnits))); err != nil {
+			return err
+		}
+		brush, step = p.brushNames(m, concept, remove)
 	}
 	radius, err := roundedField("radius", m.Radius, 1, p.srv.cfg.MaxRadius)
 	if err != nil {
@@ -428,12 +458,11 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 	if err != nil {
 		return err
 	}
-	brush, step := p.brushNames(m, *m.Concept, remove)
 	cur := p.edits()
 	if strokeID != 0 && strokeID == p.lastStroke && len(cur) > 0 && cur[len(cur)-1].strokeID == strokeID {
 		last := cur[len(cur)-1]
-		if last.concept != *m.Concept || last.remove != remove || last.units != int(units) || last.radius != radius ||
-			last.brush != brush || last.step != step {
+		if last.concept != concept || last.remove != remove || (custom == nil && last.units != int(units)) || last.radius != radius ||
+			last.brush != brush || last.step != step || !last.sameCustom(custom) {
 			return perr(codeBadMessage, "a continued stroke must keep its concept, mode, units, radius, brush and strength")
 		}
 		if len(last.points)+len(pts) > p.srv.cfg.MaxStrokePoints {
@@ -458,8 +487,8 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 	if len(cur) >= p.srv.cfg.MaxEdits {
 		return perr(codeTooBig, "at most %d edits; undo or reset first", p.srv.cfg.MaxEdits)
 	}
-	e, err := p.srv.newEdit(p.layer, ShareEdit{Concept: *m.Concept, Remove: remove, Units: int(units), Radius: radius, Points: pts,
-		Brush: brush, Step: step})
+	e, err := p.srv.newEdit(p.layer, ShareEdit{Concept: concept, Remove: remove, Units: int(units), Radius: radius, Points: pts,
+		Brush: brush, Step: step, Custom: custom})
 	if err != nil {
 		return err
 	}
@@ -508,6 +537,9 @@ func (s *Server) points(l *layerEnv, raw [][]float64) ([]Point, *protoError) {
 // and share tokens both go through here, so a token can only describe
 // states a client could have painted.
 func (s *Server) newEdit(l *layerEnv, se ShareEdit) (*edit, *protoError) {
+	if se.Custom != nil {
+		return s.newCustomEdit(l, se)
+	}
 	ranked, err := s.checkEdit(l, se)
 	if err != nil {
 		return nil, err
@@ -531,16 +563,21 @@ func (s *Server) newEdit(l *layerEnv, se ShareEdit) (*edit, *protoError) {
 	if !b.Ranked {
 		e.unitList, e.weights, e.values = b.Units, b.Weights, b.Values
 	}
+	e.paint(se)
+	return e, nil
+}
+
+// paint fills the mask of a new edit: the whole grid, or the stroke.
+func (e *edit) paint(se ShareEdit) {
 	if se.Everywhere {
 		for i := range e.mask {
 			e.mask[i] = 1
 		}
-		return e, nil
+		return
 	}
 	e.radius = se.Radius
 	e.points = se.Points
-	env.grid.paintPolyline(e.mask, e.points, e.radius)
-	return e, nil
+	e.env.grid.paintPolyline(e.mask, e.points, e.radius)
 }
 
 // brushEnv resolves an edit's brush and step, and the layer it paints at:
@@ -562,6 +599,9 @@ func (s *Server) brushEnv(l *layerEnv, se ShareEdit) (Brush, Step, *layerEnv, *p
 // checkEdit is every check of newEdit that does not rasterise; it returns
 // the concept's ranked units.
 func (s *Server) checkEdit(l *layerEnv, se ShareEdit) ([]int, *protoError) {
+	if se.Custom != nil {
+		return se.Custom.Units, s.checkCustomEdit(l, se)
+	}
 	ranked, err := s.rankedUnits(l, se.Concept)
 	if err != nil {
 		return nil, err
@@ -569,27 +609,39 @@ func (s *Server) checkEdit(l *layerEnv, se ShareEdit) ([]int, *protoError) {
 	if se.Units < 1 || se.Units > min(len(ranked), s.cfg.MaxUnits) {
 		return nil, perr(codeOutOfRange, "units %d is not in 1..%d", se.Units, min(len(ranked), s.cfg.MaxUnits))
 	}
+	if err := s.checkStroke(l, se); err != nil {
+		return nil, err
+	}
 	if se.Everywhere {
-		if !se.Remove {
-			return nil, perr(codeBadMessage, "only removal can apply everywhere")
-		}
 		return ranked, nil
-	}
-	if se.Radius < 1 || se.Radius > s.cfg.MaxRadius {
-		return nil, perr(codeOutOfRange, "radius %d is not in 1..%d", se.Radius, s.cfg.MaxRadius)
-	}
-	if len(se.Points) == 0 || len(se.Points) > s.cfg.MaxStrokePoints {
-		return nil, perr(codeTooBig, "a stroke has 1..%d points", s.cfg.MaxStrokePoints)
-	}
-	for _, pt := range se.Points {
-		if pt.X < 0 || pt.X >= l.grid.imageW || pt.Y < 0 || pt.Y >= l.grid.imageH {
-			return nil, perr(codeOutOfRange, "point (%d, %d) is outside the %d×%d image", pt.X, pt.Y, l.grid.imageW, l.grid.imageH)
-		}
 	}
 	if _, _, _, err := s.brushEnv(l, se); err != nil {
 		return nil, err
 	}
 	return ranked, nil
+}
+
+// checkStroke checks where an edit paints: everywhere (removal only) or a
+// stroke of 1..MaxStrokePoints points in the image.
+func (s *Server) checkStroke(l *layerEnv, se ShareEdit) *protoError {
+	if se.Everywhere {
+		if !se.Remove {
+			return perr(codeBadMessage, "only removal can apply everywhere")
+		}
+		return nil
+	}
+	if se.Radius < 1 || se.Radius > s.cfg.MaxRadius {
+		return perr(codeOutOfRange, "radius %d is not in 1..%d", se.Radius, s.cfg.MaxRadius)
+	}
+	if len(se.Points) == 0 || len(se.Points) > s.cfg.MaxStrokePoints {
+		return perr(codeTooBig, "a stroke has 1..%d points", s.cfg.MaxStrokePoints)
+	}
+	for _, pt := range se.Points {
+		if pt.X < 0 || pt.X >= l.grid.imageW || pt.Y < 0 || pt.Y >= l.grid.imageH {
+			return perr(codeOutOfRange, "point (%d, %d) is outside the %d×%d image", pt.X, pt.Y, l.grid.imageW, l.grid.imageH)
+		}
+	}
+	return nil
 }
 
 // painterFromShare validates a decoded share state against the model.
@@ -642,10 +694,14 @@ func (s *Server) defaultPainter() *painter {
 func shareOf(model string, l *layerEnv, id int64, edits []*edit, repair bool) ShareState {
 	st := ShareState{Model: model, Layer: l.info.Name, ID: id, Repair: repair}
 	for _, e := range edits {
-		st.Edits = append(st.Edits, ShareEdit{
+		se := ShareEdit{
 			Concept: e.concept, Remove: e.remove, Everywhere: e.everywhere,
 			Units: e.units, Radius: e.radius, Points: e.points, Brush: e.brush, Step: e.step,
-		})
+		}
+		if e.custom != nil {
+			se.Units, se.Custom = 0, e.custom
+		}
+		st.Edits = append(st.Edits, se)
 	}
 	return st
 }

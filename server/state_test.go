@@ -82,6 +82,8 @@ func FuzzClientMessage(f *testing.F) {
 		`{"t":"stroke","seq":1,"concept":"tree","mode":"add","units":15,"radius":6,"points":[[10,10],[20,30]]}`,
 		`{"t":"stroke","seq":2,"concept":"sky","mode":"remove","units":1,"radius":1,"points":[[0,0]],"stroke":3}`,
 		`{"t":"erase_all","seq":3,"concept":"door","units":3}`,
+		`{"t":"stroke","seq":1,"mode":"add","radius":3,"points":[[1,1]],"custom":{"layer":"layer4","units":[3,1,31]}}`,
+		`{"t":"erase_all","seq":2,"custom":{"layer":"layer4","units":[0]}}`,
 		`{"t":"load","seq":4,"id":7,"layer":"layer2"}`,
 		`{"t":"undo","seq":5}`, `{"t":"redo","seq":6}`, `{"t":"reset","seq":7}`, `{"t":"delete","seq":8,"edit":0}`,
 		`{"t":"open","seq":9,"state":"AWJLS8xONTNhy0msTC0y0mJgAAQAAP__"}`, `{"t":"open","seq":10,"state":"garbage"}`,
@@ -121,7 +123,7 @@ func FuzzClientMessage(f *testing.F) {
 				t.Fatalf("current image %s/%d, history says %s/%d", p.layer.info.Name, p.id, st.layer.info.Name, st.id)
 			}
 			for _, e := range p.edits() {
-				if len(e.mask) != p.layer.grid.cells() || len(e.points) > s.cfg.MaxStrokePoints || len(e.unitList) != e.units {
+				if len(e.mask) != e.env.grid.cells() || len(e.points) > s.cfg.MaxStrokePoints || len(e.unitList) != e.units {
 					t.Fatalf("bad edit %+v", e)
 				}
 			}

@@ -16,8 +16,10 @@ import (
 //
 //	base64url-nopad( 0x01 || deflate( body ) )
 //	body   = str(model) str(layer) uv(id) uv(nconcepts) str(concept)* uv(nedits) edit* [uv(1)]
-//	edit   = byte(flags: 1 remove, 2 everywhere, 4 brush) uv(concept index) uv(units)
-//	         [ uv(brush index) uv(step index) ]                         flag 4 only
+//	edit   = byte(flags: 1 remove, 2 everywhere, 4 brush, 8 custom)
+//	         ( uv(concept index) uv(units)                              without flag 8
+//	           [ uv(brush index) uv(step index) ]                       flag 4 only
+//	         | uv(layer index) uv(nunits) uv(u0) uv(u[i]−u[i−1]−1)* )   flag 8: custom brush
 //	         [ uv(radius) uv(npoints) uv(x0) uv(y0) (sv(dx) sv(dy))* ]   strokes only
 //	str    = uv(len) bytes;  uv = unsigned varint;  sv = zigzag varint
 //
@@ -27,7 +29,10 @@ import (
 // strength 1; points are deltas because consecutive brush points are
 // close, which makes them one byte each before deflate. The optional last
 // field, present only as 1, means "repair artifacts" is on; tokens without
-// it are the same bytes as before the field existed.
+// it are the same bytes as before the field existed. A custom brush (flag
+// 8, units chosen in the unit editor) stores its layer in the name table
+// and its units in increasing order as gaps, so one set of units has one
+// token; tokens without it are the same bytes as before it existed.
 
 // TokenVersion is the first byte of every token this code writes.
 const TokenVersion = 1
@@ -63,6 +68,16 @@ type ShareEdit struct {
 	// Brush and Step name the brush and its strength step; both empty means
 	// the concept's IoU ranking at strength 1 (tokens made before brushes).
 	Brush, Step string
+	// Custom, when set, is the edit's brush instead of a concept: Concept,
+	// Units, Brush and Step are then empty.
+	Custom *CustomBrush
+}
+
+// CustomBrush is a brush of units chosen by hand (in the unit editor):
+// a stroke switches exactly these units of Layer on at their level, or off.
+type CustomBrush struct {
+	Layer string
+	Units []int // strictly increasing
 }
 
 // ShareState is everything needed to reproduce one painted image.
@@ -79,6 +94,7 @@ const (
 	flagRemove     = 1
 	flagEverywhere = 2
 	flagBrush      = 4
+	flagCustom     = 8
 )
 
 // TokenEncoder writes share tokens. A session encodes a token with every
@@ -175,6 +191,10 @@ func encodeBody(st ShareState) ([]byte, error) {
 		}
 	}
 	for _, e := range st.Edits {
+		if e.Custom != nil {
+			add(e.Custom.Layer)
+			continue
+		}
 		add(e.Concept)
 		if e.Brush != "" || e.Step != "" {
 			add(e.Brush)
@@ -203,10 +223,23 @@ func encodeBody(st ShareState) ([]byte, error) {
 		if brush {
 			flags |= flagBrush
 		}
+		if e.Custom != nil {
+			if brush || e.Concept != "" || e.Units != 0 {
+				return nil, fmt.Errorf("%w: a custom edit with a concept or brush", ErrBadToken)
+			}
+			flags |= flagCustom
+		}
 		body = append(body, flags)
-		body = binary.AppendUvarint(body, uint64(index[e.Concept]))
-		if err := putSmall("units", e.Units); err != nil {
-			return nil, err
+		if e.Custom != nil {
+			var err error
+			if body, err = appendCustom(body, index[e.Custom.Layer], e.Custom.Units); err != nil {
+				return nil, err
+			}
+		} else {
+			body = binary.AppendUvarint(body, uint64(index[e.Concept]))
+			if err := putSmall("units", e.Units); err != nil {
+				return nil, err
+			}
 		}
 		if brush {
 			body = binary.AppendUvarint(body, uint64(index[e.Brush]))
@@ -239,6 +272,26 @@ func encodeBody(st ShareState) ([]byte, error) {
 	}
 	if st.Repair {
 		body = binary.AppendUvarint(body, 1)
+	}
+	return body, nil
+}
+
+// appendCustom writes a custom brush's layer index and units.
+func appendCustom(body []byte, layer int, units []int) ([]byte, error) {
+	if len(units) == 0 || len(units) >= maxTokenValue {
+		return nil, fmt.Errorf("%w: custom brush of %d units", ErrBadToken, len(units))
+	}
+	body = binary.AppendUvarint(body, uint64(layer))
+	body = binary.AppendUvarint(body, uint64(len(units)))
+	for i, u := range units {
+		if u < 0 || u >= maxTokenValue || (i > 0 && u <= units[i-1]) {
+			return nil, fmt.Errorf("%w: custom brush units must increase within 0..%d", ErrBadToken, maxTokenValue-1)
+		}
+		if i == 0 {
+			body = binary.AppendUvarint(body, uint64(u))
+		} else {
+			body = binary.AppendUvarint(body, uint64(u-units[i-1]-1))
+		}
 	}
 	return body, nil
 }
@@ -304,32 +357,19 @@ func DecodeState(tok string) (ShareState, error) {
 	for i := uint64(0); i < nEdits && d.err == nil; i++ {
 		var e ShareEdit
 		flags := d.byte()
-		if flags&^(flagRemove|flagEverywhere|flagBrush) != 0 {
+		if flags&^(flagRemove|flagEverywhere|flagBrush|flagCustom) != 0 || flags&(flagBrush|flagCustom) == flagBrush|flagCustom {
 			d.fail("unknown edit flags %#x", flags)
 			break
 		}
 		e.Remove = flags&flagRemove != 0
 		e.Everywhere = flags&flagEverywhere != 0
-		ci := d.uv("concept index", uint64(len(names)))
-		if d.err == nil && ci >= uint64(len(names)) {
-			d.fail("concept index %d of %d", ci, len(names))
-			break
+		if flags&flagCustom != 0 {
+			e.Custom = d.custom(names)
+		} else {
+			d.concept(&e, flags&flagBrush != 0, names)
 		}
 		if d.err != nil {
 			break
-		}
-		e.Concept = names[ci]
-		e.Units = int(d.uv("units", maxTokenValue-1))
-		if flags&flagBrush != 0 {
-			bi := d.uv("brush index", uint64(len(names)))
-			si := d.uv("step index", uint64(len(names)))
-			if d.err == nil && (bi >= uint64(len(names)) || si >= uint64(len(names))) {
-				d.fail("brush or step index beyond %d names", len(names))
-			}
-			if d.err != nil {
-				break
-			}
-			e.Brush, e.Step = names[bi], names[si]
 		}
 		if !e.Everywhere {
 			e.Radius = int(d.uv("radius", maxTokenValue-1))
@@ -376,6 +416,61 @@ func DecodeState(tok string) (ShareState, error) {
 		return ShareState{}, d.err
 	}
 	return st, nil
+}
+
+// concept reads a concept edit's concept, units and optional brush names.
+func (d *tokenReader) concept(e *ShareEdit, brush bool, names []string) {
+	ci := d.uv("concept index", uint64(len(names)))
+	if d.err == nil && ci >= uint64(len(names)) {
+		d.fail("concept index %d of %d", ci, len(names))
+	}
+	if d.err != nil {
+		return
+	}
+	e.Concept = names[ci]
+	e.Units = int(d.uv("units", maxTokenValue-1))
+	if !brush {
+		return
+	}
+	bi := d.uv("brush index", uint64(len(names)))
+	si := d.uv("step index", uint64(len(names)))
+	if d.err == nil && (bi >= uint64(len(names)) || si >= uint64(len(names))) {
+		d.fail("brush or step index beyond %d names", len(names))
+	}
+	if d.err == nil {
+		e.Brush, e.Step = names[bi], names[si]
+	}
+}
+
+// custom reads a custom brush: its layer's name index and its units.
+func (d *tokenReader) custom(names []string) *CustomBrush {
+	li := d.uv("layer index", uint64(len(names)))
+	if d.err == nil && li >= uint64(len(names)) {
+		d.fail("layer index %d of %d", li, len(names))
+	}
+	// Every unit takes at least a byte, so the remaining length bounds the
+	// allocation whatever the count claims.
+	n := d.uv("unit count", uint64(d.remaining()))
+	if d.err == nil && n == 0 {
+		d.fail("custom brush without units")
+	}
+	if d.err != nil {
+		return nil
+	}
+	cb := &CustomBrush{Layer: names[li], Units: make([]int, n)}
+	next := uint64(0) // the smallest value the next unit may take
+	for i := range cb.Units {
+		gap := d.uv("unit", maxTokenValue-1)
+		if d.err == nil && next+gap >= maxTokenValue {
+			d.fail("unit %d out of range", next+gap)
+		}
+		if d.err != nil {
+			return nil
+		}
+		cb.Units[i] = int(next + gap)
+		next += gap + 1
+	}
+	return cb
 }
 
 // tokenReader reads varint fields and remembers the first error so the

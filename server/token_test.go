@@ -34,6 +34,14 @@ func TestStateRoundTrip(t *testing.T) {
 		{"empty edits", ShareState{Model: "m", Layer: "layer1", ID: 0}},
 		{"sample", sampleState()},
 		{"max id", ShareState{Model: "m", Layer: "l", ID: 1<<63 - 1}},
+		// Custom brushes next to concept edits, the layer name shared with
+		// the state's layer and a concept's name.
+		{"custom brushes", ShareState{Model: "m", Layer: "layer4", ID: 9, Repair: true, Edits: []ShareEdit{
+			{Concept: "tree", Units: 4, Radius: 3, Points: []Point{{1, 2}}, Brush: "tree-ace", Step: "low"},
+			{Custom: &CustomBrush{Layer: "layer4", Units: []int{0, 1, 7, 511, 65535}}, Radius: 5, Points: []Point{{9, 9}, {12, 8}}},
+			{Custom: &CustomBrush{Layer: "layer6", Units: []int{300}}, Remove: true, Everywhere: true},
+			{Concept: "layer6", Units: 1, Radius: 1, Points: []Point{{0, 0}}},
+		}}},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	long := ShareState{Model: "scenes128", Layer: "layer4", ID: 7}
@@ -126,6 +134,14 @@ func TestDecodeStateErrors(t *testing.T) {
 		{"padded varint", rawToken(1, append(append(head(), 0x80, 0x00), 0))},
 		{"padded signed varint", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 't'), 1), 0, 0, 1, 1, 2, 5, 5, 0x82, 0x00, 0))},
 		{"valid edits just over the body limit", bigToken(t, MaxTokenBody+1)},
+		// Custom edits: body = head, 1 name "l", 1 edit, flags, layer index,
+		// unit count, gaps, then the everywhere flag ends the edit.
+		{"custom and brush flags", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|4|2|1, 0, 1, 0))},
+		{"custom layer index out of range", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|2|1, 1, 1, 0))},
+		{"custom without units", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|2|1, 0, 0))},
+		{"custom unit count beyond data", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|2|1, 0, 9, 0))},
+		{"custom units past the limit", rawToken(1, uv(append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|2|1, 0, 2, 0), maxTokenValue-1))},
+		{"custom truncated", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|2|1, 0, 3, 1))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -239,6 +255,10 @@ func TestEncodeStateErrors(t *testing.T) {
 		{"negative point", ShareState{Edits: []ShareEdit{{Concept: "t", Units: 1, Radius: 1, Points: []Point{{-1, 0}}}}}},
 		{"huge radius", ShareState{Edits: []ShareEdit{{Concept: "t", Units: 1, Radius: 1 << 16, Points: []Point{{1, 0}}}}}},
 		{"no points", ShareState{Edits: []ShareEdit{{Concept: "t", Units: 1, Radius: 1}}}},
+		{"custom units not increasing", ShareState{Edits: []ShareEdit{{Custom: &CustomBrush{Layer: "l", Units: []int{3, 3}}, Remove: true, Everywhere: true}}}},
+		{"custom without units", ShareState{Edits: []ShareEdit{{Custom: &CustomBrush{Layer: "l"}, Remove: true, Everywhere: true}}}},
+		{"custom unit too big", ShareState{Edits: []ShareEdit{{Custom: &CustomBrush{Layer: "l", Units: []int{1 << 16}}, Remove: true, Everywhere: true}}}},
+		{"custom with a concept", ShareState{Edits: []ShareEdit{{Concept: "t", Custom: &CustomBrush{Layer: "l", Units: []int{1}}, Remove: true, Everywhere: true}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -258,6 +278,7 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add("AQ")
 	f.Add(rawToken(1, []byte{1, 'm', 1, 'l', 0, 0, 0}))
 	f.Add(rawToken(1, []byte{1, 'm', 1, 'l', 0, 1, 1, 't', 1, 0, 0, 3, 2, 1, 5, 5}))
+	f.Add(rawToken(1, []byte{1, 'm', 1, 'l', 0, 1, 1, 'l', 2, 11, 0, 2, 4, 0, 8, 0, 1, 1, 5, 1, 5, 5}))
 	f.Fuzz(func(t *testing.T, tok string) {
 		st, err := DecodeState(tok)
 		if err != nil {

@@ -35,8 +35,12 @@ const immutableCache = "public, max-age=31536000, immutable"
 
 // requiredAssets are the files the templates reference; NewPages checks them.
 func requiredAssets() []string {
-	return append(append([]string{"app.js", "app.css", "icon.svg"}, partScripts()...), analysisAssets()...)
+	return append(append([]string{"app.js", "app.css", "icon.svg", customBrushScript}, partScripts()...), analysisAssets()...)
 }
+
+// customBrushScript is the part that paints with a custom brush from the
+// unit editor; the painter loads it only when its address carries one.
+const customBrushScript = "custombrush.js"
 
 // partScripts are the plain scripts that register with app.js as parts
 // (see "parts" in app.js); the pages load them, in this order, before it.

@@ -19,11 +19,12 @@ func testFS(js string) fstest.MapFS {
 		"app.css":  {Data: []byte("body { color: red; }\n" + strings.Repeat("/* padding so gzip pays off */\n", 20))},
 		"icon.svg": {Data: []byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`)},
 		// The analysis tools' files (compare panel, repair toggle, growth overlay).
-		"compare.js":   {Data: []byte("/* compare */")},
-		"repair.js":    {Data: []byte("/* repair */")},
-		"growth.js":    {Data: []byte("/* growth */")},
-		"analysis.css": {Data: []byte("/* analysis */")},
-		".hidden":      {Data: []byte("ignored")},
+		"compare.js":     {Data: []byte("/* compare */")},
+		"repair.js":      {Data: []byte("/* repair */")},
+		"growth.js":      {Data: []byte("/* growth */")},
+		"analysis.css":   {Data: []byte("/* analysis */")},
+		"custombrush.js": {Data: []byte("/* custom brush */")},
+		".hidden":        {Data: []byte("ignored")},
 	}
 	for _, name := range partScripts() {
 		fsys[name] = &fstest.MapFile{Data: []byte("/* part " + name + " */")}
@@ -64,7 +65,7 @@ func TestAssetURLIsContentHashed(t *testing.T) {
 	if _, err := a.Lookup("missing.js"); !errors.Is(err, ErrUnknownAsset) {
 		t.Errorf("Lookup(missing.js) error = %v, want ErrUnknownAsset", err)
 	}
-	names := append([]string{"app.css", "app.js", "icon.svg"}, partScripts()...)
+	names := append([]string{"app.css", "app.js", "icon.svg", customBrushScript}, partScripts()...)
 	names = append(names, analysisAssets()...)
 	sort.Strings(names)
 	if got, want := strings.Join(a.Names(), ","), strings.Join(names, ","); got != want {

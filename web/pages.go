@@ -181,6 +181,10 @@ type view struct {
 	GrowthPath  string
 	// Repair: some layer has a "repair artifacts" ranking.
 	Repair bool
+	// Custom is the custom brush of the page address (painter only), and
+	// CustomError why the address's brush cannot be used.
+	Custom      *server.PageCustom
+	CustomError string
 }
 
 type sample struct {
@@ -205,7 +209,22 @@ type clientConfig struct {
 	// StateError is set when the page's ?state= link could not be used
 	// (the page then shows the default image and says so).
 	StateError bool `json:"state_error,omitempty"`
+	// Custom is the page's custom brush (custombrush.js), when it has one.
+	Custom *clientCustom `json:"custom,omitempty"`
 }
+
+// clientCustom is a custom brush for custombrush.js.
+type clientCustom struct {
+	Layer string `json:"layer"`
+	Units []int  `json:"units"`
+	Mode  string `json:"mode"` // "add" or "remove"
+	Label string `json:"label"`
+	Color string `json:"color"`
+}
+
+// customColor marks custom brushes and their edits: the colour app.js
+// gives any edit whose name is not a concept.
+const customColor = "#ffffff"
 
 type clientModel struct {
 	Name         string        `json:"name"`
@@ -357,6 +376,10 @@ func newView(d server.PageData, a *Assets, tokens *server.TokenEncoder, embed bo
 		if v.GrowthPath != "" {
 			v.Parts = append(v.Parts, a.URL("growth.js"))
 		}
+		v.Custom, v.CustomError = d.Custom, d.CustomError
+		if v.Custom != nil {
+			v.Parts = append(v.Parts, a.URL(customBrushScript))
+		}
 	}
 	wsPath := d.WSPath
 	if wsPath == "" {
@@ -388,6 +411,13 @@ func newView(d server.PageData, a *Assets, tokens *server.TokenEncoder, embed bo
 	}
 	for _, s := range v.Samples {
 		cfg.Samples = append(cfg.Samples, clientSample{ID: s.ID, Thumb: s.Thumb})
+	}
+	if c := v.Custom; c != nil {
+		mode := "add"
+		if c.Remove {
+			mode = "remove"
+		}
+		cfg.Custom = &clientCustom{Layer: c.Layer, Units: c.Units, Mode: mode, Label: c.Label, Color: customColor}
 	}
 	v.Config = cfg
 	return v, nil
@@ -484,8 +514,23 @@ func i64toa(i int64) string { return strconv.FormatInt(i, 10) }
 // statusKind styles the status line; a page opened with an unusable share
 // link starts with that error showing.
 func statusKind(v view) string {
-	if v.StateError != "" {
+	if v.StateError != "" || v.CustomError != "" {
 		return "error"
 	}
 	return "info"
+}
+
+// customTitle lists a custom brush's units for its tooltip.
+func customTitle(c *server.PageCustom) string {
+	parts := make([]string, len(c.Units))
+	for i, u := range c.Units {
+		parts[i] = strconv.Itoa(u)
+	}
+	return "Units " + strings.Join(parts, ", ") + " of " + c.Layer + ", chosen in the unit editor"
+}
+
+// statusText is what the status line says when the page opens: why its
+// link or its custom brush could not be used.
+func statusText(v view) string {
+	return strings.TrimSpace(v.StateError + " " + v.CustomError)
 }

@@ -108,12 +108,21 @@ func TestGoldenPages(t *testing.T) {
 	withTools.Hello.Layers = append([]server.HelloLayer(nil), withTools.Hello.Layers...)
 	withTools.Hello.Layers[0].Repair = 10
 
+	// A custom brush from the unit editor: its palette button, its part
+	// script and its config; and an address whose brush was refused.
+	withCustom := basePageData()
+	withCustom.Custom = &server.PageCustom{Layer: "layer4", Units: []int{3, 17, 40}, Remove: true, Label: "custom: 3 units @ layer4"}
+	badCustom := basePageData()
+	badCustom.CustomError = "The custom brush in this address cannot be used: unit 600 is not in 0..511 of layer4."
+
 	tests := []struct {
 		name  string
 		embed bool
 		data  server.PageData
 	}{
 		{"painter", false, basePageData()},
+		{"painter_custom", false, withCustom},
+		{"painter_custom_error", false, badCustom},
 		{"painter_state", false, withState(basePageData(), "AQtoken_-1", "/")},
 		{"painter_bad_link", false, badLink},
 		{"painter_two_layers", false, twoLayers},

@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"io"
+
+	"github.com/ganpaint-go/ganpaint/server"
 )
 
 // editorView is the unit editor's page: its controls are server-rendered,
@@ -29,6 +31,17 @@ type editorConfig struct {
 	DefaultLayer string            `json:"default_layer"`
 	Colors       map[string]string `json:"colors"`
 	UnitURL      string            `json:"unit_url"` // with {layer} and {unit} to fill in
+	// PainterURL is the painter page: "Paint with these units" opens it
+	// with the chosen units as a custom brush (server/custombrush.go).
+	PainterURL string `json:"painter_url"`
+	// CustomParams are the painter's query parameters for that brush.
+	CustomParams customParams `json:"custom_params"`
+}
+
+type customParams struct {
+	Layer string `json:"layer"`
+	Units string `json:"units"`
+	Mode  string `json:"mode"`
 }
 
 type editorLayer struct {
@@ -48,7 +61,8 @@ func (p *Report) Editor(w io.Writer) error {
 	v := editorView{Head: h, ImageW: p.rep.ImageW, ImageH: p.rep.ImageH, EditJS: p.asset("editor.js"),
 		Config: editorConfig{Project: p.rep.Model, API: "/api", Width: p.rep.ImageW, Height: p.rep.ImageH,
 			MaxID: p.rep.MaxID, MaxIDs: editorMaxIDs, Colors: map[string]string{},
-			UnitURL: p.links.Unit("{layer}", 0)}}
+			UnitURL: p.links.Unit("{layer}", 0), PainterURL: p.links.Painter(),
+			CustomParams: customParams{Layer: server.CustomLayerParam, Units: server.CustomUnitsParam, Mode: server.CustomModeParam}}}
 	v.Config.UnitURL = v.Config.UnitURL[:len(v.Config.UnitURL)-1] + "{unit}"
 	for _, l := range p.rep.Layers {
 		v.Config.Layers = append(v.Config.Layers, editorLayer{Name: l.Layer.Layer, Channels: l.Channels, Width: l.Width, Height: l.Height})

@@ -3491,7 +3491,30 @@ func reportEditorPage(v editorView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 299, ".</p></div><button type=\"button\" class=\"btn primary\" id=\"ed-run\">Apply</button><p class=\"status\" id=\"ed-status\" role=\"status\" aria-live=\"polite\"></p><details><summary>Request for the API</summary><pre id=\"ed-request\"></pre></details></section><section class=\"editor-results\" aria-label=\"Images\"><p class=\"pairs-head\">Each pair: before (click a point to list its units) and after.</p><div class=\"pairs\" id=\"ed-pairs\"></div></section><section class=\"editor-side\" aria-label=\"Units\"><h2>Units at the clicked point</h2><p class=\"hint\" id=\"ed-query-info\">Click a point of an image on the left.</p><div class=\"query-lists\"><div><h3>by activation</h3><ol class=\"query-list\" id=\"ed-query-raw\"></ol></div><div><h3>by quantile</h3><ol class=\"query-list\" id=\"ed-query-q\"></ol></div></div><h2>Palette</h2><p class=\"hint\">Units in the order of the ranking above; click to choose or drop.</p><ol class=\"palette\" id=\"ed-palette\"></ol></section></div></main></body></html>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 299, ".</p></div><button type=\"button\" class=\"btn primary\" id=\"ed-run\">Apply</button> ")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		if v.Config.PainterURL != "" {
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 300, "<p class=\"field\"><a class=\"btn\" id=\"ed-to-painter\" href=\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var213 string
+			templ_7745c5c3_Var213, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.URL(v.Config.PainterURL)).ResolveURL(ctx)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `report.templ`, Line: 454, Col: 79}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var213)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 301, "\" aria-disabled=\"true\">Paint with these units</a> <span class=\"hint\">Opens the painter with the chosen units and action as a custom brush.</span></p>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 302, "<p class=\"status\" id=\"ed-status\" role=\"status\" aria-live=\"polite\"></p><details><summary>Request for the API</summary><pre id=\"ed-request\"></pre></details></section><section class=\"editor-results\" aria-label=\"Images\"><p class=\"pairs-head\">Each pair: before (click a point to list its units) and after.</p><div class=\"pairs\" id=\"ed-pairs\"></div></section><section class=\"editor-side\" aria-label=\"Units\"><h2>Units at the clicked point</h2><p class=\"hint\" id=\"ed-query-info\">Click a point of an image on the left.</p><div class=\"query-lists\"><div><h3>by activation</h3><ol class=\"query-list\" id=\"ed-query-raw\"></ol></div><div><h3>by quantile</h3><ol class=\"query-list\" id=\"ed-query-q\"></ol></div></div><h2>Palette</h2><p class=\"hint\">Units in the order of the ranking above; click to choose or drop.</p><ol class=\"palette\" id=\"ed-palette\"></ol></section></div></main></body></html>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

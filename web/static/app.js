@@ -73,6 +73,9 @@
     grid: false,
     comparing: false,
     highlight: -1, // index into session.editList shown highlighted, or -1
+    // A brush chosen instead of the concept (custombrush.js: units picked in
+    // the unit editor): {label, color, wire}; strokes send wire as "custom".
+    custom: null,
   };
 
   // What the server told us. Until hello arrives, the page config stands in.
@@ -508,7 +511,7 @@
     if (el.undo) el.undo.disabled = !live || !session.canUndo;
     if (el.redo) el.redo.disabled = !live || !session.canRedo;
     if (el.reset) el.reset.disabled = !live || session.edits === 0;
-    const paintable = conceptUnits(ui.concept) > 0;
+    const paintable = !!ui.custom || conceptUnits(ui.concept) > 0;
     if (el.eraseAll) el.eraseAll.disabled = !live || !paintable;
     if (el.compare) el.compare.disabled = !(originalKey === imageKey() && session.edits > 0);
     if (ui.comparing) setCompare(true); // drops out when the original no longer applies
@@ -573,6 +576,7 @@
       b.disabled = n > cap;
     }
     syncSteps();
+    if (ui.custom && el.strengthOut) el.strengthOut.textContent = ui.custom.label;
   }
 
   function effectiveUnits() {
@@ -718,9 +722,9 @@
   function selectConcept(name) {
     if (!model.concepts.some((c) => c.name === name)) return;
     ui.concept = name;
-    for (const b of $$('.concept')) b.setAttribute('aria-pressed', String(b.dataset.concept === name));
-    if (el.eraseConcept) el.eraseConcept.textContent = name;
-    document.documentElement.style.setProperty('--current', conceptColor(name));
+    for (const b of $$('.concept')) b.setAttribute('aria-pressed', String(!ui.custom && b.dataset.concept === name));
+    if (el.eraseConcept) el.eraseConcept.textContent = ui.custom ? ui.custom.label : name;
+    document.documentElement.style.setProperty('--current', ui.custom ? ui.custom.color : conceptColor(name));
     updateControls();
     drawOverlay();
     emit('concept', name);
@@ -885,13 +889,14 @@
 
   function newStroke(points) {
     const layer = model.layers.get(session.layer);
+    const cb = ui.custom;
     return {
       id: nextStrokeID(),
-      concept: ui.concept,
-      color: conceptColor(ui.concept),
+      concept: cb ? undefined : ui.concept,
+      color: cb ? cb.color : conceptColor(ui.concept),
       mode: ui.mode,
-      units: effectiveUnits(),
-      ...brushFields(ui.mode === 'remove'),
+      units: cb ? undefined : effectiveUnits(),
+      ...(cb ? { custom: cb.wire } : brushFields(ui.mode === 'remove')),
       radius: ui.radius,
       points,
       sent: 0,
@@ -912,7 +917,7 @@
         return false;
       }
     }
-    if (!ui.concept || conceptUnits(ui.concept) <= 0) {
+    if (!ui.custom && (!ui.concept || conceptUnits(ui.concept) <= 0)) {
       setStatus(ui.concept ? ui.concept + ' cannot be painted at ' + session.layer + '.' : 'Pick a concept first.', 'warn');
       return false;
     }
@@ -1036,7 +1041,7 @@
         // The stroke is full: continue with a new stroke (its own undo step)
         // that starts at the last sent point so the line stays unbroken.
         const cont = newStroke(s.points.slice(s.sent - 1));
-        Object.assign(cont, { concept: s.concept, color: s.color, mode: s.mode, units: s.units, brush: s.brush, strength: s.strength, radius: s.radius });
+        Object.assign(cont, { concept: s.concept, color: s.color, mode: s.mode, units: s.units, brush: s.brush, strength: s.strength, radius: s.radius, custom: s.custom });
         cont.cells = s.cells;
         s.points = s.points.slice(0, s.sent);
         s.done = true;
@@ -1047,6 +1052,7 @@
       const part = s.points.slice(s.sent, s.sent + room);
       const seq = conn.send({
         t: 'stroke', concept: s.concept, mode: s.mode, units: s.units, brush: s.brush, strength: s.strength, radius: s.radius, points: part, stroke: s.id,
+        custom: s.custom,
       });
       if (!seq) return null;
       s.sent += part.length;
@@ -1353,7 +1359,10 @@
   if (el.palette) {
     el.palette.addEventListener('click', (ev) => {
       const b = ev.target.closest('.concept');
-      if (b) selectConcept(b.dataset.concept);
+      if (b) {
+        ui.custom = null;
+        selectConcept(b.dataset.concept);
+      }
     });
   }
   for (const b of $$('button[data-mode]')) b.addEventListener('click', () => setMode(b.dataset.mode));
@@ -1367,7 +1376,8 @@
   if (el.compare) el.compare.addEventListener('click', () => setCompare(!ui.comparing));
   if (el.eraseAll) {
     el.eraseAll.addEventListener('click', () => {
-      if (!conn.send({ t: 'erase_all', concept: ui.concept, units: effectiveUnits(), ...brushFields(true) })) setStatus('Not connected yet.', 'warn', false, 'conn');
+      const msg = ui.custom ? { t: 'erase_all', custom: ui.custom.wire } : { t: 'erase_all', concept: ui.concept, units: effectiveUnits(), ...brushFields(true) };
+      if (!conn.send(msg)) setStatus('Not connected yet.', 'warn', false, 'conn');
     });
   }
   if (el.samples) {
@@ -1491,6 +1501,7 @@
     else if (key === ']') setRadius(ui.radius + Math.max(1, Math.round(ui.radius * 0.2)));
     else if (key === 'g' && el.grid) setGrid(!ui.grid);
     else if (key.length === 1 && conceptKeys.includes(key) && model.concepts[conceptKeys.indexOf(key)]) {
+      ui.custom = null;
       selectConcept(model.concepts[conceptKeys.indexOf(key)].name);
     } else return;
     ev.preventDefault();
@@ -1557,12 +1568,20 @@
     },
     // Overridable by parts: the remembered painting of an image, if any.
     hooks: { paintingOf: () => null },
+    setMode,
+    // setCustom chooses a brush that is not a concept (see ui.custom), or
+    // null; custom() is the one chosen.
+    setCustom(b) {
+      ui.custom = b;
+      selectConcept(ui.concept);
+    },
+    custom: () => ui.custom,
   };
   for (const init of window.GANPaintParts || []) init(app);
 
   paintSwatches();
   selectConcept(ui.concept);
-  setMode('add');
+  setMode(ui.mode);
   syncStrength();
   setConn('connecting', 'Connecting…');
   conn.open();

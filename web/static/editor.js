@@ -16,6 +16,7 @@
     units: $('ed-units'), unitsInfo: $('ed-units-info'), clear: $('ed-clear'), alpha: $('ed-alpha'), alphaOut: $('ed-alpha-out'),
     maskClear: $('ed-mask-clear'), ids: $('ed-ids'), run: $('ed-run'), status: $('ed-status'), request: $('ed-request'),
     pairs: $('ed-pairs'), queryInfo: $('ed-query-info'), queryRaw: $('ed-query-raw'), queryQ: $('ed-query-q'), palette: $('ed-palette'),
+    toPainter: $('ed-to-painter'),
   };
   const state = {
     layer: null, // {name, channels, width, height}
@@ -90,6 +91,22 @@
     for (const li of el.palette.children) {
       li.setAttribute('aria-pressed', String(state.units.includes(Number(li.dataset.unit))));
     }
+    painterLink();
+  }
+
+  // painterLink points "Paint with these units" at the painter with the
+  // chosen units, layer and action as a custom brush, in the address so it
+  // opens in a new tab too; the painter checks it and says what is wrong.
+  function painterLink() {
+    if (!el.toPainter) return;
+    const p = new URLSearchParams();
+    p.set(cfg.custom_params.layer, state.layer.name);
+    p.set(cfg.custom_params.units, state.units.join(','));
+    p.set(cfg.custom_params.mode, mode());
+    const ok = state.units.length > 0;
+    el.toPainter.href = cfg.painter_url + (ok ? '?' + p.toString() : '');
+    el.toPainter.setAttribute('aria-disabled', String(!ok));
+    el.toPainter.title = ok ? `Paint with ${state.units.length} units of ${state.layer.name} (${mode()})` : 'Choose units first';
   }
 
   function toggleUnit(u) {
@@ -406,6 +423,15 @@
     if (where() === 'mask') run();
   });
   el.run.addEventListener('click', run);
+  for (const r of document.querySelectorAll('input[name="ed-mode"]')) r.addEventListener('change', painterLink);
+  if (el.toPainter) {
+    el.toPainter.addEventListener('click', (ev) => {
+      if (!state.units.length) {
+        ev.preventDefault();
+        status('Choose units first: a ranking range, the palette or a clicked point.', 'error');
+      }
+    });
+  }
   el.ids.addEventListener('keydown', (ev) => ev.key === 'Enter' && run());
 
   // Start from the address (links from the report: ?layer=…&units=…).

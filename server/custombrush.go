@@ -1,0 +1,209 @@
+package server
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Custom brushes: units chosen by hand in the unit editor, painted like a
+// concept's brush. The editor opens the painter with the brush in the page
+// address (so it works in a new tab and the address can be shared):
+//
+//	/?custom_layer=layer4&custom_units=3,17,40&custom_mode=add
+//
+// The page validates it and shows it in the palette; strokes then carry
+// {"custom": {"layer", "units"}} instead of a concept (docs/protocol.md),
+// and share tokens record it (token.go, flag 8).
+
+// Query parameters of the painter page that carry a custom brush.
+const (
+	CustomLayerParam = "custom_layer"
+	CustomUnitsParam = "custom_units"
+	CustomModeParam  = "custom_mode"
+)
+
+// maxCustomParam bounds the units parameter before it is parsed: 64 units
+// of up to five digits and their commas, with room for larger limits.
+const maxCustomParam = 4096
+
+// PageCustom is a validated custom brush for the painter page.
+type PageCustom struct {
+	Layer  string
+	Units  []int // increasing
+	Remove bool  // the mode the editor chose; the painter's toggle can change it
+	Label  string
+}
+
+// customLabel names a custom brush in the palette and the edit list.
+func customLabel(cb *CustomBrush) string {
+	n := "units"
+	if len(cb.Units) == 1 {
+		n = "unit"
+	}
+	return fmt.Sprintf("custom: %d %s @ %s", len(cb.Units), n, cb.Layer)
+}
+
+// pageCustom reads a custom brush from the painter page's query. It returns
+// nil and "" when the address has none, and a message for the user when it
+// has one that cannot be used.
+func (s *Server) pageCustom(q url.Values) (*PageCustom, string) {
+	layer, units, mode := q.Get(CustomLayerParam), q.Get(CustomUnitsParam), q.Get(CustomModeParam)
+	if !q.Has(CustomLayerParam) && !q.Has(CustomUnitsParam) && !q.Has(CustomModeParam) {
+		return nil, ""
+	}
+	fail := func(msg string) (*PageCustom, string) {
+		return nil, "The custom brush in this address cannot be used: " + msg + "."
+	}
+	if layer == "" || units == "" {
+		return fail(fmt.Sprintf("it needs both %s and %s", CustomLayerParam, CustomUnitsParam))
+	}
+	remove := false
+	switch mode {
+	case "", "add":
+	case "remove":
+		remove = true
+	default:
+		return fail(fmt.Sprintf("%s must be add or remove, not %q", CustomModeParam, truncate(mode, 16)))
+	}
+	if len(units) > maxCustomParam {
+		return fail(fmt.Sprintf("the unit list is %d characters long", len(units)))
+	}
+	var list []float64
+	for _, part := range strings.Split(units, ",") {
+		part = strings.TrimSpace(part)
+		v, err := strconv.Atoi(part)
+		if err != nil || part[0] == '+' {
+			return fail(fmt.Sprintf("%q is not a unit number", truncate(part, 16)))
+		}
+		list = append(list, float64(v))
+	}
+	cb, err := s.customBrush(layer, list)
+	if err != nil {
+		return fail(err.Message)
+	}
+	return &PageCustom{Layer: cb.Layer, Units: cb.Units, Remove: remove, Label: customLabel(cb)}, ""
+}
+
+// customBrush validates a custom brush from a client (the page address or a
+// stroke message): a paintable layer and 1..MaxUnits distinct units within
+// its channels. The units come back sorted, so one set of units has one
+// share token.
+func (s *Server) customBrush(layer string, units []float64) (*CustomBrush, *protoError) {
+	l, ok := s.layers[layer]
+	if !ok {
+		return nil, perr(codeUnknownLayer, "layer %q cannot be painted (layers: %s)", truncate(layer, 32), strings.Join(s.layerNames(), ", "))
+	}
+	if len(units) == 0 {
+		return nil, perr(codeBadMessage, "a custom brush needs at least one unit")
+	}
+	if len(units) > s.cfg.MaxUnits {
+		return nil, perr(codeTooBig, "%d units, at most %d in one brush", len(units), s.cfg.MaxUnits)
+	}
+	cb := &CustomBrush{Layer: layer, Units: make([]int, len(units))}
+	for i, v := range units {
+		if v != math.Trunc(v) || v < 0 || v >= float64(l.info.Channels) {
+			return nil, perr(codeOutOfRange, "unit %v is not in 0..%d of %s", v, l.info.Channels-1, layer)
+		}
+		cb.Units[i] = int(v)
+	}
+	slices.Sort(cb.Units)
+	for i := 1; i < len(cb.Units); i++ {
+		if cb.Units[i] == cb.Units[i-1] {
+			return nil, perr(codeBadMessage, "unit %d is listed twice", cb.Units[i])
+		}
+	}
+	return cb, nil
+}
+
+// layerNames are the paintable layers in generator order.
+func (s *Server) layerNames() []string {
+	var out []string
+	for _, l := range s.hello.Layers {
+		out = append(out, l.Name)
+	}
+	return out
+}
+
+// customMsg is the "custom" field of stroke and erase_all messages.
+type customMsg struct {
+	Layer *string   `json:"layer"`
+	Units []float64 `json:"units"`
+}
+
+// messageCustom validates a message's custom brush; a custom brush has no
+// concept, brush or strength of its own.
+func (s *Server) messageCustom(m *clientMsg) (*CustomBrush, *protoError) {
+	if m.Concept != nil || m.Brush != nil || m.Strength != nil {
+		return nil, perr(codeBadMessage, "a custom brush has no concept, brush or strength")
+	}
+	if m.Custom.Layer == nil {
+		return nil, perr(codeBadMessage, "custom brush needs layer and units")
+	}
+	return s.customBrush(*m.Custom.Layer, m.Custom.Units)
+}
+
+// checkCustomEdit is checkEdit for an edit of a custom brush at session
+// layer l.
+func (s *Server) checkCustomEdit(l *layerEnv, se ShareEdit) *protoError {
+	if se.Concept != "" || se.Brush != "" || se.Step != "" || se.Units != 0 {
+		return perr(codeBadMessage, "a custom brush has no concept, brush or strength")
+	}
+	units := make([]float64, len(se.Custom.Units))
+	for i, u := range se.Custom.Units {
+		units[i] = float64(u)
+	}
+	cb, err := s.customBrush(se.Custom.Layer, units)
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(cb.Units, se.Custom.Units) {
+		return perr(codeBadMessage, "custom brush units must increase")
+	}
+	if env := s.layers[cb.Layer]; env.index < l.index {
+		return perr(codeUnknownLayer, "the custom brush paints at %s, before this image's layer %s; switch the layer to %s",
+			cb.Layer, l.info.Name, cb.Layer)
+	}
+	return s.checkStroke(l, se)
+}
+
+// newCustomEdit is newEdit for a custom brush: its units, on at their
+// level or off, at strength 1, painted at the brush's layer.
+func (s *Server) newCustomEdit(l *layerEnv, se ShareEdit) (*edit, *protoError) {
+	if err := s.checkCustomEdit(l, se); err != nil {
+		return nil, err
+	}
+	env := s.layers[se.Custom.Layer]
+	cb := &CustomBrush{Layer: se.Custom.Layer, Units: slices.Clone(se.Custom.Units)}
+	e := &edit{
+		remove:     se.Remove,
+		everywhere: se.Everywhere,
+		units:      len(cb.Units),
+		unitList:   cb.Units,
+		custom:     cb,
+		mask:       make([]float32, env.grid.cells()),
+		strength:   1,
+		env:        env,
+	}
+	e.paint(se)
+	return e, nil
+}
+
+// label is how an edit is named in edit lists and link previews.
+func (e *edit) label() string {
+	if e.custom != nil {
+		return customLabel(e.custom)
+	}
+	return e.concept
+}
+
+// sameBrush is whether a continued stroke keeps its brush.
+func (e *edit) sameCustom(cb *CustomBrush) bool {
+	if e.custom == nil || cb == nil {
+		return e.custom == nil && cb == nil
+	}
+	return e.custom.Layer == cb.Layer && slices.Equal(e.custom.Units, cb.Units)
+}
