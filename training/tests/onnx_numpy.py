@@ -31,8 +31,8 @@ def _attrs(node):
 def _conv(x, w, b, attrs):
     if attrs.get("group", 1) != 1:
         raise Unsupported("Conv group != 1")
-    if any(s != 1 for s in attrs.get("strides", [1, 1])) or any(d != 1 for d in attrs.get("dilations", [1, 1])):
-        raise Unsupported("Conv strides/dilations != 1")
+    sh, sw = attrs.get("strides", [1, 1])
+    dh, dw = attrs.get("dilations", [1, 1])
     if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
         raise Unsupported("Conv auto_pad")
     pt, pl, pb, pr = attrs.get("pads", [0, 0, 0, 0])
@@ -41,12 +41,13 @@ def _conv(x, w, b, attrs):
     O, Ci, KH, KW = w.shape
     if Ci != C:
         raise ValueError("Conv channel mismatch %d vs %d" % (Ci, C))
-    OH, OW = H - KH + 1, W - KW + 1
+    # Output (oy, ox) reads input rows oy*sh + i*dh and columns ox*sw + j*dw.
+    OH, OW = (H - dh * (KH - 1) - 1) // sh + 1, (W - dw * (KW - 1) - 1) // sw + 1
     out = np.zeros((B, O, OH, OW))
     w = w.astype(np.float64)
     for i in range(KH):
         for j in range(KW):
-            patch = x[:, :, i:i + OH, j:j + OW]
+            patch = x[:, :, i * dh:i * dh + sh * (OH - 1) + 1:sh, j * dw:j * dw + sw * (OW - 1) + 1:sw]
             out += np.einsum("bchw,oc->bohw", patch, w[:, :, i, j])
     if b is not None:
         out += b.astype(np.float64).reshape(1, -1, 1, 1)
@@ -138,6 +139,23 @@ def run_outputs(path_or_model, x):
             out = _maxpool(ins[0], a)
         elif op == "Concat":
             out = np.concatenate(ins, axis=a["axis"])
+        elif op == "Slice":
+            starts, ends = ins[1], ins[2]
+            axes = ins[3] if len(ins) > 3 and ins[3] is not None else np.arange(len(starts))
+            steps = ins[4] if len(ins) > 4 and ins[4] is not None else np.ones(len(starts), np.int64)
+            idx = [slice(None)] * ins[0].ndim
+            for s0, e0, ax, st in zip(starts, ends, axes, steps):
+                if st != 1:
+                    raise Unsupported("Slice with step %d" % st)
+                idx[int(ax)] = slice(int(s0), int(min(e0, np.iinfo(np.int64).max)))
+            out = ins[0][tuple(idx)]
+        elif op == "Sigmoid":
+            out = (1.0 / (1.0 + np.exp(-ins[0]))).astype(ins[0].dtype)
+        elif op == "Tanh":
+            out = np.tanh(ins[0])
+        elif op == "Elu":
+            alpha = np.float32(a.get("alpha", 1.0))
+            out = np.where(ins[0] > 0, ins[0], alpha * (np.exp(np.minimum(ins[0], 0)) - 1)).astype(ins[0].dtype)
         else:
             raise Unsupported("op %s" % op)
         if len(node.output) != 1:
