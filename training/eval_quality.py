@@ -98,6 +98,39 @@ def load_generator(path, device):
     return g, cfg, ck
 
 
+class ShippedGenerator:
+    """A model directory's ONNX generator (training/onnx_torch.py) behind load_generator's interface,
+    so a shipped model (v1, whose training checkpoint is not kept) is measured with the same
+    extractor as a new checkpoint. z comes from the manifest's rule, as the app draws it."""
+
+    def __init__(self, model_dir):
+        import onnx_torch
+
+        try:
+            self.model = onnx_torch.Model(model_dir)
+        except (OSError, ValueError, KeyError) as e:
+            raise EvalError("cannot load model %s: %s" % (model_dir, e)) from e
+        img = self.model.manifest["image"]
+        if img["height"] != img["width"]:
+            raise EvalError("%s: images are %dx%d, not square" % (model_dir, img["height"], img["width"]))
+        if list(self.model.image_range) != [-1, 1]:
+            raise EvalError("%s: image range %s is not [-1, 1]" % (model_dir, self.model.image_range))
+        self.max_res = img["height"]
+        self.z_size = self.model.manifest["z"]["size"]
+
+    def resolutions(self):
+        return [self.max_res]
+
+    def z(self, ids):
+        return self.model.z(ids)
+
+    def __call__(self, z):
+        x = z
+        for b in self.model.blocks:
+            x = b(x)
+        return self.model.to_rgb(x)
+
+
 def class_table():
     from scenes import CLASSES
 
@@ -167,7 +200,13 @@ def evaluate(args):
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if args.n < 4:
         raise EvalError("--n must be at least 4, got %d" % args.n)
-    g, cfg, gck = load_generator(args.model_ckpt, device)
+    if args.model_dir:
+        if args.res:
+            raise EvalError("--res needs a training checkpoint (--model-ckpt)")
+        g = cfg = ShippedGenerator(args.model_dir)
+        gck = {}
+    else:
+        g, cfg, gck = load_generator(args.model_ckpt, device)
     seg = Segmenter.from_checkpoint(args.seg, map_location=device).to(device)
     names, colours = class_table()
     if seg.n_classes != len(names):
@@ -214,7 +253,10 @@ def evaluate(args):
     g_sharp = []
     for s in range(0, args.n, args.batch):
         ids = list(range(args.first_id + s, args.first_id + min(args.n, s + args.batch)))
-        z = torch.from_numpy(np.asarray(zrule.z_batch(ids, size=cfg.z_size), np.float32)).to(device)
+        if args.model_dir:
+            z = g.z(ids).to(device)
+        else:
+            z = torch.from_numpy(np.asarray(zrule.z_batch(ids, size=cfg.z_size), np.float32)).to(device)
         with torch.no_grad():
             img = g(z, res=args.res, alpha=args.alpha).clamp(-1, 1) if args.res else g(z).clamp(-1, 1)
             if img.shape[-1] != size:
@@ -266,6 +308,7 @@ def evaluate(args):
         "render_seed": None if args.renders else int(args.render_seed),
         "generator_checkpoint": {"path": args.model_ckpt, "step": gck.get("step"),
                                  "elapsed_s": gck.get("elapsed_s"), "config": gck.get("config")},
+        "generator_model_dir": args.model_dir,
         "segmenter_checkpoint": args.seg,
         "timings": timings,
         "device": str(device),
@@ -330,7 +373,9 @@ def markdown(m, names):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-ckpt", required=True, help="train_gan.py checkpoint (EMA generator is used)")
+    gen = p.add_mutually_exclusive_group(required=True)
+    gen.add_argument("--model-ckpt", help="train_gan.py checkpoint (EMA generator is used)")
+    gen.add_argument("--model-dir", help="a shipped model directory: its ONNX generator, run in torch")
     p.add_argument("--seg", required=True, help="train_segmenter.py checkpoint")
     p.add_argument("--n", type=int, default=2000, help="generated images and renders (each)")
     p.add_argument("--out", default="training/eval")

@@ -13,6 +13,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 
 import eval_quality as eq  # noqa: E402
 import gan  # noqa: E402
@@ -136,6 +137,48 @@ class ReportTest(unittest.TestCase):
             with contextlib.redirect_stderr(io.StringIO()):
                 self.assertEqual(eq.main(["--model-ckpt", gpath, "--seg", spath, "--n", "6", "--out", out,
                                           "--res", "32", "--alpha", "1.5"]), 2)
+
+    def test_shipped_model_matches_its_checkpoint(self):
+        """--model-dir runs the exported ONNX generator in torch; on the same generator and renders it
+        must report what --model-ckpt reports, so v1 (kept only as ONNX) compares with new checkpoints."""
+        import warnings
+
+        import export
+        from test_export import tiny_models, write_ckpt
+
+        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cfg, G, D = tiny_models(seed=4)
+            gpath = os.path.join(tmp, "g.pt")
+            write_ckpt(gpath, cfg, G, D)
+            torch.manual_seed(1)
+            seg = Segmenter(widths=(8, 12, 16))
+            spath = os.path.join(tmp, "s.pt")
+            torch.save({"format": CHECKPOINT_FORMAT, "config": seg.config(), "model": seg.state_dict()}, spath)
+            model = os.path.join(tmp, "model")
+            with contextlib.redirect_stdout(io.StringIO()):
+                export.export(gpath, model, seg=spath, default_layer="layer2")
+            got = {}
+            for flag, value in (("--model-ckpt", gpath), ("--model-dir", model)):
+                out = os.path.join(tmp, flag)
+                with contextlib.redirect_stdout(io.StringIO()):
+                    rc = eq.main([flag, value, "--seg", spath, "--n", "10", "--out", out, "--batch", "4",
+                                  "--threads", "1"])
+                self.assertEqual(rc, 0, flag)
+                with open(os.path.join(out, "metrics.json")) as f:
+                    got[flag] = json.load(f)
+            a, b = got["--model-ckpt"], got["--model-dir"]
+            self.assertEqual(b["generator_model_dir"], model)
+            for key in ("fid_seg", "fid_seg_penultimate", "class_tv", "sharpness_generated"):
+                self.assertAlmostEqual(a[key], b[key], delta=1e-3 * max(1.0, abs(a[key])), msg=key)
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                rc = eq.main(["--model-dir", os.path.join(tmp, "nowhere"), "--seg", spath, "--n", "6", "--out", tmp])
+            self.assertEqual(rc, 2)
+            self.assertIn("cannot load model", err.getvalue())
+            with contextlib.redirect_stderr(io.StringIO()):
+                self.assertEqual(eq.main(["--model-dir", model, "--seg", spath, "--n", "6", "--out", tmp,
+                                          "--res", "16"]), 2)
 
     def test_rejects_wrong_checkpoints(self):
         with tempfile.TemporaryDirectory() as tmp:
