@@ -150,7 +150,7 @@ type RefAPIDeps struct {
 // Mount it at /api. It is safe for concurrent use.
 type RefAPI struct {
 	cfg      RefAPIConfig
-	log      *slog.Logger
+	errs     errorPath
 	model    RefModel
 	res      *dissection.Results
 	unitURL  func(layer string, unit int) string
@@ -175,7 +175,7 @@ func NewRefAPI(cfg RefAPIConfig, deps RefAPIDeps) (*RefAPI, error) {
 		return nil, err
 	}
 	a := &RefAPI{
-		cfg: cfg, log: cfg.Logger, model: deps.Model, res: deps.Results, unitURL: deps.UnitImageURL,
+		cfg: cfg, errs: errorPath{log: cfg.Logger, json: true}, model: deps.Model, res: deps.Results, unitURL: deps.UnitImageURL,
 		man: deps.Model.Manifest(), layers: map[string]inference.LayerInfo{}, origins: map[string]bool{},
 		running: make(chan struct{}, cfg.MaxRunning), imgRange: deps.Model.ImageRange(),
 	}
@@ -197,20 +197,20 @@ func NewRefAPI(cfg RefAPIConfig, deps RefAPIDeps) (*RefAPI, error) {
 	}
 	r := chi.NewRouter()
 	r.Use(a.cors)
-	r.Get("/all_projects", a.handleAllProjects)
-	r.Get("/layers", a.handleLayers)
-	r.Get("/units", a.handleUnits)
-	r.Get("/rankings", a.handleRankings)
-	r.Get("/levels", a.handleLevels)
-	r.Get("/channels", a.handleChannels)
-	r.Get("/recipes", a.handleRecipes)
-	r.Post("/generate", a.handleGenerate)
-	r.Post("/features", a.handleFeatures)
+	r.Get("/all_projects", a.errs.handle(a.handleAllProjects))
+	r.Get("/layers", a.errs.handle(a.handleLayers))
+	r.Get("/units", a.errs.handle(a.handleUnits))
+	r.Get("/rankings", a.errs.handle(a.handleRankings))
+	r.Get("/levels", a.errs.handle(a.handleLevels))
+	r.Get("/channels", a.errs.handle(a.handleChannels))
+	r.Get("/recipes", a.errs.handle(a.handleRecipes))
+	r.Post("/generate", a.errs.handle(a.handleGenerate))
+	r.Post("/features", a.errs.handle(a.handleFeatures))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		a.fail(w, apiErr(http.StatusNotFound, "no API endpoint %s (see docs/api.md)", truncate(r.URL.Path, 64)))
+		a.errs.write(w, r, httpErr(http.StatusNotFound, "no API endpoint %s (see docs/api.md)", truncate(r.URL.Path, 64)))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		a.fail(w, apiErr(http.StatusMethodNotAllowed, "method %s not allowed here", r.Method))
+		a.errs.write(w, r, httpErr(http.StatusMethodNotAllowed, "method %s not allowed here", r.Method))
 	})
 	a.router = r
 	return a, nil
@@ -222,61 +222,6 @@ func (a *RefAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.Se
 // Project is the project name the API answers to (the model's name).
 func (a *RefAPI) Project() string { return a.project }
 
-// apiError is a client-visible failure with its HTTP status.
-type apiError struct {
-	status int
-	msg    string
-}
-
-func (e *apiError) Error() string { return e.msg }
-
-func apiErr(status int, format string, args ...any) *apiError {
-	return &apiError{status: status, msg: fmt.Sprintf(format, args...)}
-}
-
-// fail writes {"error": message}; the one error path of the API.
-func (a *RefAPI) fail(w http.ResponseWriter, e *apiError) {
-	if e.status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
-	if e.status >= 500 {
-		a.log.Error("api", "status", e.status, "err", e.msg)
-	}
-	writeAPIJSON(w, e.status, map[string]string{"error": e.msg})
-}
-
-// failErr maps model errors: busy → 503, a timeout → 503, anything else →
-// 500 (a bug or a broken model, logged).
-func (a *RefAPI) failErr(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *apiError
-	switch {
-	case errors.As(err, &ae):
-		a.fail(w, ae)
-	case errors.Is(err, inference.ErrBusy):
-		a.fail(w, apiErr(http.StatusServiceUnavailable, "the model is busy, try again"))
-	case errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil:
-		a.fail(w, apiErr(http.StatusServiceUnavailable, "the request took longer than %s", a.cfg.Timeout))
-	case r.Context().Err() != nil:
-		// The client went away; nobody reads the answer.
-	default:
-		a.fail(w, apiErr(http.StatusInternalServerError, "internal error: %v", err))
-	}
-}
-
-func writeAPIJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error: encoding the answer"}`)
-	}
-	h := w.Header()
-	setCommonHeaders(h)
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-	_, _ = w.Write([]byte("\n"))
-}
-
 // refEnvelope is every answer but all_projects: the request and the result.
 type refEnvelope struct {
 	Request any `json:"request"`
@@ -284,7 +229,7 @@ type refEnvelope struct {
 }
 
 func (a *RefAPI) ok(w http.ResponseWriter, req, res any) {
-	writeAPIJSON(w, http.StatusOK, refEnvelope{Request: req, Res: res})
+	writeJSON(w, http.StatusOK, refEnvelope{Request: req, Res: res})
 }
 
 // cors answers preflights and sets Access-Control-Allow-Origin for allowed
@@ -325,8 +270,9 @@ type refProjectInfo struct {
 
 // handleAllProjects answers a bare list, not an envelope: the reference
 // server does, and its clients read the list directly.
-func (a *RefAPI) handleAllProjects(w http.ResponseWriter, r *http.Request) {
-	writeAPIJSON(w, http.StatusOK, []refProject{{Project: a.project, Info: refProjectInfo{Layers: a.layerNames()}}})
+func (a *RefAPI) handleAllProjects(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, []refProject{{Project: a.project, Info: refProjectInfo{Layers: a.layerNames()}}})
+	return nil
 }
 
 func (a *RefAPI) layerNames() []string {
@@ -335,7 +281,7 @@ func (a *RefAPI) layerNames() []string {
 
 // query reads the project (and, when wantLayer, the dissected layer) of a
 // GET request.
-func (a *RefAPI) query(r *http.Request, wantLayer bool) (map[string]any, *dissection.Layer, *apiError) {
+func (a *RefAPI) query(r *http.Request, wantLayer bool) (map[string]any, *dissection.Layer, *httpError) {
 	q := r.URL.Query()
 	req := map[string]any{}
 	project := q.Get("project")
@@ -349,24 +295,24 @@ func (a *RefAPI) query(r *http.Request, wantLayer bool) (map[string]any, *dissec
 	name := q.Get("layer")
 	req["layer"] = name
 	if name == "" {
-		return req, nil, apiErr(http.StatusBadRequest, "missing query parameter layer (one of %s)", strings.Join(a.order, ", "))
+		return req, nil, httpErr(http.StatusBadRequest, "missing query parameter layer (one of %s)", strings.Join(a.order, ", "))
 	}
 	l, ok := a.res.Layers[name]
 	if !ok {
 		if _, exists := a.layers[name]; exists {
-			return req, nil, apiErr(http.StatusNotFound, "layer %q was not dissected (dissected: %s)", truncate(name, 32), strings.Join(a.order, ", "))
+			return req, nil, httpErr(http.StatusNotFound, "layer %q was not dissected (dissected: %s)", truncate(name, 32), strings.Join(a.order, ", "))
 		}
-		return req, nil, apiErr(http.StatusNotFound, "unknown layer %q (dissected: %s)", truncate(name, 32), strings.Join(a.order, ", "))
+		return req, nil, httpErr(http.StatusNotFound, "unknown layer %q (dissected: %s)", truncate(name, 32), strings.Join(a.order, ", "))
 	}
 	return req, l, nil
 }
 
-func (a *RefAPI) checkProject(project string) *apiError {
+func (a *RefAPI) checkProject(project string) *httpError {
 	if project == "" {
-		return apiErr(http.StatusBadRequest, "missing project (this server has %q)", a.project)
+		return httpErr(http.StatusBadRequest, "missing project (this server has %q)", a.project)
 	}
 	if project != a.project {
-		return apiErr(http.StatusNotFound, "unknown project %q (this server has %q)", truncate(project, 64), a.project)
+		return httpErr(http.StatusNotFound, "unknown project %q (this server has %q)", truncate(project, 64), a.project)
 	}
 	return nil
 }
@@ -377,11 +323,10 @@ type refLayer struct {
 	Shape    [2]int `json:"shape"`
 }
 
-func (a *RefAPI) handleLayers(w http.ResponseWriter, r *http.Request) {
+func (a *RefAPI) handleLayers(w http.ResponseWriter, r *http.Request) error {
 	req, _, e := a.query(r, false)
 	if e != nil {
-		a.fail(w, e)
-		return
+		return e
 	}
 	out := []refLayer{}
 	for _, name := range a.order {
@@ -389,6 +334,7 @@ func (a *RefAPI) handleLayers(w http.ResponseWriter, r *http.Request) {
 		out = append(out, refLayer{Layer: name, Channels: li.Channels, Shape: [2]int{li.Height, li.Width}})
 	}
 	a.ok(w, req, out)
+	return nil
 }
 
 type refUnit struct {
@@ -399,11 +345,10 @@ type refUnit struct {
 	Interpretable bool    `json:"interpretable"`
 }
 
-func (a *RefAPI) handleUnits(w http.ResponseWriter, r *http.Request) {
+func (a *RefAPI) handleUnits(w http.ResponseWriter, r *http.Request) error {
 	req, l, e := a.query(r, true)
 	if e != nil {
-		a.fail(w, e)
-		return
+		return e
 	}
 	out := make([]refUnit, len(l.Units))
 	for i, u := range l.Units {
@@ -413,6 +358,7 @@ func (a *RefAPI) handleUnits(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.ok(w, req, out)
+	return nil
 }
 
 type refRanking struct {
@@ -421,11 +367,10 @@ type refRanking struct {
 	Scores []float64 `json:"scores"`
 }
 
-func (a *RefAPI) handleRankings(w http.ResponseWriter, r *http.Request) {
+func (a *RefAPI) handleRankings(w http.ResponseWriter, r *http.Request) error {
 	req, l, e := a.query(r, true)
 	if e != nil {
-		a.fail(w, e)
-		return
+		return e
 	}
 	rs := l.NamedRankings()
 	out := make([]refRanking, len(rs))
@@ -433,10 +378,11 @@ func (a *RefAPI) handleRankings(w http.ResponseWriter, r *http.Request) {
 		out[i] = refRanking{Name: rk.Name, Metric: rk.Metric, Scores: rk.Scores}
 	}
 	a.ok(w, req, out)
+	return nil
 }
 
 // parseQuantiles reads quantiles=0.99 (repeatable, or a comma list).
-func (a *RefAPI) parseQuantiles(r *http.Request) ([]float64, *apiError) {
+func (a *RefAPI) parseQuantiles(r *http.Request) ([]float64, *httpError) {
 	var qs []float64
 	for _, v := range r.URL.Query()["quantiles"] {
 		for _, p := range strings.Split(v, ",") {
@@ -446,31 +392,29 @@ func (a *RefAPI) parseQuantiles(r *http.Request) ([]float64, *apiError) {
 			}
 			q, err := strconv.ParseFloat(p, 64)
 			if err != nil || !(q >= 0 && q <= 1) {
-				return nil, apiErr(http.StatusBadRequest, "quantile %q is not a number in [0, 1]", truncate(p, 32))
+				return nil, httpErr(http.StatusBadRequest, "quantile %q is not a number in [0, 1]", truncate(p, 32))
 			}
 			if len(qs) == a.cfg.MaxQuantiles {
-				return nil, apiErr(http.StatusBadRequest, "more than %d quantiles", a.cfg.MaxQuantiles)
+				return nil, httpErr(http.StatusBadRequest, "more than %d quantiles", a.cfg.MaxQuantiles)
 			}
 			qs = append(qs, q)
 		}
 	}
 	if len(qs) == 0 {
-		return nil, apiErr(http.StatusBadRequest, "missing query parameter quantiles (e.g. quantiles=0.99)")
+		return nil, httpErr(http.StatusBadRequest, "missing query parameter quantiles (e.g. quantiles=0.99)")
 	}
 	return qs, nil
 }
 
-func (a *RefAPI) handleLevels(w http.ResponseWriter, r *http.Request) {
+func (a *RefAPI) handleLevels(w http.ResponseWriter, r *http.Request) error {
 	req, l, e := a.query(r, true)
 	if e != nil {
-		a.fail(w, e)
-		return
+		return e
 	}
 	qs, e := a.parseQuantiles(r)
 	req["quantiles"] = qs
 	if e != nil {
-		a.fail(w, e)
-		return
+		return e
 	}
 	out := make([][]float32, len(l.Units))
 	for u := range out {
@@ -487,11 +431,11 @@ func (a *RefAPI) handleLevels(w http.ResponseWriter, r *http.Request) {
 				out[u][i] = l.Units[u].Level
 			}
 		default:
-			a.fail(w, apiErr(http.StatusNotFound, "the dissection of %s has no quantile table, only levels at %v; rerun `ganpaint dissect`", l.Layer, l.LevelQuantile))
-			return
+			return httpErr(http.StatusNotFound, "the dissection of %s has no quantile table, only levels at %v; rerun `ganpaint dissect`", l.Layer, l.LevelQuantile)
 		}
 	}
 	a.ok(w, req, out)
+	return nil
 }
 
 type refChannel struct {
@@ -501,11 +445,10 @@ type refChannel struct {
 
 // handleChannels answers the reference client's ablation-channel shape:
 // one entry per unit with its image, and no current ablation.
-func (a *RefAPI) handleChannels(w http.ResponseWriter, r *http.Request) {
+func (a *RefAPI) handleChannels(w http.ResponseWriter, r *http.Request) error {
 	req, l, e := a.query(r, true)
 	if e != nil {
-		a.fail(w, e)
-		return
+		return e
 	}
 	chans := make([]refChannel, len(l.Units))
 	for i := range chans {
@@ -515,6 +458,7 @@ func (a *RefAPI) handleChannels(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.ok(w, req, map[string]any{"channels": chans, "ablation": nil})
+	return nil
 }
 
 // RefRecipe is the reference's recipe record: a named set of units with
@@ -532,11 +476,10 @@ type RefRecipeUnit struct {
 	Value float64 `json:"value"`
 }
 
-func (a *RefAPI) handleRecipes(w http.ResponseWriter, r *http.Request) {
+func (a *RefAPI) handleRecipes(w http.ResponseWriter, r *http.Request) error {
 	req, _, e := a.query(r, false)
 	if e != nil {
-		a.fail(w, e)
-		return
+		return e
 	}
 	// Learned recipes (dissection schema 2) in layer order, then by name;
 	// results of schema 1 hold none, so the list is empty.
@@ -558,37 +501,38 @@ func (a *RefAPI) handleRecipes(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.ok(w, req, out)
+	return nil
 }
 
 // ---- POST bodies ----
 
 // decodeBody reads a JSON object body into v and returns the raw body for
 // the envelope's echo.
-func (a *RefAPI) decodeBody(w http.ResponseWriter, r *http.Request, v any) (json.RawMessage, *apiError) {
+func (a *RefAPI) decodeBody(w http.ResponseWriter, r *http.Request, v any) (json.RawMessage, *httpError) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json") && mt != "text/plain") {
-			return nil, apiErr(http.StatusUnsupportedMediaType, "the body must be JSON (Content-Type application/json), not %q", truncate(ct, 64))
+			return nil, httpErr(http.StatusUnsupportedMediaType, "the body must be JSON (Content-Type application/json), not %q", truncate(ct, 64))
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, apiErr(http.StatusRequestEntityTooLarge, "the body is larger than %d bytes", a.cfg.MaxBodyBytes)
+			return nil, httpErr(http.StatusRequestEntityTooLarge, "the body is larger than %d bytes", a.cfg.MaxBodyBytes)
 		}
-		return nil, apiErr(http.StatusBadRequest, "reading the body: %v", err)
+		return nil, httpErr(http.StatusBadRequest, "reading the body: %v", err)
 	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return nil, apiErr(http.StatusBadRequest, "the body must be a JSON object")
+		return nil, httpErr(http.StatusBadRequest, "the body must be a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	if err := dec.Decode(v); err != nil {
-		return nil, apiErr(http.StatusBadRequest, "%s", jsonProblem(err))
+		return nil, httpErr(http.StatusBadRequest, "%s", jsonProblem(err))
 	}
 	if dec.More() {
-		return nil, apiErr(http.StatusBadRequest, "unexpected data after the JSON object")
+		return nil, httpErr(http.StatusBadRequest, "unexpected data after the JSON object")
 	}
 	return json.RawMessage(trimmed), nil
 }
@@ -695,50 +639,50 @@ type refGenerateBody struct {
 }
 
 // latents resolves ids or zs into one flat z array.
-func (a *RefAPI) latents(ids []int64, zs [][]float64) ([]float32, int, *apiError) {
+func (a *RefAPI) latents(ids []int64, zs [][]float64) ([]float32, int, *httpError) {
 	zsize := a.man.Z.Size
 	switch {
 	case ids != nil && zs != nil:
-		return nil, 0, apiErr(http.StatusBadRequest, "give ids or zs, not both")
+		return nil, 0, httpErr(http.StatusBadRequest, "give ids or zs, not both")
 	case ids != nil:
 		if len(ids) == 0 {
-			return nil, 0, apiErr(http.StatusBadRequest, "ids is empty")
+			return nil, 0, httpErr(http.StatusBadRequest, "ids is empty")
 		}
 		if len(ids) > a.cfg.MaxIDs {
-			return nil, 0, apiErr(http.StatusRequestEntityTooLarge, "%d ids; at most %d per request", len(ids), a.cfg.MaxIDs)
+			return nil, 0, httpErr(http.StatusRequestEntityTooLarge, "%d ids; at most %d per request", len(ids), a.cfg.MaxIDs)
 		}
 		for _, id := range ids {
 			if id < 0 || id >= a.man.Z.MaxID {
-				return nil, 0, apiErr(http.StatusBadRequest, "id %d is not in 0..%d", id, a.man.Z.MaxID-1)
+				return nil, 0, httpErr(http.StatusBadRequest, "id %d is not in 0..%d", id, a.man.Z.MaxID-1)
 			}
 		}
 		z, err := a.model.ZBatch(ids)
 		if err != nil {
-			return nil, 0, apiErr(http.StatusBadRequest, "ids: %v", err)
+			return nil, 0, httpErr(http.StatusBadRequest, "ids: %v", err)
 		}
 		return z, len(ids), nil
 	case zs != nil:
 		if len(zs) == 0 {
-			return nil, 0, apiErr(http.StatusBadRequest, "zs is empty")
+			return nil, 0, httpErr(http.StatusBadRequest, "zs is empty")
 		}
 		if len(zs) > a.cfg.MaxIDs {
-			return nil, 0, apiErr(http.StatusRequestEntityTooLarge, "%d zs; at most %d per request", len(zs), a.cfg.MaxIDs)
+			return nil, 0, httpErr(http.StatusRequestEntityTooLarge, "%d zs; at most %d per request", len(zs), a.cfg.MaxIDs)
 		}
 		flat := make([]float32, 0, len(zs)*zsize)
 		for i, z := range zs {
 			if len(z) != zsize {
-				return nil, 0, apiErr(http.StatusBadRequest, "zs[%d] has %d numbers; this model's z has %d", i, len(z), zsize)
+				return nil, 0, httpErr(http.StatusBadRequest, "zs[%d] has %d numbers; this model's z has %d", i, len(z), zsize)
 			}
 			for _, v := range z {
 				if math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) > 1e6 {
-					return nil, 0, apiErr(http.StatusBadRequest, "zs[%d] holds %v; z values must be finite", i, v)
+					return nil, 0, httpErr(http.StatusBadRequest, "zs[%d] holds %v; z values must be finite", i, v)
 				}
 				flat = append(flat, float32(v))
 			}
 		}
 		return flat, len(zs), nil
 	}
-	return nil, 0, apiErr(http.StatusBadRequest, "give ids (image numbers) or zs (latent vectors)")
+	return nil, 0, httpErr(http.StatusBadRequest, "give ids (image numbers) or zs (latent vectors)")
 }
 
 // refPlan is a request's interventions resolved to edits at one layer.
@@ -749,26 +693,26 @@ type refPlan struct {
 
 // plan turns interventions into edits. Every ablation must be at the same
 // layer: the model is run up to it, edited and finished, as the painter is.
-func (a *RefAPI) plan(interventions []refInterventionBody) (*refPlan, *apiError) {
+func (a *RefAPI) plan(interventions []refInterventionBody) (*refPlan, *httpError) {
 	if len(interventions) > a.cfg.MaxInterventions {
-		return nil, apiErr(http.StatusRequestEntityTooLarge, "%d interventions; at most %d per request", len(interventions), a.cfg.MaxInterventions)
+		return nil, httpErr(http.StatusRequestEntityTooLarge, "%d interventions; at most %d per request", len(interventions), a.cfg.MaxInterventions)
 	}
 	total, maskPixels := 0, 0
 	layer := ""
 	for i, iv := range interventions {
 		total += len(iv.Ablations)
 		if total > a.cfg.MaxAblations {
-			return nil, apiErr(http.StatusRequestEntityTooLarge, "more than %d ablations in one request", a.cfg.MaxAblations)
+			return nil, httpErr(http.StatusRequestEntityTooLarge, "more than %d ablations in one request", a.cfg.MaxAblations)
 		}
 		for j, ab := range iv.Ablations {
 			if ab.Layer == "" {
-				return nil, apiErr(http.StatusBadRequest, "interventions[%d].ablations[%d]: missing layer", i, j)
+				return nil, httpErr(http.StatusBadRequest, "interventions[%d].ablations[%d]: missing layer", i, j)
 			}
 			if _, ok := a.layers[ab.Layer]; !ok {
-				return nil, apiErr(http.StatusBadRequest, "interventions[%d].ablations[%d]: unknown layer %q", i, j, truncate(ab.Layer, 32))
+				return nil, httpErr(http.StatusBadRequest, "interventions[%d].ablations[%d]: unknown layer %q", i, j, truncate(ab.Layer, 32))
 			}
 			if layer != "" && ab.Layer != layer {
-				return nil, apiErr(http.StatusBadRequest, "ablations at layers %s and %s: one request may edit one layer", layer, truncate(ab.Layer, 32))
+				return nil, httpErr(http.StatusBadRequest, "ablations at layers %s and %s: one request may edit one layer", layer, truncate(ab.Layer, 32))
 			}
 			layer = ab.Layer
 		}
@@ -785,7 +729,7 @@ func (a *RefAPI) plan(interventions []refInterventionBody) (*refPlan, *apiError)
 		}
 		pooling := iv.MaskPooling
 		if pooling != "" && pooling != "max" && pooling != "mean" {
-			return nil, apiErr(http.StatusBadRequest, "interventions[%d].maskpooling %q: use \"max\" or \"mean\"", i, truncate(pooling, 16))
+			return nil, httpErr(http.StatusBadRequest, "interventions[%d].maskpooling %q: use \"max\" or \"mean\"", i, truncate(pooling, 16))
 		}
 		cells := make([]float32, li.Width*li.Height)
 		if iv.Mask == nil {
@@ -795,10 +739,10 @@ func (a *RefAPI) plan(interventions []refInterventionBody) (*refPlan, *apiError)
 		} else {
 			m, err := decodeRefMask(*iv.Mask, a.man.Image.Width, a.man.Image.Height, a.cfg.MaxMaskSide)
 			if err != nil {
-				return nil, apiErr(http.StatusBadRequest, "interventions[%d].mask: %v", i, err)
+				return nil, httpErr(http.StatusBadRequest, "interventions[%d].mask: %v", i, err)
 			}
 			if maskPixels += m.W * m.H; maskPixels > a.cfg.MaxMaskPixels {
-				return nil, apiErr(http.StatusRequestEntityTooLarge, "the masks of one request may hold %d pixels in all", a.cfg.MaxMaskPixels)
+				return nil, httpErr(http.StatusRequestEntityTooLarge, "the masks of one request may hold %d pixels in all", a.cfg.MaxMaskPixels)
 			}
 			adaptivePool(cells, m, li.Width, li.Height, pooling == "mean")
 		}
@@ -807,17 +751,17 @@ func (a *RefAPI) plan(interventions []refInterventionBody) (*refPlan, *apiError)
 		last := map[int]int{}
 		for j, ab := range iv.Ablations {
 			if ab.Unit == nil {
-				return nil, apiErr(http.StatusBadRequest, "interventions[%d].ablations[%d]: missing unit", i, j)
+				return nil, httpErr(http.StatusBadRequest, "interventions[%d].ablations[%d]: missing unit", i, j)
 			}
 			if *ab.Unit < 0 || *ab.Unit >= li.Channels {
-				return nil, apiErr(http.StatusBadRequest, "interventions[%d].ablations[%d]: unit %d is not in 0..%d of %s", i, j, *ab.Unit, li.Channels-1, layer)
+				return nil, httpErr(http.StatusBadRequest, "interventions[%d].ablations[%d]: unit %d is not in 0..%d of %s", i, j, *ab.Unit, li.Channels-1, layer)
 			}
 			alpha := 1.0
 			if ab.Alpha != nil {
 				alpha = *ab.Alpha
 			}
 			if !(alpha >= 0 && alpha <= 1) {
-				return nil, apiErr(http.StatusBadRequest, "interventions[%d].ablations[%d]: alpha %v is not in [0, 1]", i, j, alpha)
+				return nil, httpErr(http.StatusBadRequest, "interventions[%d].ablations[%d]: alpha %v is not in [0, 1]", i, j, alpha)
 			}
 			last[*ab.Unit] = j
 		}
@@ -836,7 +780,7 @@ func (a *RefAPI) plan(interventions []refInterventionBody) (*refPlan, *apiError)
 					if levels == nil {
 						var err error
 						if levels, err = a.model.Levels(layer); err != nil {
-							return nil, apiErr(http.StatusInternalServerError, "levels of %s: %v", layer, err)
+							return nil, httpErr(http.StatusInternalServerError, "levels of %s: %v", layer, err)
 						}
 					}
 					value = levels[u]
@@ -892,30 +836,27 @@ type refGenerated struct {
 }
 
 // acquire takes one of the MaxRunning slots or answers busy.
-func (a *RefAPI) acquire() (func(), *apiError) {
+func (a *RefAPI) acquire() (func(), *httpError) {
 	select {
 	case a.running <- struct{}{}:
 		return func() { <-a.running }, nil
 	default:
-		return nil, apiErr(http.StatusServiceUnavailable, "the server is busy (%d requests running), try again", a.cfg.MaxRunning)
+		return nil, httpErr(http.StatusServiceUnavailable, "the server is busy (%d requests running), try again", a.cfg.MaxRunning)
 	}
 }
 
-func (a *RefAPI) handleGenerate(w http.ResponseWriter, r *http.Request) {
+func (a *RefAPI) handleGenerate(w http.ResponseWriter, r *http.Request) error {
 	var body refGenerateBody
 	raw, e := a.decodeBody(w, r, &body)
 	if e != nil {
-		a.fail(w, e)
-		return
+		return e
 	}
 	if e := a.checkProject(body.Project); e != nil {
-		a.fail(w, e)
-		return
+		return e
 	}
 	zs, n, e := a.latents(body.IDs, body.Zs)
 	if e != nil {
-		a.fail(w, e)
-		return
+		return e
 	}
 	ivs := body.Interventions
 	if len(body.Ablations) > 0 {
@@ -923,13 +864,11 @@ func (a *RefAPI) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	}
 	plan, e := a.plan(ivs)
 	if e != nil {
-		a.fail(w, e)
-		return
+		return e
 	}
 	release, e := a.acquire()
 	if e != nil {
-		a.fail(w, e)
-		return
+		return e
 	}
 	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
@@ -941,14 +880,12 @@ func (a *RefAPI) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		hi := min(lo+a.cfg.Batch, n)
 		imgs, err := a.render(ctx, zs[lo*zsize:hi*zsize], hi-lo, plan)
 		if err != nil {
-			a.failErr(w, r, err)
-			return
+			return err
 		}
 		for i := 0; i < hi-lo; i++ {
 			buf.Reset()
 			if err := inference.EncodeJPEG(&buf, imgs.RGBA(i, a.imgRange), a.cfg.JPEGQuality); err != nil {
-				a.failErr(w, r, err)
-				return
+				return err
 			}
 			g := refGenerated{D: "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())}
 			if body.IDs != nil {
@@ -962,6 +899,7 @@ func (a *RefAPI) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.ok(w, raw, out)
+	return nil
 }
 
 // render generates n images from zs, with the plan's edits when there is one.
@@ -1000,53 +938,44 @@ type refFeatureStats struct {
 	MeanQuantile []float64 `json:"mean_quantile,omitempty"`
 }
 
-func (a *RefAPI) handleFeatures(w http.ResponseWriter, r *http.Request) {
+func (a *RefAPI) handleFeatures(w http.ResponseWriter, r *http.Request) error {
 	var body refFeaturesBody
 	raw, e := a.decodeBody(w, r, &body)
 	if e != nil {
-		a.fail(w, e)
-		return
+		return e
 	}
 	if e := a.checkProject(body.Project); e != nil {
-		a.fail(w, e)
-		return
+		return e
 	}
 	if body.IDs == nil {
-		a.fail(w, apiErr(http.StatusBadRequest, "missing ids"))
-		return
+		return httpErr(http.StatusBadRequest, "missing ids")
 	}
 	zs, n, e := a.latents(body.IDs, nil)
 	if e != nil {
-		a.fail(w, e)
-		return
+		return e
 	}
 	for _, iv := range body.Interventions {
 		if len(iv.Ablations) > 0 {
-			a.fail(w, apiErr(http.StatusBadRequest, "interventions are not supported by /api/features; measure the unedited model"))
-			return
+			return httpErr(http.StatusBadRequest, "interventions are not supported by /api/features; measure the unedited model")
 		}
 	}
 	if len(body.Masks) != n {
-		a.fail(w, apiErr(http.StatusBadRequest, "%d masks for %d ids: give one mask per id", len(body.Masks), n))
-		return
+		return httpErr(http.StatusBadRequest, "%d masks for %d ids: give one mask per id", len(body.Masks), n)
 	}
 	layers := body.Layers
 	if layers == nil {
 		layers = a.order
 	}
 	if len(layers) == 0 {
-		a.fail(w, apiErr(http.StatusBadRequest, "layers is empty"))
-		return
+		return httpErr(http.StatusBadRequest, "layers is empty")
 	}
 	seen := map[string]bool{}
 	for _, name := range layers {
 		if _, ok := a.layers[name]; !ok {
-			a.fail(w, apiErr(http.StatusBadRequest, "unknown layer %q", truncate(name, 32)))
-			return
+			return httpErr(http.StatusBadRequest, "unknown layer %q", truncate(name, 32))
 		}
 		if seen[name] {
-			a.fail(w, apiErr(http.StatusBadRequest, "layer %q listed twice", truncate(name, 32)))
-			return
+			return httpErr(http.StatusBadRequest, "layer %q listed twice", truncate(name, 32))
 		}
 		seen[name] = true
 	}
@@ -1054,24 +983,20 @@ func (a *RefAPI) handleFeatures(w http.ResponseWriter, r *http.Request) {
 	pixels := 0
 	for i, m := range body.Masks {
 		if m == nil {
-			a.fail(w, apiErr(http.StatusBadRequest, "masks[%d] is null", i))
-			return
+			return httpErr(http.StatusBadRequest, "masks[%d] is null", i)
 		}
 		bm, err := decodeRefMask(*m, a.man.Image.Width, a.man.Image.Height, a.cfg.MaxMaskSide)
 		if err != nil {
-			a.fail(w, apiErr(http.StatusBadRequest, "masks[%d]: %v", i, err))
-			return
+			return httpErr(http.StatusBadRequest, "masks[%d]: %v", i, err)
 		}
 		if pixels += bm.W * bm.H; pixels > a.cfg.MaxMaskPixels {
-			a.fail(w, apiErr(http.StatusRequestEntityTooLarge, "the masks of one request may hold %d pixels in all", a.cfg.MaxMaskPixels))
-			return
+			return httpErr(http.StatusRequestEntityTooLarge, "the masks of one request may hold %d pixels in all", a.cfg.MaxMaskPixels)
 		}
 		masks[i] = bm
 	}
 	release, e := a.acquire()
 	if e != nil {
-		a.fail(w, e)
-		return
+		return e
 	}
 	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
@@ -1085,14 +1010,12 @@ func (a *RefAPI) handleFeatures(w http.ResponseWriter, r *http.Request) {
 		hi := min(lo+a.cfg.Batch, n)
 		_, feats, err := a.model.Generate(ctx, zs[lo*zsize:hi*zsize], hi-lo, layers)
 		if err != nil {
-			a.failErr(w, r, err)
-			return
+			return err
 		}
 		for _, name := range layers {
 			f := feats[name]
 			if f == nil || len(f.Data) != (hi-lo)*a.layers[name].Size() {
-				a.failErr(w, r, fmt.Errorf("model returned no features for %s", name))
-				return
+				return fmt.Errorf("model returned no features for %s", name)
 			}
 			for i := lo; i < hi; i++ {
 				acc[name].add(f.Data[(i-lo)*a.layers[name].Size():(i-lo+1)*a.layers[name].Size()], masks[i])
@@ -1113,6 +1036,7 @@ func (a *RefAPI) handleFeatures(w http.ResponseWriter, r *http.Request) {
 		out[name] = st
 	}
 	a.ok(w, raw, out)
+	return nil
 }
 
 // featureAcc accumulates one layer's statistics under masks: the max over

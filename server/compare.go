@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"net/http"
 	"time"
@@ -60,65 +60,42 @@ type CompareMethod struct {
 // handleCompare answers GET /api/compare?state=TOKEN: the token's last edit
 // must be a removal (a remove stroke or "remove everywhere"); the answer
 // shows the image before it and the removal four ways.
-func (s *Server) handleCompare(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	setCommonHeaders(h)
-	h.Set("Cache-Control", "no-store")
-	fail := func(status int, msg string) {
-		h.Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-	}
+func (s *Server) handleCompare(w http.ResponseWriter, r *http.Request) error {
 	if s.comparer == nil {
-		fail(http.StatusNotFound, "comparison is not available on this server")
-		return
+		return httpErr(http.StatusNotFound, "comparison is not available on this server")
 	}
 	tok := r.URL.Query().Get("state")
 	if tok == "" {
-		fail(http.StatusBadRequest, "state is missing: paint something first")
-		return
+		return httpErr(http.StatusBadRequest, "state is missing: paint something first")
 	}
 	p, bad := s.decodeShare(tok)
 	if bad != nil {
-		fail(http.StatusBadRequest, bad.Message)
-		return
+		return httpErr(http.StatusBadRequest, "%s", bad.Message)
 	}
 	edits := p.edits()
 	if len(edits) == 0 || !edits[len(edits)-1].remove {
-		fail(http.StatusConflict, "the last edit is not a removal: remove something (a stroke in Remove mode, or Remove everywhere) to compare")
-		return
+		return httpErr(http.StatusConflict, "the last edit is not a removal: remove something (a stroke in Remove mode, or Remove everywhere) to compare")
 	}
 	if last := edits[len(edits)-1]; last.custom != nil && last.everywhere {
 		// "Everywhere" is where the segmenter sees the concept; a custom
 		// brush has none.
-		fail(http.StatusConflict, "a custom brush removed everywhere has no concept to find: remove with a stroke to compare")
-		return
+		return httpErr(http.StatusConflict, "a custom brush removed everywhere has no concept to find: remove with a stroke to compare")
 	}
 	select {
 	case s.compareSlots <- struct{}{}:
 		defer func() { <-s.compareSlots }()
 	default:
-		h.Set("Retry-After", "2")
-		fail(http.StatusServiceUnavailable, "busy comparing for others, try again")
-		return
+		w.Header().Set("Retry-After", "2")
+		return httpErr(http.StatusServiceUnavailable, "busy comparing for others, try again")
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RenderTimeout)
 	defer cancel()
 	res, err := s.compareState(ctx, p)
 	if err != nil {
-		if errors.Is(err, ErrBusy) {
-			h.Set("Retry-After", "1")
-			fail(http.StatusServiceUnavailable, "busy, try again")
-			return
-		}
-		if r.Context().Err() == nil {
-			s.log.Error("compare", "err", err)
-		}
-		fail(http.StatusInternalServerError, "comparison failed")
-		return
+		return fmt.Errorf("compare: %w", err)
 	}
-	h.Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(res)
+	writeJSON(w, http.StatusOK, res)
+	return nil
 }
 
 func (s *Server) compareState(ctx context.Context, p *painter) (*CompareResult, error) {

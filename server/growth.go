@@ -2,8 +2,7 @@ package server
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -58,51 +57,37 @@ type Growth interface {
 }
 
 // handleGrowth answers GET /api/growth?state=TOKEN&concept=C[&image=1].
-func (s *Server) handleGrowth(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	setCommonHeaders(h)
-	h.Set("Cache-Control", "no-store")
-	fail := func(status int, msg string) {
-		h.Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-	}
+func (s *Server) handleGrowth(w http.ResponseWriter, r *http.Request) error {
 	if s.growth == nil {
-		fail(http.StatusNotFound, "growth maps are not available on this server")
-		return
+		return httpErr(http.StatusNotFound, "growth maps are not available on this server")
 	}
 	q := r.URL.Query()
 	p := s.defaultPainter()
 	if tok := q.Get("state"); tok != "" {
 		var bad *protoError
 		if p, bad = s.decodeShare(tok); bad != nil {
-			fail(http.StatusBadRequest, bad.Message)
-			return
+			return httpErr(http.StatusBadRequest, "%s", bad.Message)
 		}
 	}
 	concept := q.Get("concept")
 	ranked, bad := s.rankedUnits(p.layer, concept)
 	if bad != nil {
-		fail(http.StatusBadRequest, bad.Message)
-		return
+		return httpErr(http.StatusBadRequest, "%s", bad.Message)
 	}
 	dm, hasMap := s.growth.GrowthMap(p.layer.info.Name, concept)
 	if q.Get("image") == "" {
 		if !hasMap {
-			fail(http.StatusNotFound, "the dissection has no location map of "+truncate(concept, 32)+" at "+p.layer.info.Name+"; measure it on this image instead")
-			return
+			return httpErr(http.StatusNotFound, "the dissection has no location map of %s at %s; measure it on this image instead", truncate(concept, 32), p.layer.info.Name)
 		}
-		h.Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(dm)
-		return
+		writeJSON(w, http.StatusOK, dm)
+		return nil
 	}
 	select {
 	case s.compareSlots <- struct{}{}:
 		defer func() { <-s.compareSlots }()
 	default:
-		h.Set("Retry-After", "2")
-		fail(http.StatusServiceUnavailable, "busy measuring for others, try again")
-		return
+		w.Header().Set("Retry-After", "2")
+		return httpErr(http.StatusServiceUnavailable, "busy measuring for others, try again")
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RenderTimeout)
 	defer cancel()
@@ -118,18 +103,9 @@ func (s *Server) handleGrowth(w http.ResponseWriter, r *http.Request) {
 		gm, err = s.growth.MeasureGrowth(ctx, f, p.layer.withRepair(p.repair, p.edits()), units, concept, appear)
 	}
 	if err != nil {
-		if errors.Is(err, ErrBusy) {
-			h.Set("Retry-After", "1")
-			fail(http.StatusServiceUnavailable, "busy, try again")
-			return
-		}
-		if r.Context().Err() == nil {
-			s.log.Error("growth", "err", err)
-		}
-		fail(http.StatusInternalServerError, "measurement failed")
-		return
+		return fmt.Errorf("growth: %w", err)
 	}
 	gm.MS = msSince(start)
-	h.Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(gm)
+	writeJSON(w, http.StatusOK, gm)
+	return nil
 }

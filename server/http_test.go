@@ -290,10 +290,10 @@ func TestNewRejects(t *testing.T) {
 	}{
 		{"no engine", Config{}, Deps{Concepts: testConcepts(), Pages: testPages()}, ErrConfig},
 		{"no concepts anywhere", Config{}, Deps{Engine: detEngine(nil, 0), Concepts: noConcepts, Pages: testPages()}, ErrNoConcepts},
-		{"unit beyond channels", Config{}, Deps{Engine: detEngine(nil, 0), Concepts: badUnit, Pages: testPages()}, nil},
-		{"duplicate concept", Config{}, Deps{Engine: detEngine(nil, 0), Concepts: dup, Pages: testPages()}, nil},
-		{"zero image", Config{}, testDeps(zeroImage), nil},
-		{"no ids", Config{}, testDeps(noIDs), nil},
+		{"unit beyond channels", Config{}, Deps{Engine: detEngine(nil, 0), Concepts: badUnit, Pages: testPages()}, ErrConfig},
+		{"duplicate concept", Config{}, Deps{Engine: detEngine(nil, 0), Concepts: dup, Pages: testPages()}, ErrConfig},
+		{"zero image", Config{}, testDeps(zeroImage), ErrConfig},
+		{"no ids", Config{}, testDeps(noIDs), ErrConfig},
 		{"negative sessions", Config{MaxSessions: -1}, testDeps(detEngine(nil, 0)), ErrConfig},
 		{"jpeg quality", Config{JPEGQuality: 101}, testDeps(detEngine(nil, 0)), ErrConfig},
 		{"bad origin", Config{AllowedOrigins: []string{"course.example.edu"}}, testDeps(detEngine(nil, 0)), ErrConfig},
@@ -310,8 +310,8 @@ func TestNewRejects(t *testing.T) {
 			if err == nil {
 				t.Fatal("New accepted it")
 			}
-			if tc.want != nil && !errors.Is(err, tc.want) {
-				t.Errorf("error %v, want %v", err, tc.want)
+			if !errors.Is(err, tc.want) || !errors.Is(err, ErrConfig) {
+				t.Errorf("error %v, want %v wrapping ErrConfig", err, tc.want)
 			}
 		})
 	}

@@ -3,7 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/ganpaint-go/ganpaint/inference"
 	"github.com/ganpaint-go/ganpaint/report"
 )
 
@@ -39,7 +38,7 @@ type ReportHandler struct {
 	pages   ReportPages
 	images  ReportImages
 	version string
-	log     *slog.Logger
+	errs    errorPath
 	router  chi.Router
 	timeout time.Duration
 }
@@ -54,10 +53,10 @@ const DefaultReportTimeout = time.Minute
 // server's write timeout, so that a slow render still gets its 503.
 func NewReportHandler(pages ReportPages, images ReportImages, version string, timeout time.Duration, log *slog.Logger) (*ReportHandler, error) {
 	if pages == nil || images == nil || version == "" {
-		return nil, errors.New("server: the report handler needs pages, images and a version")
+		return nil, fmt.Errorf("%w: the report handler needs pages, images and a version", ErrConfig)
 	}
 	if timeout < 0 {
-		return nil, errors.New("server: negative report timeout")
+		return nil, fmt.Errorf("%w: negative report timeout", ErrConfig)
 	}
 	if timeout == 0 {
 		timeout = DefaultReportTimeout
@@ -65,7 +64,7 @@ func NewReportHandler(pages ReportPages, images ReportImages, version string, ti
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &ReportHandler{pages: pages, images: images, version: version, log: log, timeout: timeout}
+	h := &ReportHandler{pages: pages, images: images, version: version, errs: errorPath{log: log}, timeout: timeout}
 	r := chi.NewRouter()
 	// HEAD like GET, as on the painter's routes: link checkers walk the
 	// report's pages.
@@ -80,7 +79,7 @@ func NewReportHandler(pages ReportPages, images ReportImages, version string, ti
 	})
 	getHead("/", h.page(func(w io.Writer, r *http.Request) error { return pages.Index(w) }))
 	getHead("/edit", h.page(func(w io.Writer, r *http.Request) error { return pages.Editor(w) }))
-	getHead("/img/{version}/*", h.image)
+	getHead("/img/{version}/*", h.errs.handle(h.image))
 	getHead("/{layer}", h.page(func(w io.Writer, r *http.Request) error { return pages.Layer(w, chi.URLParam(r, "layer")) }))
 	getHead("/{layer}/unit/{unit}", h.page(func(w io.Writer, r *http.Request) error {
 		unit, err := strconv.Atoi(chi.URLParam(r, "unit"))
@@ -104,11 +103,10 @@ func (h *ReportHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.ro
 
 // page renders into a buffer first, so a failure is a clean error page.
 func (h *ReportHandler) page(render func(w io.Writer, r *http.Request) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return h.errs.handle(func(w http.ResponseWriter, r *http.Request) error {
 		var buf bytes.Buffer
 		if err := render(&buf, r); err != nil {
-			h.fail(w, r, err)
-			return
+			return err
 		}
 		hd := w.Header()
 		setCommonHeaders(hd)
@@ -117,41 +115,25 @@ func (h *ReportHandler) page(render func(w io.Writer, r *http.Request) error) ht
 		hd.Set("Content-Type", "text/html; charset=utf-8")
 		hd.Set("Cache-Control", "no-cache")
 		_, _ = w.Write(buf.Bytes())
-	}
+		return nil
+	})
 }
 
-func (h *ReportHandler) image(w http.ResponseWriter, r *http.Request) {
+func (h *ReportHandler) image(w http.ResponseWriter, r *http.Request) error {
 	if chi.URLParam(r, "version") != h.version {
 		// A link from before the model or its dissection changed.
-		h.fail(w, r, report.ErrNotFound)
-		return
+		return report.ErrNotFound
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
 	body, ctype, err := h.images.Get(ctx, chi.URLParam(r, "*"))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	hd := w.Header()
 	setCommonHeaders(hd)
 	hd.Set("Content-Type", ctype)
 	hd.Set("Cache-Control", "public, max-age=31536000, immutable")
 	_, _ = w.Write(body)
-}
-
-func (h *ReportHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	setCommonHeaders(w.Header())
-	switch {
-	case errors.Is(err, report.ErrNotFound):
-		http.Error(w, "not found: "+err.Error(), http.StatusNotFound)
-	case errors.Is(err, report.ErrBusy), errors.Is(err, ErrBusy), errors.Is(err, inference.ErrBusy):
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "busy, try again", http.StatusServiceUnavailable)
-	case r.Context().Err() != nil:
-		// The client left.
-	default:
-		h.log.Error("report", "path", r.URL.Path, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-	}
+	return nil
 }

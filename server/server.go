@@ -100,8 +100,8 @@ type HelloLimits struct {
 }
 
 // ErrNoConcepts is returned by New when no layer has any ranked concept, so
-// nothing could be painted.
-var ErrNoConcepts = errors.New("server: no layer has concept rankings (run ganpaint dissect)")
+// nothing could be painted. It wraps ErrConfig, as every error of New does.
+var ErrNoConcepts = fmt.Errorf("%w: no layer has concept rankings (run ganpaint dissect)", ErrConfig)
 
 // maxImageSide keeps brush arithmetic exact in int64 (see paintPolyline).
 const maxImageSide = 1 << 14
@@ -110,6 +110,8 @@ const maxImageSide = 1 << 14
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
+	errs     errorPath // text answers
+	jsonErrs errorPath // {"error": message} answers
 	engine   Engine
 	concepts Concepts
 	pages    Pages
@@ -151,24 +153,25 @@ type Server struct {
 	httpSrv   *http.Server
 }
 
-// New checks cfg and the model description and builds a Server.
+// New checks cfg and the model description and builds a Server. Every
+// error it returns wraps ErrConfig: the server cannot start as configured.
 func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Engine == nil || deps.Concepts == nil || deps.Pages == nil {
 		return nil, fmt.Errorf("%w: Engine, Concepts and Pages are required", ErrConfig)
 	}
 	info := deps.Engine.Model()
 	if info.ImageWidth <= 0 || info.ImageHeight <= 0 || info.ImageWidth > maxImageSide || info.ImageHeight > maxImageSide {
-		return nil, fmt.Errorf("server: model image size %d×%d is not supported", info.ImageWidth, info.ImageHeight)
+		return nil, fmt.Errorf("%w: model image size %d×%d is not supported", ErrConfig, info.ImageWidth, info.ImageHeight)
 	}
 	if info.MaxID <= 0 {
-		return nil, fmt.Errorf("server: model max id %d must be positive", info.MaxID)
+		return nil, fmt.Errorf("%w: model max id %d must be positive", ErrConfig, info.MaxID)
 	}
 	cfg = cfg.withDefaults(info.ImageWidth, info.ImageHeight)
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, engine: deps.Engine, concepts: deps.Concepts, pages: deps.Pages,
+		cfg: cfg, log: cfg.Logger, errs: errorPath{log: cfg.Logger}, jsonErrs: errorPath{log: cfg.Logger, json: true}, engine: deps.Engine, concepts: deps.Concepts, pages: deps.Pages,
 		static: deps.Static, extra: deps, info: info, layers: map[string]*layerEnv{}, sessions: map[*session]struct{}{},
 		origins: map[string]bool{}, closeDone: make(chan struct{}), pngs: newPNGCache(cfg.RenderCache),
 		perIP: map[netip.Addr]int{}, turns: newTurns(cfg.RenderSlots),
@@ -177,6 +180,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.metrics = newMetrics(func() float64 { return float64(s.turns.depth()) })
 	if err := s.buildHello(); err != nil {
+		if !errors.Is(err, ErrConfig) {
+			err = fmt.Errorf("%w: %w", ErrConfig, err)
+		}
 		return nil, err
 	}
 	for _, o := range cfg.AllowedOrigins {
@@ -230,21 +236,21 @@ func (s *Server) buildHello() error {
 	seen := map[string]bool{}
 	for _, c := range list {
 		if c.Name == "" || seen[c.Name] {
-			return fmt.Errorf("server: concept list has an empty or repeated name %q", c.Name)
+			return fmt.Errorf("%w: concept list has an empty or repeated name %q", ErrConfig, c.Name)
 		}
 		seen[c.Name] = true
 		h.Concepts = append(h.Concepts, HelloConcept{Name: c.Name, Color: c.Color})
 	}
 	for _, li := range info.Layers {
 		if li.Width <= 0 || li.Height <= 0 {
-			return fmt.Errorf("server: layer %q has grid %d×%d", li.Name, li.Width, li.Height)
+			return fmt.Errorf("%w: layer %q has grid %d×%d", ErrConfig, li.Name, li.Width, li.Height)
 		}
 		hl := HelloLayer{Name: li.Name, Channels: li.Channels, Width: li.Width, Height: li.Height, Concepts: map[string]int{}}
 		for _, c := range list {
 			ranked := s.concepts.Ranked(li.Name, c.Name)
 			for _, u := range ranked {
 				if u < 0 || (li.Channels > 0 && u >= li.Channels) {
-					return fmt.Errorf("server: concept %q at layer %q ranks unit %d of %d", c.Name, li.Name, u, li.Channels)
+					return fmt.Errorf("%w: concept %q at layer %q ranks unit %d of %d", ErrConfig, c.Name, li.Name, u, li.Channels)
 				}
 			}
 			if len(ranked) > 0 {
@@ -310,13 +316,13 @@ func (s *Server) routes() http.Handler {
 		r.Get(pattern, h)
 		r.Head(pattern, h)
 	}
-	getHead("/", s.handlePage(false))
-	getHead("/embed", s.handlePage(true))
+	getHead("/", s.errs.handle(s.handlePage(false)))
+	getHead("/embed", s.errs.handle(s.handlePage(true)))
 	r.Get("/ws", s.handleWS)
-	getHead("/render.png", s.handleRender)
+	getHead("/render.png", s.errs.handle(s.handleRender))
 	getHead("/api/model", s.handleModel)
-	getHead("/api/compare", s.handleCompare)
-	getHead("/api/growth", s.handleGrowth)
+	getHead("/api/compare", s.jsonErrs.handle(s.handleCompare))
+	getHead("/api/growth", s.jsonErrs.handle(s.handleGrowth))
 	getHead("/healthz", s.handleHealth)
 	getHead("/readyz", s.handleReady)
 	metrics := s.metrics.handler()
@@ -506,8 +512,8 @@ func (s *Server) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-func (s *Server) handlePage(embed bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handlePage(embed bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		base := s.baseURL(r)
 		data := PageData{Hello: s.hello, WSPath: "/ws", BaseURL: base, Embed: embed}
 		if s.extra.Report != nil {
@@ -560,9 +566,7 @@ func (s *Server) handlePage(embed bool) http.HandlerFunc {
 			err = s.pages.Painter(&buf, data)
 		}
 		if err != nil {
-			s.log.Error("rendering page", "embed", embed, "err", err)
-			http.Error(w, "page could not be rendered", http.StatusInternalServerError)
-			return
+			return fmt.Errorf("rendering the page (embed %v): %w", embed, err)
 		}
 		h := w.Header()
 		setCommonHeaders(h)
@@ -575,6 +579,7 @@ func (s *Server) handlePage(embed bool) http.HandlerFunc {
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		h.Set("Cache-Control", "no-cache")
 		_, _ = w.Write(buf.Bytes())
+		return nil
 	}
 }
 
@@ -607,20 +612,18 @@ func (s *Server) decodeShare(tok string) (*painter, *protoError) {
 	return s.painterFromShare(st)
 }
 
-func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) error {
 	setCommonHeaders(w.Header())
 	scale, serr := renderScale(r.URL.Query().Get("size"), s.info.ImageWidth, s.info.ImageHeight)
 	if serr != nil {
-		http.Error(w, serr.Error(), http.StatusBadRequest)
-		return
+		return httpErr(http.StatusBadRequest, "%s", serr.Error())
 	}
 	p := s.defaultPainter()
 	if tok := r.URL.Query().Get("state"); tok != "" {
 		var bad *protoError
 		if p, bad = s.decodeShare(tok); bad != nil {
 			s.log.Debug("render.png with unusable state", "err", bad)
-			http.Error(w, bad.Message, http.StatusBadRequest)
-			return
+			return httpErr(http.StatusBadRequest, "%s", bad.Message)
 		}
 	}
 	key, kerr := encodeBody(shareOf(s.info.Name, p.layer, p.id, p.edits(), p.repairOn()))
@@ -629,7 +632,7 @@ func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) {
 		if b, ok := s.pngs.get(string(key)); ok {
 			s.metrics.pngRenders.WithLabelValues("cached").Inc()
 			writePNG(w, b)
-			return
+			return nil
 		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RenderTimeout)
@@ -639,29 +642,24 @@ func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ErrBusy) {
 			s.metrics.pngRenders.WithLabelValues("busy").Inc()
 			s.metrics.busy.Inc()
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "busy, try again", http.StatusServiceUnavailable)
-			return
+			return err
 		}
 		if r.Context().Err() == nil {
 			s.metrics.renderErrors.Inc()
-			s.log.Error("render.png", "err", err)
 		}
 		s.metrics.pngRenders.WithLabelValues("error").Inc()
-		http.Error(w, "render failed", http.StatusInternalServerError)
-		return
+		return fmt.Errorf("render.png: %w", err)
 	}
 	s.metrics.pngRenders.WithLabelValues("rendered").Inc()
 	var buf bytes.Buffer
 	if err := encodePNG(&buf, upscale(img, scale)); err != nil {
-		s.log.Error("render.png encode", "err", err)
-		http.Error(w, "render failed", http.StatusInternalServerError)
-		return
+		return fmt.Errorf("render.png encode: %w", err)
 	}
 	if kerr == nil {
 		s.pngs.put(string(key), buf.Bytes())
 	}
 	writePNG(w, buf.Bytes())
+	return nil
 }
 
 func writePNG(w http.ResponseWriter, b []byte) {

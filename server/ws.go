@@ -508,8 +508,12 @@ func (ss *session) writeLoop(ctx context.Context) {
 		tok, terr := srv.tokens.Encode(shareOf(srv.info.Name, snap.layer, snap.id, snap.edits, snap.repair))
 		if terr != nil {
 			// Every edit was validated against limits far inside the codec's,
-			// so this is a bug, not bad input.
+			// so this is a bug, not bad input. A state message with an empty
+			// token would make the client's share link and reconnect restore
+			// nothing, so the frame is held back with an error instead.
 			ss.log.Error("share token", "err", terr)
+			ss.sendError(snap.seq, perr(codeInternal, "the painting could not be saved as a link"))
+			return true
 		}
 		st, _ := json.Marshal(struct {
 			T        string        `json:"t"`
@@ -517,7 +521,7 @@ func (ss *session) writeLoop(ctx context.Context) {
 			ID       int64         `json:"id"`
 			Layer    string        `json:"layer"`
 			State    string        `json:"state"`
-			Original string        `json:"original"`
+			Original string        `json:"original,omitempty"`
 			CanUndo  bool          `json:"can_undo"`
 			CanRedo  bool          `json:"can_redo"`
 			Edits    int           `json:"edits"`

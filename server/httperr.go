@@ -1,0 +1,107 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/report"
+)
+
+// httpError is a failure the client is told about as it is: a status and a
+// message that is safe to show.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func httpErr(status int, format string, args ...any) *httpError {
+	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// handlerFunc is an HTTP handler that returns its failure instead of
+// writing it, so that every route answers and logs errors the same way.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// errorPath is the one way the HTTP routes answer a failure: the painter's
+// routes, the report and the REST API differ only in the body (text or
+// {"error": message}) and the logger.
+type errorPath struct {
+	log  *slog.Logger
+	json bool
+}
+
+// handle adapts h to net/http.
+func (p errorPath) handle(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			p.write(w, r, err)
+		}
+	}
+}
+
+// errorStatus maps an error to what the client sees. Status 0 means the
+// client has gone, so nobody reads an answer.
+func errorStatus(r *http.Request, err error) (int, string) {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return he.status, he.msg
+	case errors.Is(err, ErrBusy), errors.Is(err, inference.ErrBusy), errors.Is(err, report.ErrBusy):
+		return http.StatusServiceUnavailable, "busy, try again"
+	case errors.Is(err, report.ErrNotFound):
+		return http.StatusNotFound, "not found: " + err.Error()
+	case r.Context().Err() != nil:
+		return 0, ""
+	case errors.Is(err, context.DeadlineExceeded):
+		// The route's own render timeout, not the client's: the server is
+		// too loaded to answer in time, which a retry may not meet.
+		return http.StatusServiceUnavailable, "the server took too long, try again"
+	}
+	return http.StatusInternalServerError, "internal error"
+}
+
+// write answers err. Internal errors (a bug or a broken model) are logged
+// here and nowhere else; what the client caused or the load explains is not.
+func (p errorPath) write(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := errorStatus(r, err)
+	if status == 0 {
+		p.log.Debug("client gone", "method", r.Method, "path", r.URL.Path, "err", err)
+		return
+	}
+	if status >= http.StatusInternalServerError && status != http.StatusServiceUnavailable {
+		p.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+	h := w.Header()
+	setCommonHeaders(h)
+	h.Set("Cache-Control", "no-store")
+	if status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+		h.Set("Retry-After", "1")
+	}
+	if !p.json {
+		http.Error(w, msg, status)
+		return
+	}
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// writeJSON answers v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error: encoding the answer"}`)
+	}
+	h := w.Header()
+	setCommonHeaders(h)
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+	_, _ = w.Write([]byte("\n"))
+}
