@@ -97,6 +97,37 @@ var _ efficacy.Model = Generator(nil)
 // brush-efficacy benchmark's code and definitions (docs/efficacy.md); and
 // where in the image painting works (the location map).
 func MeasureCausal(ctx context.Context, g Generator, l *Layer, cfg Config) (*Causal, error) {
+	run, err := newCausalRun(g, l, cfg)
+	if err != nil {
+		return nil, err
+	}
+	out, err := run.effects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cc := run.cfg.Causal; cc.LocationImages > 0 && cc.LocationK != 0 {
+		if err := run.locations(ctx, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// causalRun is one causal measurement of a dissected layer: its held-out
+// images and the classes and unit counts it measures.
+type causalRun struct {
+	g       Generator
+	l       *Layer
+	cfg     Config
+	li      inference.LayerInfo
+	imageH  int
+	ids     []int64
+	classes []string
+	ks      []int
+	levels  []float32
+}
+
+func newCausalRun(g Generator, l *Layer, cfg Config) (*causalRun, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -119,7 +150,6 @@ func MeasureCausal(ctx context.Context, g Generator, l *Layer, cfg Config) (*Cau
 	if err != nil {
 		return nil, err
 	}
-	ids := all[l.Samples:]
 	classes, err := causalClasses(l, cc)
 	if err != nil {
 		return nil, err
@@ -130,26 +160,34 @@ func MeasureCausal(ctx context.Context, g Generator, l *Layer, cfg Config) (*Cau
 			ks = append(ks, k)
 		}
 	}
-	levels := l.Levels()
-	brush := func(class string, k int, remove bool) (efficacy.Brush, error) {
-		rank := l.Rankings[class]
-		if len(rank) != li.Channels {
-			return efficacy.Brush{}, fmt.Errorf("%w: ranking of %s has %d units", ErrBadResults, class, len(rank))
-		}
-		b := efficacy.Brush{Name: fmt.Sprintf("%s-top%d", class, k), Concept: class, Kind: "iou", Layer: l.Layer,
-			Units: slices.Clone(rank[:k]), Steps: []efficacy.Step{{Name: "1", Strength: 1}}}
-		if remove {
-			b.Remove, b.Mode = true, inference.ModeRemove
-		} else {
-			b.Mode, b.Levels = inference.ModeAdd, levels
-		}
-		return b, nil
+	return &causalRun{g: g, l: l, cfg: cfg, li: li, imageH: man.Image.Height, ids: all[l.Samples:],
+		classes: classes, ks: ks, levels: l.Levels()}, nil
+}
+
+// brush is the top-k IoU-ranked units of class as an efficacy brush.
+func (r *causalRun) brush(class string, k int, remove bool) (efficacy.Brush, error) {
+	rank := r.l.Rankings[class]
+	if len(rank) != r.li.Channels {
+		return efficacy.Brush{}, fmt.Errorf("%w: ranking of %s has %d units", ErrBadResults, class, len(rank))
 	}
+	b := efficacy.Brush{Name: fmt.Sprintf("%s-top%d", class, k), Concept: class, Kind: "iou", Layer: r.l.Layer,
+		Units: slices.Clone(rank[:k]), Steps: []efficacy.Step{{Name: "1", Strength: 1}}}
+	if remove {
+		b.Remove, b.Mode = true, inference.ModeRemove
+	} else {
+		b.Mode, b.Levels = inference.ModeAdd, r.levels
+	}
+	return b, nil
+}
+
+// effects paints and erases every class's top-k brushes on the held-out
+// images.
+func (r *causalRun) effects(ctx context.Context) (*Causal, error) {
 	var brushes []efficacy.Brush
-	for _, c := range classes {
-		for _, k := range ks {
+	for _, c := range r.classes {
+		for _, k := range r.ks {
 			for _, remove := range []bool{false, true} {
-				b, err := brush(c, k, remove)
+				b, err := r.brush(c, k, remove)
 				if err != nil {
 					return nil, err
 				}
@@ -157,17 +195,18 @@ func MeasureCausal(ctx context.Context, g Generator, l *Layer, cfg Config) (*Cau
 			}
 		}
 	}
-	ec := efficacy.Config{IDs: ids, Plausible: cc.Plausible, Other: cc.Other, Present: cc.Present, Everywhere: len(ids),
-		Seed: uint64(l.Seed), Batch: cfg.Batch, Workers: cfg.InFlight, Progress: cfg.Progress, Now: cfg.Now}
-	rep, err := efficacy.Run(ctx, g, brushes, ec)
+	cc, l := r.cfg.Causal, r.l
+	ec := efficacy.Config{IDs: r.ids, Plausible: cc.Plausible, Other: cc.Other, Present: cc.Present, Everywhere: len(r.ids),
+		Seed: uint64(l.Seed), Batch: r.cfg.Batch, Workers: r.cfg.InFlight, Progress: r.cfg.Progress, Now: r.cfg.Now}
+	rep, err := efficacy.Run(ctx, r.g, brushes, ec)
 	if err != nil {
 		return nil, err
 	}
-	out := &Causal{Samples: len(ids), IDs: ids, Ks: ks, Side: rep.Settings.Side,
-		RegionCells: rep.Settings.RegionPx[1] * li.Height / man.Image.Height,
+	out := &Causal{Samples: len(r.ids), IDs: r.ids, Ks: r.ks, Side: rep.Settings.Side,
+		RegionCells: rep.Settings.RegionPx[1] * r.li.Height / r.imageH,
 		Effects:     map[string][]CausalEffect{}, Locations: map[string]LocationMap{}}
 	for _, cr := range rep.Concepts {
-		for i, k := range ks {
+		for i, k := range r.ks {
 			if i >= len(cr.Insert) || i >= len(cr.Remove) {
 				return nil, fmt.Errorf("dissection: causal rows of %s incomplete", cr.Concept)
 			}
@@ -178,24 +217,28 @@ func MeasureCausal(ctx context.Context, g Generator, l *Layer, cfg Config) (*Cau
 				Images: cr.UsedImages})
 		}
 	}
-	if cc.LocationImages <= 0 || cc.LocationK == 0 {
-		return out, nil
-	}
-	k := min(cc.LocationK, li.Channels)
-	brushes = brushes[:0]
-	for _, c := range classes {
-		b, err := brush(c, k, false)
+	return out, nil
+}
+
+// locations paints every class's top units in each tile of the first held-out
+// images in turn, for out's location maps.
+func (r *causalRun) locations(ctx context.Context, out *Causal) error {
+	cc := r.cfg.Causal
+	k := min(cc.LocationK, r.li.Channels)
+	var brushes []efficacy.Brush
+	for _, c := range r.classes {
+		b, err := r.brush(c, k, false)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		brushes = append(brushes, b)
 	}
-	n := min(cc.LocationImages, len(ids))
+	n := min(cc.LocationImages, len(r.ids))
 	every := 1 << 30
-	lrep, err := efficacy.Run(ctx, g, brushes, efficacy.Config{IDs: ids[:n], Plausible: every, Other: every, Tiles: true,
-		Seed: uint64(l.Seed), Batch: cfg.Batch, Workers: cfg.InFlight, Progress: cfg.Progress, Now: cfg.Now})
+	lrep, err := efficacy.Run(ctx, r.g, brushes, efficacy.Config{IDs: r.ids[:n], Plausible: every, Other: every, Tiles: true,
+		Seed: uint64(r.l.Seed), Batch: r.cfg.Batch, Workers: r.cfg.InFlight, Progress: r.cfg.Progress, Now: r.cfg.Now})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	out.LocationSize = n
 	side := lrep.Settings.Side
@@ -212,7 +255,7 @@ func MeasureCausal(ctx context.Context, g Generator, l *Layer, cfg Config) (*Cau
 		}
 		out.Locations[cr.Concept] = lm
 	}
-	return out, nil
+	return nil
 }
 
 func causalClasses(l *Layer, cc CausalConfig) ([]string, error) {
