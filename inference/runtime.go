@@ -138,6 +138,13 @@ func InitRuntime(libPath string) error {
 	return nil
 }
 
+// RuntimeLibrary is the path InitRuntime loaded, or "" before it.
+func RuntimeLibrary() string {
+	runtimeState.mu.Lock()
+	defer runtimeState.mu.Unlock()
+	return runtimeState.path
+}
+
 // RuntimeVersion reports the loaded ONNX Runtime version, or "" before InitRuntime.
 func RuntimeVersion() string {
 	if !ort.IsInitialized() {

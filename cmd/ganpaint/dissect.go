@@ -72,15 +72,8 @@ func runDissect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *samples <= 0 {
 		return fmt.Errorf("--samples must be > 0 (got %d)", *samples)
 	}
-	lib, err := resolveORT(*ortLib)
-	if err != nil {
-		return err
-	}
-	if err := inference.InitRuntime(lib); err != nil {
-		return err
-	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	m, err := inference.LoadDir(*model, inference.Options{Workers: *workers, Logger: logger})
+	m, _, err := openModel(*model, *ortLib, inference.Options{Workers: *workers, Logger: logger})
 	if err != nil {
 		return err
 	}

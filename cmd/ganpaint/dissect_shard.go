@@ -203,15 +203,8 @@ func runDissectMerge(ctx context.Context, args []string, stdout, stderr io.Write
 		}
 		parts = append(parts, &cp)
 	}
-	lib, err := resolveORT(*ortLib)
-	if err != nil {
-		return err
-	}
-	if err := inference.InitRuntime(lib); err != nil {
-		return err
-	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	m, err := inference.LoadDir(*model, inference.Options{Workers: *workers, Logger: logger})
+	m, _, err := openModel(*model, *ortLib, inference.Options{Workers: *workers, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -58,20 +58,12 @@ func runEfficacy(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *calibImages <= 0 {
 		return fmt.Errorf("--calibrate-images %d must be positive", *calibImages)
 	}
-	lib, err := inference.ResolveLibrary(*ortLib)
-	if err != nil {
-		return err
-	}
-	if err := inference.InitRuntime(lib); err != nil {
-		return err
-	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	m, err := inference.LoadDir(*model, inference.Options{Workers: *workers, Logger: logger})
+	m, fsys, err := openModel(*model, *ortLib, inference.Options{Workers: *workers, Logger: logger})
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	fsys := os.DirFS(*model)
 	set, res, old, err := brushes.Load(fsys, brushes.Options{Units: *units})
 	if err != nil {
 		return err

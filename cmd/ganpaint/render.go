@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -159,32 +158,6 @@ func (f *editFlags) Set(s string) error {
 	}
 	*f = append(*f, e)
 	return nil
-}
-
-// openModel loads --model DIR, or the embedded default model when dir is "".
-func openModel(dir, ortLib string, opts inference.Options) (*inference.Model, fs.FS, error) {
-	lib, err := resolveORT(ortLib)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := inference.InitRuntime(lib); err != nil {
-		return nil, nil, err
-	}
-	var fsys fs.FS
-	if dir != "" {
-		st, err := os.Stat(dir)
-		if err != nil || !st.IsDir() {
-			return nil, nil, fmt.Errorf("--model %q is not a model directory", dir)
-		}
-		fsys = os.DirFS(dir)
-	} else if fsys, err = defaultModel(); err != nil {
-		return nil, nil, err
-	}
-	m, err := inference.Load(fsys, opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	return m, fsys, nil
 }
 
 // layerOrDefault resolves --layer, falling back to the layer the model's

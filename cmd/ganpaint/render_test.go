@@ -214,7 +214,7 @@ func TestRenderRejects(t *testing.T) {
 		{"unknown layer", []string{"--model", plantedModelDir, "--out", png, "--layer", "layer9"}, "unknown layer"},
 		{"id out of range", []string{"--model", plantedModelDir, "--out", png, "--id", "100000"}, "out of range"},
 		{"negative strength", []string{"--model", plantedModelDir, "--out", png, "--strength", "-1", "--edit", "1:add"}, "strength"},
-		{"missing model dir", []string{"--model", filepath.Join(dir, "absent"), "--out", png}, "not a model directory"},
+		{"missing model dir", []string{"--model", filepath.Join(dir, "absent"), "--out", png}, "is not a directory"},
 		{"default model", []string{"--out", png}, ""}, // want: defaultModel's own error
 		{"stray argument", []string{"--out", png, "extra"}, "unexpected"},
 	}

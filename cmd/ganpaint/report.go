@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"time"
@@ -43,19 +42,9 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if st, err := os.Stat(*out); err == nil && !st.IsDir() {
 		return fmt.Errorf("--out %q is a file", *out)
 	}
-	var modelFS fs.FS
-	source := *modelDir
-	if source == "" {
-		var err error
-		if modelFS, err = defaultModel(); err != nil {
-			return fmt.Errorf("no --model given and %w", err)
-		}
-		source = "embedded"
-	} else {
-		if st, err := os.Stat(source); err != nil || !st.IsDir() {
-			return fmt.Errorf("--model %q is not a directory", source)
-		}
-		modelFS = os.DirFS(source)
+	modelFS, source, err := modelSource(*modelDir)
+	if err != nil {
+		return err
 	}
 	res, err := dissection.Load(modelFS)
 	if err != nil {
@@ -64,17 +53,10 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return err
 	}
-	lib, err := inference.ResolveLibrary(*ortLib)
-	if err != nil {
-		return err
-	}
-	if err := inference.InitRuntime(lib); err != nil {
-		return err
-	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	m, err := inference.Load(modelFS, inference.Options{Workers: *workers, Logger: logger})
+	m, err := loadModel(modelFS, source, *ortLib, inference.Options{Workers: *workers, Logger: logger})
 	if err != nil {
-		return fmt.Errorf("loading model %s: %w", source, err)
+		return err
 	}
 	defer m.Close()
 	rep, err := report.New(m.Manifest(), m.Layers(), res)

@@ -181,35 +181,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer pprof.StopCPUProfile()
 	}
 
-	var modelFS fs.FS
-	source := *modelDir
-	if source == "" {
-		var err error
-		if modelFS, err = defaultModel(); err != nil {
-			return fmt.Errorf("no --model given and %w", err)
-		}
-		source = "embedded"
-	} else {
-		if st, err := os.Stat(source); err != nil || !st.IsDir() {
-			return fmt.Errorf("--model %q is not a directory", source)
-		}
-		modelFS = os.DirFS(source)
-	}
-
-	lib, err := resolveORT(*ortLib)
+	modelFS, source, err := modelSource(*modelDir)
 	if err != nil {
-		return err
-	}
-	if err := inference.InitRuntime(lib); err != nil {
 		return err
 	}
 	slots := *workers
 	if slots == 0 {
 		slots = runtime.NumCPU()
 	}
-	m, err := inference.Load(modelFS, inference.Options{Workers: slots, Logger: logger})
+	m, err := loadModel(modelFS, source, *ortLib, inference.Options{Workers: slots, Logger: logger})
 	if err != nil {
-		return fmt.Errorf("loading model %s: %w", source, err)
+		return err
 	}
 	defer m.Close()
 	set, res, _, err := brushes.Load(modelFS, brushes.Options{})
@@ -252,7 +234,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	h := srv.Hello()
 	logger.Info("ganpaint serve",
 		"url", "http://"+ln.Addr().String()+"/",
-		"model", h.Model.Name, "model_source", source, "ort", lib,
+		"model", h.Model.Name, "model_source", source, "ort", inference.RuntimeLibrary(),
 		"default_layer", h.DefaultLayer, "concepts", len(h.Concepts),
 		"max_sessions", eff.MaxSessions, "max_sessions_per_ip", eff.MaxSessionsPerIP, "render_slots", eff.RenderSlots,
 		"max_edits", eff.MaxEdits, "max_history", eff.MaxHistory,
