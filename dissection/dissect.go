@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/splitmix"
 )
 
 // Generator is what dissection needs from a model; *inference.Model
@@ -166,16 +167,11 @@ func SampleIDs(seed int64, n int, maxID int64) ([]int64, error) {
 	if n < 0 || maxID <= 0 || int64(n) > maxID {
 		return nil, fmt.Errorf("%w: cannot draw %d distinct ids below max_id %d", ErrBadConfig, n, maxID)
 	}
-	state := uint64(seed)
+	rng := splitmix.New(uint64(seed))
 	seen := make(map[int64]bool, n)
 	ids := make([]int64, 0, n)
 	for len(ids) < n {
-		state += 0x9E3779B97F4A7C15
-		x := state
-		x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
-		x = (x ^ (x >> 27)) * 0x94D049BB133111EB
-		x ^= x >> 31
-		id := int64(x % uint64(maxID))
+		id := int64(rng.Next() % uint64(maxID))
 		if !seen[id] {
 			seen[id] = true
 			ids = append(ids, id)

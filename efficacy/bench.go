@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/splitmix"
 )
 
 var (
@@ -380,7 +381,7 @@ func planConcept(base []baseImage, regions []Rect, cls Classes, concept string, 
 	}
 	h := fnv.New64a()
 	h.Write([]byte(concept))
-	rng := newSplitMix(cfg.Seed ^ h.Sum64())
+	rng := splitmix.New(cfg.Seed ^ h.Sum64())
 	p := &conceptPlan{poolPlausible: len(plaus), poolOther: len(other), poolPresent: len(present), poolImages: len(images)}
 	p.insert = append(draw(rng, plaus, cfg.Plausible), draw(rng, other, cfg.Other)...)
 	p.present = draw(rng, present, cfg.Present)
@@ -390,7 +391,7 @@ func planConcept(base []baseImage, regions []Rect, cls Classes, concept string, 
 
 // draw returns k elements of xs chosen without replacement (all of them
 // when there are at most k), in their original order.
-func draw[T any](rng *splitMix, xs []T, k int) []T {
+func draw[T any](rng *splitmix.Stream, xs []T, k int) []T {
 	if len(xs) <= k {
 		return xs
 	}
@@ -399,7 +400,7 @@ func draw[T any](rng *splitMix, xs []T, k int) []T {
 		idx[i] = i
 	}
 	for i := 0; i < k; i++ {
-		j := i + int(rng.next()%uint64(len(idx)-i))
+		j := i + int(rng.Next()%uint64(len(idx)-i))
 		idx[i], idx[j] = idx[j], idx[i]
 	}
 	pick := idx[:k]
@@ -409,18 +410,6 @@ func draw[T any](rng *splitMix, xs []T, k int) []T {
 		out[i] = xs[j]
 	}
 	return out
-}
-
-type splitMix struct{ state uint64 }
-
-func newSplitMix(seed uint64) *splitMix { return &splitMix{seed} }
-
-func (s *splitMix) next() uint64 {
-	s.state += 0x9E3779B97F4A7C15
-	x := s.state
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EB
-	return x ^ (x >> 31)
 }
 
 // runProbes edits, finishes and segments every probe, Batch probes of one

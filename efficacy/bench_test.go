@@ -12,6 +12,8 @@ import (
 
 	"github.com/ganpaint-go/ganpaint/inference"
 	"github.com/ganpaint-go/ganpaint/internal/testenv"
+
+	"github.com/ganpaint-go/ganpaint/internal/splitmix"
 )
 
 func TestHeldOutIDs(t *testing.T) {
@@ -43,12 +45,12 @@ func TestConfigRejects(t *testing.T) {
 
 func TestDrawIsDeterministicSubset(t *testing.T) {
 	xs := []int{10, 11, 12, 13, 14, 15, 16, 17}
-	a := draw(newSplitMix(3), xs, 3)
-	b := draw(newSplitMix(3), xs, 3)
+	a := draw(splitmix.New(3), xs, 3)
+	b := draw(splitmix.New(3), xs, 3)
 	if !slices.Equal(a, b) || len(a) != 3 || !slices.IsSorted(a) {
 		t.Fatalf("draw %v %v", a, b)
 	}
-	if got := draw(newSplitMix(3), xs, 20); !slices.Equal(got, xs) {
+	if got := draw(splitmix.New(3), xs, 20); !slices.Equal(got, xs) {
 		t.Fatalf("draw all %v", got)
 	}
 }

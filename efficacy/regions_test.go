@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ganpaint-go/ganpaint/internal/splitmix"
 )
 
 var sceneClasses = []string{"sky", "cloud", "tree", "grass", "door", "brick", "dome", "building", "window", "roof", "mountain", "road"}
@@ -154,13 +156,13 @@ func goldenScenes() []goldenScene {
 		{Background: "sky", Rects: []goldenRect{{"road", [4]int{0, 90, 128, 128}}, {"brick", [4]int{10, 40, 70, 90}},
 			{"roof", [4]int{10, 28, 70, 40}}, {"door", [4]int{30, 70, 42, 90}}, {"tree", [4]int{80, 50, 110, 90}}}},
 	}
-	rng := newSplitMix(20261130)
+	rng := splitmix.New(20261130)
 	for s := 0; s < 12; s++ {
-		sc := goldenScene{Background: sceneClasses[rng.next()%uint64(len(sceneClasses))]}
+		sc := goldenScene{Background: sceneClasses[rng.Next()%uint64(len(sceneClasses))]}
 		for k := 0; k < 7; k++ {
-			x0, y0 := int(rng.next()%120), int(rng.next()%120)
-			w, h := 8+int(rng.next()%64), 8+int(rng.next()%64)
-			sc.Rects = append(sc.Rects, goldenRect{sceneClasses[rng.next()%uint64(len(sceneClasses))], [4]int{x0, y0, min(x0+w, 128), min(y0+h, 128)}})
+			x0, y0 := int(rng.Next()%120), int(rng.Next()%120)
+			w, h := 8+int(rng.Next()%64), 8+int(rng.Next()%64)
+			sc.Rects = append(sc.Rects, goldenRect{sceneClasses[rng.Next()%uint64(len(sceneClasses))], [4]int{x0, y0, min(x0+w, 128), min(y0+h, 128)}})
 		}
 		scenes = append(scenes, sc)
 	}

@@ -3,9 +3,9 @@ package inference
 import (
 	"fmt"
 	"math"
-)
 
-const splitmixGamma = 0x9E3779B97F4A7C15
+	"github.com/ganpaint-go/ganpaint/internal/splitmix"
+)
 
 // ZForID fills dst with the latent vector of image id under the
 // splitmix64-boxmuller-v1 rule (docs/model-format.md). It uses only integer
@@ -16,18 +16,10 @@ func ZForID(dst []float32, id int64, seed uint64) {
 	// One splitmix64 step hashes (seed, id) into the stream's start, so the
 	// streams of nearby ids are unrelated (a plain id*gamma offset makes them
 	// shifted copies of one another).
-	var state uint64
-	next := func() uint64 {
-		state += splitmixGamma
-		x := state
-		x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
-		x = (x ^ (x >> 27)) * 0x94D049BB133111EB
-		return x ^ (x >> 31)
-	}
-	state = seed ^ uint64(id)
-	state = next()
+	rng := splitmix.New(seed ^ uint64(id))
+	rng.State = rng.Next()
 	for i := range dst {
-		a, b := next(), next()
+		a, b := rng.Next(), rng.Next()
 		u1 := float64((a>>11)+1) * 0x1p-53
 		u2 := float64(b>>11) * 0x1p-53
 		dst[i] = float32(math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2))
