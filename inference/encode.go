@@ -1,7 +1,6 @@
 package inference
 
 import (
-	"bytes"
 	"fmt"
 	"image"
 	"image/jpeg"
@@ -112,11 +111,22 @@ func EncodeJPEG(w io.Writer, img image.Image, quality int) error {
 	return jpeg.Encode(w, img, &jpeg.Options{Quality: quality})
 }
 
-// EncodePNGBytes is EncodePNG into a fresh byte slice.
-func EncodePNGBytes(img image.Image) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := EncodePNG(&buf, img); err != nil {
-		return nil, err
+// Image encodings of EncodeImage, named as the CLI, the benchmark and the
+// websocket protocol name them.
+const (
+	FormatPNG  = "png"
+	FormatJPEG = "jpeg"
+)
+
+// EncodeImage writes img as FormatPNG or FormatJPEG (at quality, 1..100):
+// the one place that picks the encoder, so a frame, /render.png, `ganpaint
+// render` and the benchmark give the same bytes for the same pixels.
+func EncodeImage(w io.Writer, img image.Image, format string, quality int) error {
+	switch format {
+	case FormatPNG:
+		return EncodePNG(w, img)
+	case FormatJPEG:
+		return EncodeJPEG(w, img, quality)
 	}
-	return buf.Bytes(), nil
+	return fmt.Errorf("%w: image format %q, want %q or %q", ErrBadFormat, format, FormatPNG, FormatJPEG)
 }

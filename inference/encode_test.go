@@ -72,11 +72,14 @@ func TestEncodeJPEGAndPNG(t *testing.T) {
 	if err != nil || dec.Bounds() != img.Bounds() {
 		t.Fatalf("jpeg round trip: %v %v", dec, err)
 	}
-	data, err := EncodePNGBytes(img)
-	if err != nil {
+	var pngBuf bytes.Buffer
+	if err := EncodeImage(&pngBuf, img, FormatPNG, 0); err != nil {
 		t.Fatal(err)
 	}
-	back, err := png.Decode(bytes.NewReader(data))
+	if err := EncodeImage(&pngBuf, img, "gif", 90); !errors.Is(err, ErrBadFormat) {
+		t.Errorf("gif: %v, want ErrBadFormat", err)
+	}
+	back, err := png.Decode(bytes.NewReader(pngBuf.Bytes()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,10 +122,11 @@ func TestGoldenRender(t *testing.T) {
 	got := img.RGBA(0, m.ImageRange())
 	path := filepath.Join("testdata", "golden", "planted_id7_edit.png")
 	if *update {
-		data, err := EncodePNGBytes(got)
-		if err != nil {
+		var buf bytes.Buffer
+		if err := EncodePNG(&buf, got); err != nil {
 			t.Fatal(err)
 		}
+		data := buf.Bytes()
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}

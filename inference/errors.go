@@ -30,6 +30,8 @@ var (
 	ErrBadMode = errors.New("bad edit mode")
 	// ErrBadLevels: per-unit levels are missing, of the wrong length or not finite.
 	ErrBadLevels = errors.New("bad unit levels")
+	// ErrBadFormat: an image format other than FormatPNG and FormatJPEG.
+	ErrBadFormat = errors.New("bad image format")
 	// ErrBadShape: a batch size, z vector, feature or image buffer does not have
 	// the size the model expects.
 	ErrBadShape = errors.New("bad tensor shape")

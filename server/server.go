@@ -695,8 +695,9 @@ func (s *Server) encodeFrame(buf *bytes.Buffer, format byte, seq uint32, img ima
 	buf.Reset()
 	buf.WriteString(frameMagic)
 	buf.Write([]byte{format, 0, 0, 0, byte(seq >> 24), byte(seq >> 16), byte(seq >> 8), byte(seq)})
+	name := inference.FormatJPEG
 	if format == formatPNG {
-		return encodePNG(buf, img)
+		name = inference.FormatPNG
 	}
-	return inference.EncodeJPEG(buf, img, s.cfg.JPEGQuality)
+	return inference.EncodeImage(buf, img, name, s.cfg.JPEGQuality)
 }

@@ -239,10 +239,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		buf.Reset()
-		if c.format == "png" {
-			return inference.EncodePNG(buf, rgba)
-		}
-		return inference.EncodeJPEG(buf, rgba, c.quality)
+		return inference.EncodeImage(buf, rgba, c.format, c.quality)
 	}
 	var lastFrame bytes.Buffer
 	var fullImage []float32 // the full-tail variant's latest image, to compare torch's with

@@ -198,7 +198,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if format == "jpeg" && (*quality < 1 || *quality > 100) {
+	if format == inference.FormatJPEG && (*quality < 1 || *quality > 100) {
 		return fmt.Errorf("--quality %d must be 1..100", *quality)
 	}
 	pooling, err := parsePooling(*pool)
@@ -287,12 +287,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	rgba := img.RGBA(0, m.ImageRange())
-	encode := func(w io.Writer) error {
-		if format == "jpeg" {
-			return inference.EncodeJPEG(w, rgba, *quality)
-		}
-		return inference.EncodePNG(w, rgba)
-	}
+	encode := func(w io.Writer) error { return inference.EncodeImage(w, rgba, format, *quality) }
 	if *out == "-" {
 		return encode(stdout)
 	}
@@ -305,13 +300,13 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func outputFormat(out string) (string, error) {
 	if out == "-" {
-		return "png", nil
+		return inference.FormatPNG, nil
 	}
 	switch strings.ToLower(filepath.Ext(out)) {
 	case ".png":
-		return "png", nil
+		return inference.FormatPNG, nil
 	case ".jpg", ".jpeg":
-		return "jpeg", nil
+		return inference.FormatJPEG, nil
 	}
 	return "", fmt.Errorf("--out %q: extension must be .png, .jpg or .jpeg", out)
 }
