@@ -142,6 +142,10 @@ const (
 	DefaultMaxCompares       = 2
 )
 
+// DefaultMaxRadius is Config.MaxRadius's default for an image of w×h
+// pixels: half its longer side, so one click can cover the whole image.
+func DefaultMaxRadius(w, h int) int { return max(1, max(w, h)/2) }
+
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("server: bad config")
 
@@ -162,7 +166,7 @@ func (c Config) withDefaults(imageW, imageH int) Config {
 	setInt(&c.MaxEdits, DefaultMaxEdits)
 	setInt(&c.MaxHistory, DefaultMaxHistory)
 	setInt(&c.MaxUnits, DefaultMaxUnits)
-	setInt(&c.MaxRadius, max(1, max(imageW, imageH)/2))
+	setInt(&c.MaxRadius, DefaultMaxRadius(imageW, imageH))
 	setInt(&c.MaxPoints, DefaultMaxPoints)
 	setInt(&c.MaxStrokePoints, DefaultMaxStrokePoints)
 	setInt(&c.MessageBurst, DefaultMessageBurst)

@@ -317,7 +317,7 @@ func newView(d server.PageData, a *Assets, tokens *server.TokenEncoder, embed bo
 	if v.Layer.Name == "" && len(h.Layers) > 0 {
 		v.Layer = h.Layers[0]
 	}
-	v.MaxRadius = max(1, max(h.Image.Width, h.Image.Height)/2)
+	v.MaxRadius = server.DefaultMaxRadius(h.Image.Width, h.Image.Height)
 	if h.Limits.MaxRadius > 0 {
 		v.MaxRadius = min(v.MaxRadius, h.Limits.MaxRadius)
 	}
