@@ -102,7 +102,7 @@ func TestGoldenRender(t *testing.T) {
 	m := loadPlanted(t, Options{})
 	ctx := context.Background()
 	feat := headOf(t, m, "layer2", 7)
-	levels, err := m.Levels("layer2")
+	levels, err := m.Levels(context.Background(), "layer2")
 	if err != nil {
 		t.Fatal(err)
 	}

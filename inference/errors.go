@@ -39,6 +39,8 @@ var (
 	ErrIDOutOfRange = errors.New("image id out of range")
 	// ErrBusy: every worker is busy and the wait queue is full; retry later.
 	ErrBusy = errors.New("inference busy")
+	// ErrCloseTimeout: Close gave up waiting for running requests.
+	ErrCloseTimeout = errors.New("model close timed out")
 	// ErrClosed: the model has been closed.
 	ErrClosed = errors.New("model closed")
 	// ErrNoSegmenter: the model has no segmenter.

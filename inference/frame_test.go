@@ -132,7 +132,7 @@ func TestRepaintMatchesFullTail(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					levels, err := m.Levels(layer)
+					levels, err := m.Levels(context.Background(), layer)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -45,7 +46,14 @@ type Options struct {
 	// which Repaint recomputes only the changed region; above it Repaint runs
 	// the whole tail. Default DefaultRegionMaxWork; negative never crops.
 	RegionMaxWork float64
+	// CloseTimeout bounds how long Close waits for running requests.
+	// Default DefaultCloseTimeout.
+	CloseTimeout time.Duration
 }
+
+// DefaultCloseTimeout is Options.CloseTimeout's default: longer than any
+// one generator run on a CPU, short enough not to stall a shutdown.
+const DefaultCloseTimeout = 30 * time.Second
 
 func (o Options) withDefaults() (Options, error) {
 	if o.Workers < 0 || o.IntraOpThreads < 0 {
@@ -70,6 +78,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.RegionMaxWork == 0 {
 		o.RegionMaxWork = DefaultRegionMaxWork
+	}
+	if o.CloseTimeout < 0 {
+		return o, fmt.Errorf("inference: options: CloseTimeout %v is negative", o.CloseTimeout)
+	}
+	if o.CloseTimeout == 0 {
+		o.CloseTimeout = DefaultCloseTimeout
 	}
 	return o, nil
 }
@@ -131,10 +145,12 @@ type Model struct {
 	done     chan struct{}
 	closing  sync.Once
 
-	levelsMu sync.Mutex
-	levels   map[string][]float32
+	levelsMu  sync.Mutex
+	levels    map[string][]float32
+	levelsRun map[string]chan struct{} // fallback computations running, closed when done
 
 	regionMaxWork float64
+	closeTimeout  time.Duration
 }
 
 // worker owns one session per graph plus the reusable tensors between blocks;
@@ -216,15 +232,17 @@ func Load(fsys fs.FS, opts Options) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{
-		manifest: man,
-		index:    make(map[string]int, len(man.Generator.Blocks)),
-		levels:   make(map[string][]float32),
-		nWorkers: opts.Workers,
-		workers:  make(chan *worker, opts.Workers),
-		slots:    make(chan struct{}, opts.QueueLimit),
-		done:     make(chan struct{}),
+		manifest:  man,
+		index:     make(map[string]int, len(man.Generator.Blocks)),
+		levels:    make(map[string][]float32),
+		levelsRun: map[string]chan struct{}{},
+		nWorkers:  opts.Workers,
+		workers:   make(chan *worker, opts.Workers),
+		slots:     make(chan struct{}, opts.QueueLimit),
+		done:      make(chan struct{}),
 
 		regionMaxWork: opts.RegionMaxWork,
+		closeTimeout:  opts.CloseTimeout,
 	}
 	prev := []int64{int64(man.Z.Size)}
 	for i, b := range man.Generator.Blocks {
@@ -426,17 +444,34 @@ func (w *worker) destroy() {
 	}
 }
 
-// Close waits for running requests to finish and frees every session. Calls
-// made after Close fail with ErrClosed. Close is idempotent.
+// Close waits for running requests to finish, up to Options.CloseTimeout,
+// and frees every session. Calls made after Close fail with ErrClosed. When
+// requests are still running at the deadline Close returns ErrCloseTimeout;
+// their sessions are freed as they finish. Close is idempotent: a second
+// call returns nil at once.
 func (m *Model) Close() error {
+	var err error
 	m.closing.Do(func() {
 		close(m.done)
+		deadline := time.NewTimer(m.closeTimeout)
+		defer deadline.Stop()
 		for i := 0; i < m.nWorkers; i++ {
-			w := <-m.workers
-			w.destroy()
+			select {
+			case w := <-m.workers:
+				w.destroy()
+			case <-deadline.C:
+				left := m.nWorkers - i
+				err = fmt.Errorf("%w: %d of %d workers still running after %v", ErrCloseTimeout, left, m.nWorkers, m.closeTimeout)
+				go func() {
+					for range left {
+						(<-m.workers).destroy()
+					}
+				}()
+				return
+			}
 		}
 	})
-	return nil
+	return err
 }
 
 // acquire borrows a worker. With wait=false a request that finds every worker
@@ -917,22 +952,50 @@ func (m *Model) Discriminate(ctx context.Context, imgs *Images) ([]float32, erro
 // (linear interpolation between order statistics, as numpy's default) of its
 // activations over every cell of the manifest's sample_ids images (ids
 // 0..15 when the manifest lists none). The returned slice is a copy.
-func (m *Model) Levels(layer string) ([]float32, error) {
+//
+// The fallback runs the generator, so it runs outside the levels lock (other
+// layers' levels and SetLevels do not wait for it) and stops with ctx; callers
+// asking for the same layer meanwhile wait for that one computation, and
+// compute it themselves if it is cancelled.
+func (m *Model) Levels(ctx context.Context, layer string) ([]float32, error) {
 	li, err := m.Layer(layer)
 	if err != nil {
 		return nil, err
 	}
-	m.levelsMu.Lock()
-	defer m.levelsMu.Unlock()
-	if l, ok := m.levels[layer]; ok {
-		return append([]float32(nil), l...), nil
+	for {
+		m.levelsMu.Lock()
+		if l, ok := m.levels[layer]; ok {
+			m.levelsMu.Unlock()
+			return append([]float32(nil), l...), nil
+		}
+		running, waiting := m.levelsRun[layer]
+		if !waiting {
+			running = make(chan struct{})
+			m.levelsRun[layer] = running
+		}
+		m.levelsMu.Unlock()
+		if waiting {
+			select {
+			case <-running:
+				continue // done, or cancelled: look again
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		l, err := m.fallbackLevels(ctx, li)
+		m.levelsMu.Lock()
+		delete(m.levelsRun, layer)
+		if _, set := m.levels[layer]; err == nil && !set {
+			m.levels[layer] = l // unless SetLevels came first, which wins
+		}
+		l = append([]float32(nil), m.levels[layer]...)
+		m.levelsMu.Unlock()
+		close(running)
+		if err != nil {
+			return nil, err
+		}
+		return l, nil
 	}
-	l, err := m.fallbackLevels(context.Background(), li)
-	if err != nil {
-		return nil, err
-	}
-	m.levels[layer] = l
-	return append([]float32(nil), l...), nil
 }
 
 // SetLevels replaces the per-unit add levels of layer (one finite value per unit).

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 // plantedLevels are the A_k of the planted model's concept units (see testdata/planted/README.md).
@@ -155,7 +156,7 @@ func TestNuisanceUnitsAndAddWherePresent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	levels, err := m.Levels("layer2")
+	levels, err := m.Levels(context.Background(), "layer2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +217,7 @@ func TestNuisanceUnitsAndAddWherePresent(t *testing.T) {
 
 func TestLevelsFallbackAndSet(t *testing.T) {
 	m := loadPlanted(t, Options{})
-	got, err := m.Levels("layer2")
+	got, err := m.Levels(context.Background(), "layer2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func TestLevelsFallbackAndSet(t *testing.T) {
 		t.Errorf("fallback level of unit 4 = %v, want %v", got[4], want)
 	}
 	got[0] = 99 // the caller's copy must not leak into the model
-	again, _ := m.Levels("layer2")
+	again, _ := m.Levels(context.Background(), "layer2")
 	if again[0] != 1 {
 		t.Fatal("Levels returned the cached slice")
 	}
@@ -243,7 +244,7 @@ func TestLevelsFallbackAndSet(t *testing.T) {
 	if err := m.SetLevels("layer2", set); err != nil {
 		t.Fatal(err)
 	}
-	if again, _ = m.Levels("layer2"); sameBits(again, set) != -1 {
+	if again, _ = m.Levels(context.Background(), "layer2"); sameBits(again, set) != -1 {
 		t.Fatalf("after SetLevels got %v", again)
 	}
 	for _, bad := range [][]float32{nil, {1, 2}, {1, 2, 3, 4, 5, 6, 7, float32(math.Inf(-1))}} {
@@ -254,8 +255,42 @@ func TestLevelsFallbackAndSet(t *testing.T) {
 	if err := m.SetLevels("nope", set); !errors.Is(err, ErrUnknownLayer) {
 		t.Errorf("SetLevels unknown layer error = %v", err)
 	}
-	if _, err := m.Levels("nope"); !errors.Is(err, ErrUnknownLayer) {
+	if _, err := m.Levels(context.Background(), "nope"); !errors.Is(err, ErrUnknownLayer) {
 		t.Errorf("Levels unknown layer error = %v", err)
+	}
+}
+
+// The fallback runs the generator outside the levels lock: a cancelled
+// caller gets its context's error and leaves nothing cached, and callers
+// racing for the same layer all get the one computed answer.
+func TestLevelsFallbackCancelAndShare(t *testing.T) {
+	m := loadPlanted(t, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := m.Levels(ctx, "layer2"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Levels: %v, want context.Canceled", err)
+	}
+	const callers = 6
+	got := make([][]float32, callers)
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], errs[i] = m.Levels(context.Background(), "layer2")
+		}()
+	}
+	wg.Wait()
+	for i := range callers {
+		if errs[i] != nil {
+			t.Fatalf("caller %d: %v", i, errs[i])
+		}
+		for k, want := range plantedLevels {
+			if got[i][k] != want {
+				t.Errorf("caller %d: level of unit %d = %v, want %v", i, k, got[i][k], want)
+			}
+		}
 	}
 }
 
@@ -793,5 +828,35 @@ func TestInpaint(t *testing.T) {
 	none := &Model{manifest: m.manifest}
 	if _, err := none.Inpaint(ctx, img, mask); !errors.Is(err, ErrNoInpainter) || none.HasInpainter() {
 		t.Errorf("model without inpainter: error = %v", err)
+	}
+}
+
+// Close waits for a running request only up to CloseTimeout, and the
+// request's sessions are still freed when it ends.
+func TestCloseDeadline(t *testing.T) {
+	m := loadPlanted(t, Options{Workers: 1, CloseTimeout: 20 * time.Millisecond})
+	w, err := m.acquire(context.Background(), true) // a request that does not end
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); !errors.Is(err, ErrCloseTimeout) {
+		t.Fatalf("Close with a running request: %v, want ErrCloseTimeout", err)
+	}
+	if _, err := m.Z(1); err != nil {
+		t.Fatalf("Z needs no worker: %v", err)
+	}
+	if _, err := m.Head(context.Background(), "layer2", make([]float32, m.Manifest().Z.Size), 1); !errors.Is(err, ErrClosed) {
+		t.Errorf("Head after Close: %v, want ErrClosed", err)
+	}
+	m.release(w)
+	if err := m.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestCloseIdle(t *testing.T) {
+	m := loadPlanted(t, Options{Workers: 2})
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close of an idle model: %v", err)
 	}
 }

@@ -33,7 +33,7 @@ type RefModel interface {
 	Tail(ctx context.Context, f *inference.Features) (*inference.Images, error)
 	Generate(ctx context.Context, zs []float32, n int, layers []string) (*inference.Images, map[string]*inference.Features, error)
 	// Levels are the per-unit values "value": "level" inserts.
-	Levels(layer string) ([]float32, error)
+	Levels(ctx context.Context, layer string) ([]float32, error)
 	ImageRange() [2]float32
 }
 
@@ -693,7 +693,8 @@ type refPlan struct {
 
 // plan turns interventions into edits. Every ablation must be at the same
 // layer: the model is run up to it, edited and finished, as the painter is.
-func (a *RefAPI) plan(interventions []refInterventionBody) (*refPlan, *httpError) {
+// A level that must be computed runs the generator, so ctx bounds it.
+func (a *RefAPI) plan(ctx context.Context, interventions []refInterventionBody) (*refPlan, error) {
 	if len(interventions) > a.cfg.MaxInterventions {
 		return nil, httpErr(http.StatusRequestEntityTooLarge, "%d interventions; at most %d per request", len(interventions), a.cfg.MaxInterventions)
 	}
@@ -779,8 +780,8 @@ func (a *RefAPI) plan(interventions []refInterventionBody) (*refPlan, *httpError
 				if ab.Value.level {
 					if levels == nil {
 						var err error
-						if levels, err = a.model.Levels(layer); err != nil {
-							return nil, httpErr(http.StatusInternalServerError, "levels of %s: %v", layer, err)
+						if levels, err = a.model.Levels(ctx, layer); err != nil {
+							return nil, fmt.Errorf("levels of %s: %w", layer, err)
 						}
 					}
 					value = levels[u]
@@ -862,9 +863,9 @@ func (a *RefAPI) handleGenerate(w http.ResponseWriter, r *http.Request) error {
 	if len(body.Ablations) > 0 {
 		ivs = append([]refInterventionBody{{Ablations: body.Ablations}}, ivs...)
 	}
-	plan, e := a.plan(ivs)
-	if e != nil {
-		return e
+	plan, err := a.plan(r.Context(), ivs)
+	if err != nil {
+		return err
 	}
 	release, e := a.acquire()
 	if e != nil {

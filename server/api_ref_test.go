@@ -37,10 +37,10 @@ type fakeRefModel struct {
 	levels   func(layer string) ([]float32, error)
 }
 
-func (m *fakeRefModel) Manifest() inference.Manifest       { return m.man }
-func (m *fakeRefModel) Layers() []inference.LayerInfo      { return m.layers }
-func (m *fakeRefModel) ImageRange() [2]float32             { return [2]float32{-1, 1} }
-func (m *fakeRefModel) Levels(l string) ([]float32, error) { return m.levels(l) }
+func (m *fakeRefModel) Manifest() inference.Manifest                            { return m.man }
+func (m *fakeRefModel) Layers() []inference.LayerInfo                           { return m.layers }
+func (m *fakeRefModel) ImageRange() [2]float32                                  { return [2]float32{-1, 1} }
+func (m *fakeRefModel) Levels(ctx context.Context, l string) ([]float32, error) { return m.levels(l) }
 func (m *fakeRefModel) ZBatch(ids []int64) ([]float32, error) {
 	out := make([]float32, 0, 4*len(ids))
 	for _, id := range ids {

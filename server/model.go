@@ -107,14 +107,14 @@ func (e *ModelEngine) Features(ctx context.Context, layer string, id int64) (Fea
 	return modelFeatures{f: f, memo: &frameMemo{}}, nil
 }
 
-func (e *ModelEngine) levelsOf(layer string) ([]float32, error) {
+func (e *ModelEngine) levelsOf(ctx context.Context, layer string) ([]float32, error) {
 	e.mu.Lock()
 	l, ok := e.levels[layer]
 	e.mu.Unlock()
 	if ok {
 		return l, nil
 	}
-	l, err := e.m.Levels(layer)
+	l, err := e.m.Levels(ctx, layer)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +199,7 @@ func (e *ModelEngine) applyEdits(ctx context.Context, feats, mid, src *inference
 			src = dst
 		}
 		var err error
-		if src, err = e.apply(src, eds, feats); err != nil {
+		if src, err = e.apply(ctx, src, eds, feats); err != nil {
 			return nil, err
 		}
 	}
@@ -211,7 +211,7 @@ func (e *ModelEngine) applyEdits(ctx context.Context, feats, mid, src *inference
 
 // apply applies one layer's edits to src, into a scratch buffer other than
 // src (src itself may be the cached features, which must not change).
-func (e *ModelEngine) apply(src *inference.Features, edits []Edit, feats *inference.Features) (*inference.Features, error) {
+func (e *ModelEngine) apply(ctx context.Context, src *inference.Features, edits []Edit, feats *inference.Features) (*inference.Features, error) {
 	li := src.Layer
 	ie := make([]inference.Edit, len(edits))
 	needLevels := false
@@ -235,7 +235,7 @@ func (e *ModelEngine) apply(src *inference.Features, edits []Edit, feats *infere
 	var levels []float32
 	if needLevels {
 		var err error
-		if levels, err = e.levelsOf(li.Name); err != nil {
+		if levels, err = e.levelsOf(ctx, li.Name); err != nil {
 			return nil, busy(err)
 		}
 	}

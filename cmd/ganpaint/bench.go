@@ -186,7 +186,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("--brushes: %d cells do not fit the %dx%d grid of %s", b, li.Width, li.Height, li.Name)
 		}
 	}
-	levels, err := m.Levels(li.Name)
+	levels, err := m.Levels(ctx, li.Name)
 	if err != nil {
 		return err
 	}

@@ -250,7 +250,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		for _, e := range list {
 			if e.Mode == inference.ModeAdd && levels[at] == nil {
-				if levels[at], err = m.Levels(at); err != nil {
+				if levels[at], err = m.Levels(ctx, at); err != nil {
 					return err
 				}
 			}
