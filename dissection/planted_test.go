@@ -16,7 +16,7 @@ import (
 	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
-const plantedDir = "../inference/testdata/planted"
+var plantedDir = testenv.PlantedModel()
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 

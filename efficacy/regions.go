@@ -1,9 +1,6 @@
 package efficacy
 
-import (
-	"fmt"
-	"strings"
-)
+import ()
 
 // Rect is a pixel rectangle x0 ≤ x < x1, y0 ≤ y < y1.
 type Rect struct{ X0, Y0, X1, Y1 int }
@@ -24,8 +21,6 @@ func (r Rect) clip(w, h int) Rect {
 }
 
 func (r Rect) contains(x, y int) bool { return x >= r.X0 && x < r.X1 && y >= r.Y0 && y < r.Y1 }
-
-func (r Rect) String() string { return fmt.Sprintf("%d,%d,%d,%d", r.X0, r.Y0, r.X1, r.Y1) }
 
 // Tiling cuts a w×h image into a side×side grid of equal regions: the
 // brushed squares of the benchmark. With the default side 4 a region of a
@@ -276,13 +271,4 @@ func RuleFor(concept string) Rule {
 		}
 	}
 	return Rule{Concept: concept, Text: "no rule: every region", fn: func(Context, Classes) bool { return true }}
-}
-
-// RulesText lists every rule, one per line, for reports.
-func RulesText() string {
-	var sb strings.Builder
-	for _, r := range Rules {
-		fmt.Fprintf(&sb, "- %s: %s\n", r.Concept, r.Text)
-	}
-	return sb.String()
 }

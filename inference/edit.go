@@ -132,16 +132,10 @@ func badAlpha(mk Mask, i int) error {
 	return fmt.Errorf("%w: alpha %v at (%d,%d) is outside [0, 1]", ErrBadMask, mk.Alpha[i], i%mk.Width, i/mk.Width)
 }
 
-// Pool maps the mask onto a gw×gh grid. Cell (i, j) covers canvas rows
-// ⌊i·H/gh⌋ … ⌈(i+1)·H/gh⌉−1 (columns likewise), so when the canvas is not a
-// multiple of the grid a border pixel counts for both cells it straddles.
-// dst must have gw·gh values; the mask must be valid for the grid.
-func (mk Mask) Pool(dst []float32, gw, gh int, pool Pooling) {
-	_ = mk.pool(dst, gw, gh, pool)
-}
-
 // Pooled validates the mask and returns it pooled to the gw×gh grid, as a
-// mask of that size. Pooling a grid-sized mask again is the identity, so a
+// mask of that size. Cell (i, j) covers canvas rows ⌊i·H/gh⌋ … ⌈(i+1)·H/gh⌉−1
+// (columns likewise), so when the canvas is not a multiple of the grid a
+// border pixel counts for both cells it straddles. Pooling a grid-sized mask again is the identity, so a
 // caller that keeps long edit lists (the painter re-applies every stroke on
 // each frame) can pool each stroke's mask once and store the small one.
 func (mk Mask) Pooled(gw, gh int, pool Pooling) (Mask, error) {
@@ -158,8 +152,8 @@ func (mk Mask) Pooled(gw, gh int, pool Pooling) (Mask, error) {
 	return out, nil
 }
 
-// pool is Pool preceded by a check of every alpha value, so ApplyEdits
-// can validate and pool in one call.
+// pool checks every alpha value and pools into dst (gw·gh values), so
+// ApplyEdits can validate and pool in one call.
 func (mk Mask) pool(dst []float32, gw, gh int, pool Pooling) error {
 	for i, a := range mk.Alpha {
 		if !(a >= 0 && a <= 1) { // also rejects NaN

@@ -202,8 +202,11 @@ func TestMaskPool(t *testing.T) {
 			if err := tt.mask.Validate(tt.gw, tt.gh); err != nil {
 				t.Fatal(err)
 			}
-			got := make([]float32, tt.gw*tt.gh)
-			tt.mask.Pool(got, tt.gw, tt.gh, tt.pool)
+			pooled, err := tt.mask.Pooled(tt.gw, tt.gh, tt.pool)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := pooled.Alpha
 			for i := range got {
 				if math.Abs(float64(got[i]-tt.want[i])) > 1e-6 {
 					t.Fatalf("cell %d = %v, want %v (all %v)", i, got[i], tt.want[i], got)

@@ -49,17 +49,6 @@ func (m Method) String() string {
 	return fmt.Sprintf("Method(%d)", int(m))
 }
 
-// ParseMethod is the inverse of Method.String.
-func ParseMethod(s string) (Method, error) {
-	switch s {
-	case "telea":
-		return Telea, nil
-	case "ns":
-		return NS, nil
-	}
-	return 0, fmt.Errorf("%w: %q (want telea or ns)", ErrBadMethod, s)
-}
-
 // MaxRadius bounds the radius: the work per filled pixel grows with its
 // square (Telea) and nothing is gained beyond a few pixels.
 const MaxRadius = 64

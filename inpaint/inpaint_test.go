@@ -354,18 +354,6 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-func TestParseMethod(t *testing.T) {
-	for _, m := range methods {
-		got, err := ParseMethod(m.String())
-		if err != nil || got != m {
-			t.Errorf("ParseMethod(%q) = %v, %v", m.String(), got, err)
-		}
-	}
-	if _, err := ParseMethod("opencv"); !errors.Is(err, ErrBadMethod) {
-		t.Errorf("ParseMethod(opencv) error = %v", err)
-	}
-}
-
 func TestMaskFromCells(t *testing.T) {
 	cells := []float32{0, 1, 0, 0, 0, 1} // 3×2 grid
 	m, err := MaskFromCells(cells, 3, 2, 12, 8)

@@ -23,7 +23,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-const plantedDir = "../inference/testdata/planted"
+var plantedDir = testenv.PlantedModel()
 
 // testManifest is a 32×32 model with the planted model's classes.
 func testManifest() inference.Manifest {

@@ -16,7 +16,7 @@ import (
 	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
-const plantedDir = "../inference/testdata/planted"
+var plantedDir = testenv.PlantedModel()
 
 // plantedResults is what a dissection of the planted model finds (see
 // inference/testdata/planted/README.md): unit k < 4 of layer2 draws class

@@ -125,8 +125,11 @@ func (t *torchClient) stroke(variant string, e inference.Edit, li inference.Laye
 			values[i] = e.Value
 		}
 	}
-	alpha := make([]float32, li.Width*li.Height)
-	e.Mask.Pool(alpha, li.Width, li.Height, inference.PoolMax)
+	pooled, err := e.Mask.Pooled(li.Width, li.Height, inference.PoolMax)
+	if err != nil {
+		return 0, 0, err
+	}
+	alpha := pooled.Alpha
 	for i := range alpha {
 		alpha[i] *= min(e.Strength, 1)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
-const dissectPlantedDir = "../../inference/testdata/planted"
+var dissectPlantedDir = testenv.PlantedModel()
 
 func TestDissectCommand(t *testing.T) {
 	testenv.RequireRuntime(t)

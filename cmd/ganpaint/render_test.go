@@ -19,7 +19,7 @@ import (
 	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
-const plantedModelDir = "../../inference/testdata/planted"
+var plantedModelDir = testenv.PlantedModel()
 
 func TestParseEditSpec(t *testing.T) {
 	tests := []struct {
