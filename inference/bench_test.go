@@ -1,4 +1,4 @@
-package inference
+package inference_test
 
 import (
 	"bytes"
@@ -10,19 +10,22 @@ import (
 	"math/rand/v2"
 	"os"
 	"testing"
+
+	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
 // benchModel loads the model named by $GANPAINT_BENCH_MODEL (a model
 // directory), or the planted test model, with one worker so the figures are
 // single-request latencies.
-func benchModel(b *testing.B) *Model {
+func benchModel(b *testing.B) *inference.Model {
 	b.Helper()
-	requireRuntime(b)
+	testenv.RequireRuntime(b)
 	dir := os.Getenv("GANPAINT_BENCH_MODEL")
 	if dir == "" {
 		dir = plantedDir
 	}
-	m, err := LoadDir(dir, Options{Workers: 1, Logger: quietLogger()})
+	m, err := inference.LoadDir(dir, inference.Options{Workers: 1, Logger: quietLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,7 +39,7 @@ func BenchmarkHead(b *testing.B) {
 	ctx := context.Background()
 	for _, li := range m.Layers() {
 		b.Run(li.Name, func(b *testing.B) {
-			var f Features
+			var f inference.Features
 			for b.Loop() {
 				if err := m.HeadInto(ctx, &f, li.Name, z, 1); err != nil {
 					b.Fatal(err)
@@ -56,7 +59,7 @@ func BenchmarkTail(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var img Images
+			var img inference.Images
 			for b.Loop() {
 				if err := m.TailInto(ctx, &img, f); err != nil {
 					b.Fatal(err)
@@ -92,23 +95,23 @@ func BenchmarkApplyEdits(b *testing.B) {
 		name    string
 		edits   int
 		canvas  int
-		pooling Pooling
+		pooling inference.Pooling
 	}{
-		{"1edit_grid32_max", 1, 32, PoolMax},
-		{"20edits_grid32_max", 20, 32, PoolMax},
-		{"20edits_canvas256_mean", 20, 256, PoolMean},
-		{"200edits_canvas256_prepooled", 200, 256, PoolMax},
+		{"1edit_grid32_max", 1, 32, inference.PoolMax},
+		{"20edits_grid32_max", 20, 32, inference.PoolMax},
+		{"20edits_canvas256_mean", 20, 256, inference.PoolMean},
+		{"200edits_canvas256_prepooled", 200, 256, inference.PoolMax},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			edits := make([]Edit, tc.edits)
+			edits := make([]inference.Edit, tc.edits)
 			for i := range edits {
 				units := make([]int, 15)
 				for u := range units {
 					units[u] = rng.IntN(512)
 				}
 				x, y := rng.IntN(tc.canvas), rng.IntN(tc.canvas)
-				edits[i] = Edit{Units: units, Mode: Mode(1 + i%2), Strength: 1,
-					Mask: RectMask(tc.canvas, tc.canvas, x, y, x+tc.canvas/4, y+tc.canvas/4)}
+				edits[i] = inference.Edit{Units: units, Mode: inference.Mode(1 + i%2), Strength: 1,
+					Mask: inference.RectMask(tc.canvas, tc.canvas, x, y, x+tc.canvas/4, y+tc.canvas/4)}
 				if tc.edits > 100 { // what a painter session keeps: one pooled mask per stroke
 					var err error
 					if edits[i].Mask, err = edits[i].Mask.Pooled(8, 8, tc.pooling); err != nil {
@@ -116,9 +119,9 @@ func BenchmarkApplyEdits(b *testing.B) {
 					}
 				}
 			}
-			var dst Features
+			var dst inference.Features
 			for b.Loop() {
-				if err := ApplyEdits(&dst, src, edits, levels, tc.pooling); err != nil {
+				if err := inference.ApplyEdits(&dst, src, edits, levels, tc.pooling); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -128,7 +131,7 @@ func BenchmarkApplyEdits(b *testing.B) {
 
 // benchImage is a smooth 256×256 picture, closer to GAN output than noise.
 func benchImage() *image.RGBA {
-	img := &Images{N: 1, H: 256, W: 256, Data: make([]float32, 3*256*256)}
+	img := &inference.Images{N: 1, H: 256, W: 256, Data: make([]float32, 3*256*256)}
 	for c := 0; c < 3; c++ {
 		for y := 0; y < 256; y++ {
 			for x := 0; x < 256; x++ {
@@ -142,7 +145,7 @@ func benchImage() *image.RGBA {
 func BenchmarkEncodePNG(b *testing.B) {
 	img := benchImage()
 	for b.Loop() {
-		if err := EncodePNG(io.Discard, img); err != nil {
+		if err := inference.EncodePNG(io.Discard, img); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -153,7 +156,7 @@ func BenchmarkEncodeJPEG(b *testing.B) {
 	for _, q := range []int{90, 99} {
 		b.Run("q"+string(rune('0'+q/10))+string(rune('0'+q%10)), func(b *testing.B) {
 			for b.Loop() {
-				if err := EncodeJPEG(io.Discard, img, q); err != nil {
+				if err := inference.EncodeJPEG(io.Discard, img, q); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -162,7 +165,7 @@ func BenchmarkEncodeJPEG(b *testing.B) {
 }
 
 func BenchmarkRGBA(b *testing.B) {
-	img := &Images{N: 1, H: 256, W: 256, Data: make([]float32, 3*256*256)}
+	img := &inference.Images{N: 1, H: 256, W: 256, Data: make([]float32, 3*256*256)}
 	dst := image.NewRGBA(image.Rect(0, 0, 256, 256))
 	for b.Loop() {
 		if err := img.RGBAInto(dst, 0, [2]float32{-1, 1}); err != nil {
@@ -187,7 +190,7 @@ func BenchmarkEncodeFrame(b *testing.B) {
 		enc  func(io.Writer, image.Image) error
 	}{
 		{"stdlib_default", (&png.Encoder{CompressionLevel: png.DefaultCompression}).Encode},
-		{"EncodePNG", EncodePNG},
+		{"EncodePNG", inference.EncodePNG},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			var buf bytes.Buffer

@@ -1,4 +1,4 @@
-package inference
+package inference_test
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ganpaint-go/ganpaint/inference"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/golden")
@@ -19,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite golden files in testdata/golden
 func TestRGBAConversion(t *testing.T) {
 	nan := float32(math.NaN())
 	// One 1×4 image; channel values chosen to hit both ends, clamping, rounding and NaN.
-	img := &Images{N: 1, H: 1, W: 4, Data: []float32{
+	img := &inference.Images{N: 1, H: 1, W: 4, Data: []float32{
 		-1, 1, 0, 5, // R
 		-3, 0.0039215, -0.0039215, nan, // G: 0.0039215 → 127.99997 → 128; −0.0039215 → 127.00002 → 127
 		1, -1, 0, -1.0 / 255, // B: 0 → exactly 127.5 → 128 (ties away from zero), −1/255 → 127
@@ -42,10 +44,10 @@ func TestRGBAConversion(t *testing.T) {
 		{"index", img.RGBAInto(image.NewRGBA(image.Rect(0, 0, 4, 1)), 2, [2]float32{-1, 1})},
 		{"dst size", img.RGBAInto(image.NewRGBA(image.Rect(0, 0, 3, 1)), 0, [2]float32{-1, 1})},
 		{"range", img.RGBAInto(image.NewRGBA(image.Rect(0, 0, 4, 1)), 0, [2]float32{1, 1})},
-		{"short data", (&Images{N: 1, H: 2, W: 2, Data: make([]float32, 5)}).RGBAInto(image.NewRGBA(image.Rect(0, 0, 2, 2)), 0, [2]float32{0, 1})},
+		{"short data", (&inference.Images{N: 1, H: 2, W: 2, Data: make([]float32, 5)}).RGBAInto(image.NewRGBA(image.Rect(0, 0, 2, 2)), 0, [2]float32{0, 1})},
 	}
 	for _, b := range bad {
-		if !errors.Is(b.err, ErrBadShape) {
+		if !errors.Is(b.err, inference.ErrBadShape) {
 			t.Errorf("%s: error = %v, want ErrBadShape", b.name, b.err)
 		}
 	}
@@ -60,12 +62,12 @@ func TestEncodeJPEGAndPNG(t *testing.T) {
 		}
 	}
 	for _, q := range []int{0, -5, 101} {
-		if err := EncodeJPEG(&bytes.Buffer{}, img, q); !errors.Is(err, ErrBadQuality) {
+		if err := inference.EncodeJPEG(&bytes.Buffer{}, img, q); !errors.Is(err, inference.ErrBadQuality) {
 			t.Errorf("quality %d error = %v", q, err)
 		}
 	}
 	var buf bytes.Buffer
-	if err := EncodeJPEG(&buf, img, 90); err != nil {
+	if err := inference.EncodeJPEG(&buf, img, 90); err != nil {
 		t.Fatal(err)
 	}
 	dec, err := jpeg.Decode(&buf)
@@ -73,10 +75,10 @@ func TestEncodeJPEGAndPNG(t *testing.T) {
 		t.Fatalf("jpeg round trip: %v %v", dec, err)
 	}
 	var pngBuf bytes.Buffer
-	if err := EncodeImage(&pngBuf, img, FormatPNG, 0); err != nil {
+	if err := inference.EncodeImage(&pngBuf, img, inference.FormatPNG, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := EncodeImage(&pngBuf, img, "gif", 90); !errors.Is(err, ErrBadFormat) {
+	if err := inference.EncodeImage(&pngBuf, img, "gif", 90); !errors.Is(err, inference.ErrBadFormat) {
 		t.Errorf("gif: %v, want ErrBadFormat", err)
 	}
 	back, err := png.Decode(bytes.NewReader(pngBuf.Bytes()))
@@ -90,7 +92,7 @@ func TestEncodeJPEGAndPNG(t *testing.T) {
 			}
 		}
 	}
-	if err := EncodePNG(&buf, nil); !errors.Is(err, ErrBadShape) {
+	if err := inference.EncodePNG(&buf, nil); !errors.Is(err, inference.ErrBadShape) {
 		t.Errorf("nil image error = %v", err)
 	}
 }
@@ -99,20 +101,20 @@ func TestEncodeJPEGAndPNG(t *testing.T) {
 // compares pixels with testdata/golden/planted_id7_edit.png (run with
 // -update to rewrite it after an intended change).
 func TestGoldenRender(t *testing.T) {
-	m := loadPlanted(t, Options{})
+	m := loadPlanted(t, inference.Options{})
 	ctx := context.Background()
 	feat := headOf(t, m, "layer2", 7)
 	levels, err := m.Levels(context.Background(), "layer2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	edits := []Edit{
-		{Units: []int{0, 1, 2, 3}, Mode: ModeRemove, Strength: 1, Mask: RectMask(32, 32, 0, 0, 16, 32)},
-		{Units: []int{1}, Mode: ModeAdd, Strength: 1, Mask: RectMask(32, 32, 12, 4, 30, 14)},
-		{Units: []int{3}, Mode: ModeAdd, Strength: 0.5, Mask: RectMask(32, 32, 2, 20, 10, 30)},
+	edits := []inference.Edit{
+		{Units: []int{0, 1, 2, 3}, Mode: inference.ModeRemove, Strength: 1, Mask: inference.RectMask(32, 32, 0, 0, 16, 32)},
+		{Units: []int{1}, Mode: inference.ModeAdd, Strength: 1, Mask: inference.RectMask(32, 32, 12, 4, 30, 14)},
+		{Units: []int{3}, Mode: inference.ModeAdd, Strength: 0.5, Mask: inference.RectMask(32, 32, 2, 20, 10, 30)},
 	}
-	var edited Features
-	if err := ApplyEdits(&edited, feat, edits, levels, PoolMax); err != nil {
+	var edited inference.Features
+	if err := inference.ApplyEdits(&edited, feat, edits, levels, inference.PoolMax); err != nil {
 		t.Fatal(err)
 	}
 	img, err := m.Tail(ctx, &edited)
@@ -123,7 +125,7 @@ func TestGoldenRender(t *testing.T) {
 	path := filepath.Join("testdata", "golden", "planted_id7_edit.png")
 	if *update {
 		var buf bytes.Buffer
-		if err := EncodePNG(&buf, got); err != nil {
+		if err := inference.EncodePNG(&buf, got); err != nil {
 			t.Fatal(err)
 		}
 		data := buf.Bytes()
@@ -166,7 +168,7 @@ func TestImagesFromRGBRoundTrip(t *testing.T) {
 		}
 	}
 	for _, r := range [][2]float32{{-1, 1}, {0, 1}, {0, 255}} {
-		imgs, err := ImagesFromRGBA([]*image.RGBA{src, src}, r)
+		imgs, err := inference.ImagesFromRGBA([]*image.RGBA{src, src}, r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,17 +187,23 @@ func TestImagesFromRGBRoundTrip(t *testing.T) {
 		}
 	}
 	bad := []error{
-		func() error { _, err := ImagesFromRGB(make([]uint8, 11), 1, 2, 2, [2]float32{0, 1}); return err }(),
-		func() error { _, err := ImagesFromRGB(make([]uint8, 12), 1, 2, 2, [2]float32{1, 1}); return err }(),
-		func() error { _, err := ImagesFromRGB(nil, 0, 2, 2, [2]float32{0, 1}); return err }(),
-		func() error { _, err := ImagesFromRGBA(nil, [2]float32{0, 1}); return err }(),
 		func() error {
-			_, err := ImagesFromRGBA([]*image.RGBA{src, image.NewRGBA(image.Rect(0, 0, 5, 4))}, [2]float32{0, 1})
+			_, err := inference.ImagesFromRGB(make([]uint8, 11), 1, 2, 2, [2]float32{0, 1})
+			return err
+		}(),
+		func() error {
+			_, err := inference.ImagesFromRGB(make([]uint8, 12), 1, 2, 2, [2]float32{1, 1})
+			return err
+		}(),
+		func() error { _, err := inference.ImagesFromRGB(nil, 0, 2, 2, [2]float32{0, 1}); return err }(),
+		func() error { _, err := inference.ImagesFromRGBA(nil, [2]float32{0, 1}); return err }(),
+		func() error {
+			_, err := inference.ImagesFromRGBA([]*image.RGBA{src, image.NewRGBA(image.Rect(0, 0, 5, 4))}, [2]float32{0, 1})
 			return err
 		}(),
 	}
 	for i, err := range bad {
-		if !errors.Is(err, ErrBadShape) {
+		if !errors.Is(err, inference.ErrBadShape) {
 			t.Errorf("case %d: error = %v, want ErrBadShape", i, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package inference
+package inference_test
 
 import (
 	"archive/zip"
@@ -13,6 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
 // Set by `make test` after training/toy_pipeline.sh (and by hand after a real
@@ -31,12 +34,12 @@ func TestExportMatchesTorch(t *testing.T) {
 	if dir == "" || ref == "" {
 		t.Skipf("set %s and %s to check an export (make test does, after the toy pipeline)", envExportModel, envExportRef)
 	}
-	requireRuntime(t)
+	testenv.RequireRuntime(t)
 	arrays, err := readNPZ(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := LoadDir(dir, Options{Workers: 1, Logger: quietLogger()})
+	m, err := inference.LoadDir(dir, inference.Options{Workers: 1, Logger: quietLogger()})
 	if err != nil {
 		t.Fatalf("the export does not load: %v", err)
 	}

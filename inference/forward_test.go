@@ -1,16 +1,19 @@
-package inference
+package inference_test
 
 import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
 // Running forward from layer2 to layer3 equals the head to layer3, and the
 // tail after it equals the tail after layer2.
 func TestForwardInto(t *testing.T) {
-	requireRuntime(t)
-	m, err := LoadDir(plantedDir, Options{Workers: 1, Logger: quietLogger()})
+	testenv.RequireRuntime(t)
+	m, err := inference.LoadDir(plantedDir, inference.Options{Workers: 1, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +28,7 @@ func TestForwardInto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got Features
+	var got inference.Features
 	if err := m.ForwardInto(ctx, &got, f2, "layer3"); err != nil {
 		t.Fatal(err)
 	}
@@ -37,12 +40,12 @@ func TestForwardInto(t *testing.T) {
 	if sameBits(a.Data, b.Data) != -1 {
 		t.Fatal("tail after forwarding differs")
 	}
-	var same Features
+	var same inference.Features
 	if err := m.ForwardInto(ctx, &same, f3, "layer3"); err != nil || sameBits(same.Data, f3.Data) != -1 {
 		t.Fatalf("forward to its own layer: %v", err)
 	}
 	for _, to := range []string{"layer1", "layer9"} {
-		if err := m.ForwardInto(ctx, &got, f3, to); !errors.Is(err, ErrUnknownLayer) {
+		if err := m.ForwardInto(ctx, &got, f3, to); !errors.Is(err, inference.ErrUnknownLayer) {
 			t.Errorf("forward to %s: %v", to, err)
 		}
 	}

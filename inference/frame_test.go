@@ -1,4 +1,4 @@
-package inference
+package inference_test
 
 import (
 	"context"
@@ -12,6 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
 const (
@@ -20,54 +23,18 @@ const (
 	repaintTol = 1e-5 // issue 15: before 8-bit rounding, against a full recompute
 )
 
-func TestSpanMath(t *testing.T) {
-	up := locality{scale: 2, halo: 1}
-	same := locality{scale: 1, halo: 1}
-	pix := locality{scale: 1, halo: 0}
-	tests := []struct {
-		name      string
-		l         locality
-		d         span
-		inN, outN int
-		reach     span
-		need      span
-	}{
-		{"upsample+3x3, middle", up, span{3, 4}, 8, 16, span{5, 9}, span{2, 5}},
-		{"upsample+3x3, top edge", up, span{0, 1}, 8, 16, span{0, 3}, span{0, 2}},
-		{"upsample+3x3, bottom edge", up, span{7, 8}, 8, 16, span{13, 16}, span{6, 8}},
-		{"3x3, middle", same, span{2, 4}, 8, 8, span{1, 5}, span{0, 6}},
-		{"1x1", pix, span{2, 4}, 8, 8, span{2, 4}, span{2, 4}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			r := tc.l.reach(tc.d, tc.outN)
-			if r != tc.reach {
-				t.Errorf("reach(%v) = %v, want %v", tc.d, r, tc.reach)
-			}
-			if n := tc.l.need(r, tc.inN); n != tc.need {
-				t.Errorf("need(%v) = %v, want %v", r, n, tc.need)
-			}
-		})
-	}
-	for _, tc := range []struct{ a, b, want int }{{-3, 2, -2}, {-4, 2, -2}, {3, 2, 1}, {0, 2, 0}, {-1, 1, -1}} {
-		if got := floorDiv(tc.a, tc.b); got != tc.want {
-			t.Errorf("floorDiv(%d, %d) = %d, want %d", tc.a, tc.b, got, tc.want)
-		}
-	}
-}
-
 // randomSession is a painter's edit history: strokes (random rectangles,
 // units, modes and strengths), undo, redo and reset, in random order.
 type randomSession struct {
 	rng     *rand.Rand
-	li      LayerInfo
+	li      inference.LayerInfo
 	imgW    int
 	imgH    int
-	history [][]Edit
+	history [][]inference.Edit
 	cur     int
 }
 
-func (s *randomSession) edits() []Edit { return s.history[s.cur] }
+func (s *randomSession) edits() []inference.Edit { return s.history[s.cur] }
 
 func (s *randomSession) step() string {
 	switch r := s.rng.IntN(20); {
@@ -87,17 +54,17 @@ func (s *randomSession) step() string {
 	}
 	side := 1 + s.rng.IntN(max(s.imgW/4, 1))
 	x, y := s.rng.IntN(s.imgW), s.rng.IntN(s.imgH)
-	mask := RectMask(s.imgW, s.imgH, x, y, x+side, y+s.rng.IntN(2*side)+1)
+	mask := inference.RectMask(s.imgW, s.imgH, x, y, x+side, y+s.rng.IntN(2*side)+1)
 	if s.rng.IntN(15) == 0 {
-		mask = FullMask(s.imgW, s.imgH)
+		mask = inference.FullMask(s.imgW, s.imgH)
 	}
-	e := Edit{Units: units, Mode: Mode(1 + s.rng.IntN(3)), Value: float32(s.rng.NormFloat64()),
+	e := inference.Edit{Units: units, Mode: inference.Mode(1 + s.rng.IntN(3)), Value: float32(s.rng.NormFloat64()),
 		Strength: []float32{0.5, 1, 1.5}[s.rng.IntN(3)], Mask: mask}
-	s.push(append(append([]Edit(nil), s.edits()...), e))
+	s.push(append(append([]inference.Edit(nil), s.edits()...), e))
 	return "stroke"
 }
 
-func (s *randomSession) push(edits []Edit) {
+func (s *randomSession) push(edits []inference.Edit) {
 	s.history = append(s.history[:s.cur+1], edits)
 	s.cur = len(s.history) - 1
 }
@@ -107,7 +74,7 @@ func (s *randomSession) push(edits []Edit) {
 // tail within 1e-5, and pixels outside the reported dirty box are the
 // previous frame's bit for bit.
 func TestRepaintMatchesFullTail(t *testing.T) {
-	requireRuntime(t)
+	testenv.RequireRuntime(t)
 	ctx := context.Background()
 	cases := []struct {
 		dir    string
@@ -119,7 +86,7 @@ func TestRepaintMatchesFullTail(t *testing.T) {
 		{scenes128, []string{"layer4", "layer6"}, []int64{7}, 40},
 	}
 	for _, tc := range cases {
-		m, err := LoadDir(tc.dir, Options{Workers: 1, Logger: quietLogger()})
+		m, err := inference.LoadDir(tc.dir, inference.Options{Workers: 1, Logger: quietLogger()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,10 +108,10 @@ func TestRepaintMatchesFullTail(t *testing.T) {
 						t.Fatal(err)
 					}
 					s := &randomSession{rng: rand.New(rand.NewPCG(uint64(id), uint64(li.Index))), li: li,
-						imgW: man.Image.Width, imgH: man.Image.Height, history: [][]Edit{nil}}
-					var fr Frame
-					var edited Features
-					var full Images
+						imgW: man.Image.Width, imgH: man.Image.Height, history: [][]inference.Edit{nil}}
+					var fr inference.Frame
+					var edited inference.Features
+					var full inference.Images
 					var prev []float32
 					regions := 0
 					var overall float64
@@ -153,7 +120,7 @@ func TestRepaintMatchesFullTail(t *testing.T) {
 						if i > 0 {
 							what = s.step()
 						}
-						if err := ApplyEdits(&edited, head, s.edits(), levels, PoolMax); err != nil {
+						if err := inference.ApplyEdits(&edited, head, s.edits(), levels, inference.PoolMax); err != nil {
 							t.Fatal(err)
 						}
 						st, err := m.Repaint(ctx, &fr, &edited)
@@ -193,7 +160,7 @@ func TestRepaintMatchesFullTail(t *testing.T) {
 }
 
 // outsideDiffers finds a pixel outside box where img differs from prev.
-func outsideDiffers(prev []float32, img *Images, box image.Rectangle) (image.Point, bool) {
+func outsideDiffers(prev []float32, img *inference.Images, box image.Rectangle) (image.Point, bool) {
 	plane := img.H * img.W
 	for c := 0; c < 3; c++ {
 		for y := 0; y < img.H; y++ {
@@ -211,9 +178,9 @@ func outsideDiffers(prev []float32, img *Images, box image.Rectangle) (image.Poi
 }
 
 func TestRepaintStats(t *testing.T) {
-	requireRuntime(t)
+	testenv.RequireRuntime(t)
 	ctx := context.Background()
-	m, err := LoadDir(scenes128, Options{Workers: 1, Logger: quietLogger()})
+	m, err := inference.LoadDir(scenes128, inference.Options{Workers: 1, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +189,7 @@ func TestRepaintStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fr Frame
+	var fr inference.Frame
 	st, err := m.Repaint(ctx, &fr, head)
 	if err != nil {
 		t.Fatal(err)
@@ -235,21 +202,21 @@ func TestRepaintStats(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		mask    Mask
+		mask    inference.Mask
 		region  bool
 		changed image.Rectangle
 		dirty   image.Rectangle
 	}{
 		// One 16-px cell of the 8×8 grid: the change spreads 30 px around it
 		// (eight 3×3 convolutions, at 16…128 px).
-		{"one cell", RectMask(8, 8, 3, 3, 4, 4), true, image.Rect(3, 3, 4, 4), image.Rect(18, 18, 94, 94)},
-		{"corner cell", RectMask(8, 8, 0, 0, 1, 1), true, image.Rect(0, 0, 1, 1), image.Rect(0, 0, 46, 46)},
-		{"everywhere", FullMask(8, 8), false, image.Rect(0, 0, 8, 8), image.Rect(0, 0, 128, 128)},
+		{"one cell", inference.RectMask(8, 8, 3, 3, 4, 4), true, image.Rect(3, 3, 4, 4), image.Rect(18, 18, 94, 94)},
+		{"corner cell", inference.RectMask(8, 8, 0, 0, 1, 1), true, image.Rect(0, 0, 1, 1), image.Rect(0, 0, 46, 46)},
+		{"everywhere", inference.FullMask(8, 8), false, image.Rect(0, 0, 8, 8), image.Rect(0, 0, 128, 128)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var edited Features
-			if err := ApplyEdits(&edited, head, []Edit{{Units: []int{1, 2, 3}, Mode: ModeRemove, Strength: 1, Mask: tc.mask}}, nil, PoolMax); err != nil {
+			var edited inference.Features
+			if err := inference.ApplyEdits(&edited, head, []inference.Edit{{Units: []int{1, 2, 3}, Mode: inference.ModeRemove, Strength: 1, Mask: tc.mask}}, nil, inference.PoolMax); err != nil {
 				t.Fatal(err)
 			}
 			st, err := m.Repaint(ctx, &fr, &edited)
@@ -271,16 +238,16 @@ func TestRepaintStats(t *testing.T) {
 }
 
 func TestRepaintFallsBackWithoutLocality(t *testing.T) {
-	m := loadPlanted(t, Options{Workers: 1})
+	m := loadPlanted(t, inference.Options{Workers: 1})
 	ctx := context.Background()
 	head, err := m.HeadID(ctx, "layer2", 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fr Frame
-	for i, mask := range []Mask{FullMask(8, 8), RectMask(8, 8, 0, 0, 1, 1)} {
-		var edited Features
-		if err := ApplyEdits(&edited, head, []Edit{{Units: []int{0}, Mode: ModeRemove, Strength: 1, Mask: mask}}, nil, PoolMax); err != nil {
+	var fr inference.Frame
+	for i, mask := range []inference.Mask{inference.FullMask(8, 8), inference.RectMask(8, 8, 0, 0, 1, 1)} {
+		var edited inference.Features
+		if err := inference.ApplyEdits(&edited, head, []inference.Edit{{Units: []int{0}, Mode: inference.ModeRemove, Strength: 1, Mask: mask}}, nil, inference.PoolMax); err != nil {
 			t.Fatal(err)
 		}
 		st, err := m.Repaint(ctx, &fr, &edited)
@@ -300,8 +267,8 @@ func TestRepaintFallsBackWithoutLocality(t *testing.T) {
 			}
 		}
 	}
-	var bad Frame
-	if _, err := m.Repaint(ctx, &bad, &Features{Layer: head.Layer, N: 2, Data: make([]float32, 2*head.Layer.Size())}); !errors.Is(err, ErrBadShape) {
+	var bad inference.Frame
+	if _, err := m.Repaint(ctx, &bad, &inference.Features{Layer: head.Layer, N: 2, Data: make([]float32, 2*head.Layer.Size())}); !errors.Is(err, inference.ErrBadShape) {
 		t.Errorf("batch of 2: %v, want ErrBadShape", err)
 	}
 }
@@ -309,21 +276,21 @@ func TestRepaintFallsBackWithoutLocality(t *testing.T) {
 // TestLoadChecksLocality damages the declared scale/halo of a model and
 // expects the load to fail with a message naming the problem.
 func TestLoadChecksLocality(t *testing.T) {
-	requireRuntime(t)
+	testenv.RequireRuntime(t)
 	ip := func(v int) *int { return &v }
 	tests := []struct {
 		name   string
 		dir    string
-		change func(*Manifest)
+		change func(*inference.Manifest)
 		want   string
 	}{
-		{"halo too small", tinyDir, func(m *Manifest) { m.Generator.Blocks[4].Halo = ip(0) }, "halo 0"},
-		{"halo too small, same-size block", tinyDir, func(m *Manifest) { m.Generator.Blocks[5].Halo = ip(0) }, "halo 0"},
-		{"wrong scale", tinyDir, func(m *Manifest) { m.Generator.Blocks[2].Scale = ip(1) }, "scale 1 does not take"},
-		{"scale without halo", tinyDir, func(m *Manifest) { m.Generator.Blocks[2].Halo = nil }, "together"},
-		{"first block", tinyDir, func(m *Manifest) { m.Generator.Blocks[0].Scale, m.Generator.Blocks[0].Halo = ip(1), ip(0) }, "takes z"},
-		{"negative halo", tinyDir, func(m *Manifest) { m.Generator.Blocks[3].Halo = ip(-1) }, "halo -1"},
-		{"fixed-size file", plantedDir, func(m *Manifest) { m.Generator.Blocks[2].Scale, m.Generator.Blocks[2].Halo = ip(2), ip(0) }, "any height and width"},
+		{"halo too small", tinyDir, func(m *inference.Manifest) { m.Generator.Blocks[4].Halo = ip(0) }, "halo 0"},
+		{"halo too small, same-size block", tinyDir, func(m *inference.Manifest) { m.Generator.Blocks[5].Halo = ip(0) }, "halo 0"},
+		{"wrong scale", tinyDir, func(m *inference.Manifest) { m.Generator.Blocks[2].Scale = ip(1) }, "scale 1 does not take"},
+		{"scale without halo", tinyDir, func(m *inference.Manifest) { m.Generator.Blocks[2].Halo = nil }, "together"},
+		{"first block", tinyDir, func(m *inference.Manifest) { m.Generator.Blocks[0].Scale, m.Generator.Blocks[0].Halo = ip(1), ip(0) }, "takes z"},
+		{"negative halo", tinyDir, func(m *inference.Manifest) { m.Generator.Blocks[3].Halo = ip(-1) }, "halo -1"},
+		{"fixed-size file", plantedDir, func(m *inference.Manifest) { m.Generator.Blocks[2].Scale, m.Generator.Blocks[2].Halo = ip(2), ip(0) }, "any height and width"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -332,7 +299,7 @@ func TestLoadChecksLocality(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var man Manifest
+			var man inference.Manifest
 			if err := json.Unmarshal(raw, &man); err != nil {
 				t.Fatal(err)
 			}
@@ -341,12 +308,12 @@ func TestLoadChecksLocality(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "manifest.json"), raw, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			m, err := LoadDir(dir, Options{Workers: 1, Logger: quietLogger()})
+			m, err := inference.LoadDir(dir, inference.Options{Workers: 1, Logger: quietLogger()})
 			if err == nil {
 				m.Close()
 				t.Fatal("load succeeded")
 			}
-			if !errors.Is(err, ErrBadModel) || !strings.Contains(err.Error(), tc.want) {
+			if !errors.Is(err, inference.ErrBadModel) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q, want ErrBadModel mentioning %q", err, tc.want)
 			}
 		})

@@ -1,4 +1,4 @@
-package inference
+package inference_test
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
 // plantedLevels are the A_k of the planted model's concept units (see testdata/planted/README.md).
@@ -21,7 +24,7 @@ var plantedLevels = []float32{1, 1.5, 2, 2.5}
 // plantedColors are the class colours as bytes, label order.
 var plantedColors = [][3]uint8{{0x80, 0x80, 0x80}, {0x87, 0xce, 0xeb}, {0x22, 0x8b, 0x22}, {0x8b, 0x45, 0x13}, {0x7c, 0xfc, 0x00}}
 
-func headOf(t *testing.T, m *Model, layer string, id int64) *Features {
+func headOf(t *testing.T, m *inference.Model, layer string, id int64) *inference.Features {
 	t.Helper()
 	z, err := m.Z(id)
 	if err != nil {
@@ -35,7 +38,7 @@ func headOf(t *testing.T, m *Model, layer string, id int64) *Features {
 }
 
 // winner returns the planted concept unit that is on at layer2 cell (cy, cx).
-func winner(t *testing.T, f2 *Features, cy, cx int) int {
+func winner(t *testing.T, f2 *inference.Features, cy, cx int) int {
 	t.Helper()
 	on := -1
 	for k := 0; k < 4; k++ {
@@ -58,7 +61,7 @@ func winner(t *testing.T, f2 *Features, cy, cx int) int {
 }
 
 func TestPlantedStructure(t *testing.T) {
-	m := loadPlanted(t, Options{})
+	m := loadPlanted(t, inference.Options{})
 	ctx := context.Background()
 	for _, id := range []int64{0, 7, 99999} {
 		f2 := headOf(t, m, "layer2", id)
@@ -89,7 +92,7 @@ func TestPlantedStructure(t *testing.T) {
 // The acceptance test: removing a planted unit changes exactly its
 // pixels, and undoing (an empty edit list) restores the image bit for bit.
 func TestRemovePlantedUnitChangesExactlyItsPixels(t *testing.T) {
-	m := loadPlanted(t, Options{})
+	m := loadPlanted(t, inference.Options{})
 	ctx := context.Background()
 	for _, layer := range []string{"layer2", "layer3"} {
 		for unit := 0; unit < 4; unit++ {
@@ -100,9 +103,9 @@ func TestRemovePlantedUnitChangesExactlyItsPixels(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var edited Features
-				edit := Edit{Units: []int{unit}, Mode: ModeRemove, Strength: 1, Mask: FullMask(32, 32)}
-				if err := ApplyEdits(&edited, feat, []Edit{edit}, nil, PoolMax); err != nil {
+				var edited inference.Features
+				edit := inference.Edit{Units: []int{unit}, Mode: inference.ModeRemove, Strength: 1, Mask: inference.FullMask(32, 32)}
+				if err := inference.ApplyEdits(&edited, feat, []inference.Edit{edit}, nil, inference.PoolMax); err != nil {
 					t.Fatal(err)
 				}
 				after, err := m.Tail(ctx, &edited)
@@ -133,7 +136,7 @@ func TestRemovePlantedUnitChangesExactlyItsPixels(t *testing.T) {
 					}
 				}
 				t.Logf("unit %d owned %d pixels", unit, changed)
-				if err := ApplyEdits(&edited, feat, nil, nil, PoolMax); err != nil {
+				if err := inference.ApplyEdits(&edited, feat, nil, nil, inference.PoolMax); err != nil {
 					t.Fatal(err)
 				}
 				undone, err := m.Tail(ctx, &edited)
@@ -149,7 +152,7 @@ func TestRemovePlantedUnitChangesExactlyItsPixels(t *testing.T) {
 }
 
 func TestNuisanceUnitsAndAddWherePresent(t *testing.T) {
-	m := loadPlanted(t, Options{})
+	m := loadPlanted(t, inference.Options{})
 	ctx := context.Background()
 	feat := headOf(t, m, "layer2", 3)
 	base, err := m.Tail(ctx, feat)
@@ -163,18 +166,18 @@ func TestNuisanceUnitsAndAddWherePresent(t *testing.T) {
 	// Removing units that to_rgb ignores, and adding unit k only inside the
 	// cells where it is already on at its level, must not change a bit.
 	k := winner(t, feat, 0, 0)
-	mask := Mask{Width: 8, Height: 8, Alpha: make([]float32, 64)}
+	mask := inference.Mask{Width: 8, Height: 8, Alpha: make([]float32, 64)}
 	for p := 0; p < 64; p++ {
 		if feat.Data[k*64+p] != 0 {
 			mask.Alpha[p] = 1
 		}
 	}
-	edits := []Edit{
-		{Units: []int{4, 5, 6, 7}, Mode: ModeRemove, Strength: 1, Mask: FullMask(32, 32)},
-		{Units: []int{k}, Mode: ModeAdd, Strength: 1, Mask: mask},
+	edits := []inference.Edit{
+		{Units: []int{4, 5, 6, 7}, Mode: inference.ModeRemove, Strength: 1, Mask: inference.FullMask(32, 32)},
+		{Units: []int{k}, Mode: inference.ModeAdd, Strength: 1, Mask: mask},
 	}
-	var edited Features
-	if err := ApplyEdits(&edited, feat, edits, levels, PoolMax); err != nil {
+	var edited inference.Features
+	if err := inference.ApplyEdits(&edited, feat, edits, levels, inference.PoolMax); err != nil {
 		t.Fatal(err)
 	}
 	after, err := m.Tail(ctx, &edited)
@@ -196,8 +199,8 @@ func TestNuisanceUnitsAndAddWherePresent(t *testing.T) {
 		t.Skip("unit owns every cell")
 	}
 	cy, cx := other/8, other%8
-	add := []Edit{{Units: []int{k}, Mode: ModeAdd, Strength: 1, Mask: RectMask(32, 32, cx*4, cy*4, cx*4+4, cy*4+4)}}
-	if err := ApplyEdits(&edited, feat, add, levels, PoolMax); err != nil {
+	add := []inference.Edit{{Units: []int{k}, Mode: inference.ModeAdd, Strength: 1, Mask: inference.RectMask(32, 32, cx*4, cy*4, cx*4+4, cy*4+4)}}
+	if err := inference.ApplyEdits(&edited, feat, add, levels, inference.PoolMax); err != nil {
 		t.Fatal(err)
 	}
 	after, err = m.Tail(ctx, &edited)
@@ -216,7 +219,7 @@ func TestNuisanceUnitsAndAddWherePresent(t *testing.T) {
 }
 
 func TestLevelsFallbackAndSet(t *testing.T) {
-	m := loadPlanted(t, Options{})
+	m := loadPlanted(t, inference.Options{})
 	got, err := m.Levels(context.Background(), "layer2")
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +235,7 @@ func TestLevelsFallbackAndSet(t *testing.T) {
 		f := headOf(t, m, "layer2", id)
 		vals = append(vals, f.Data[4*64:5*64]...)
 	}
-	if want := quantile(vals, 0.99); got[4] != want {
+	if want := inference.Quantile(vals, 0.99); got[4] != want {
 		t.Errorf("fallback level of unit 4 = %v, want %v", got[4], want)
 	}
 	got[0] = 99 // the caller's copy must not leak into the model
@@ -248,14 +251,14 @@ func TestLevelsFallbackAndSet(t *testing.T) {
 		t.Fatalf("after SetLevels got %v", again)
 	}
 	for _, bad := range [][]float32{nil, {1, 2}, {1, 2, 3, 4, 5, 6, 7, float32(math.Inf(-1))}} {
-		if err := m.SetLevels("layer2", bad); !errors.Is(err, ErrBadLevels) {
+		if err := m.SetLevels("layer2", bad); !errors.Is(err, inference.ErrBadLevels) {
 			t.Errorf("SetLevels(%v) error = %v", bad, err)
 		}
 	}
-	if err := m.SetLevels("nope", set); !errors.Is(err, ErrUnknownLayer) {
+	if err := m.SetLevels("nope", set); !errors.Is(err, inference.ErrUnknownLayer) {
 		t.Errorf("SetLevels unknown layer error = %v", err)
 	}
-	if _, err := m.Levels(context.Background(), "nope"); !errors.Is(err, ErrUnknownLayer) {
+	if _, err := m.Levels(context.Background(), "nope"); !errors.Is(err, inference.ErrUnknownLayer) {
 		t.Errorf("Levels unknown layer error = %v", err)
 	}
 }
@@ -264,7 +267,7 @@ func TestLevelsFallbackAndSet(t *testing.T) {
 // caller gets its context's error and leaves nothing cached, and callers
 // racing for the same layer all get the one computed answer.
 func TestLevelsFallbackCancelAndShare(t *testing.T) {
-	m := loadPlanted(t, Options{})
+	m := loadPlanted(t, inference.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := m.Levels(ctx, "layer2"); !errors.Is(err, context.Canceled) {
@@ -294,28 +297,9 @@ func TestLevelsFallbackCancelAndShare(t *testing.T) {
 	}
 }
 
-func TestQuantile(t *testing.T) {
-	tests := []struct {
-		vals []float32
-		q    float64
-		want float32
-	}{
-		{[]float32{3, 1, 2}, 0.5, 2},
-		{[]float32{0, 10}, 0.99, 9.9},
-		{[]float32{5}, 0.99, 5},
-		{nil, 0.99, 0},
-		{[]float32{4, 3, 2, 1, 0}, 1, 4},
-	}
-	for _, tt := range tests {
-		if got := quantile(append([]float32(nil), tt.vals...), tt.q); math.Abs(float64(got-tt.want)) > 1e-6 {
-			t.Errorf("quantile(%v, %v) = %v, want %v", tt.vals, tt.q, got, tt.want)
-		}
-	}
-}
-
 // Generate, Head+Tail from every layer and batched calls must all agree.
 func TestGenerateAgreesWithHeadTail(t *testing.T) {
-	m := loadPlanted(t, Options{})
+	m := loadPlanted(t, inference.Options{})
 	ctx := context.Background()
 	ids := []int64{0, 5, 11}
 	zs, err := m.ZBatch(ids)
@@ -350,7 +334,7 @@ func TestGenerateAgreesWithHeadTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.HeadID(ctx, "layer3", -1); !errors.Is(err, ErrIDOutOfRange) {
+	if _, err := m.HeadID(ctx, "layer3", -1); !errors.Is(err, inference.ErrIDOutOfRange) {
 		t.Fatalf("HeadID(-1) error = %v", err)
 	}
 	one, err := m.Tail(ctx, single)
@@ -376,7 +360,7 @@ func TestGenerateAgreesWithHeadTail(t *testing.T) {
 }
 
 func TestModelRejectsBadCalls(t *testing.T) {
-	m := loadPlanted(t, Options{})
+	m := loadPlanted(t, inference.Options{})
 	ctx := context.Background()
 	z, _ := m.Z(1)
 	f := headOf(t, m, "layer2", 1)
@@ -385,43 +369,43 @@ func TestModelRejectsBadCalls(t *testing.T) {
 		call func() error
 		want error
 	}{
-		{"head unknown layer", func() error { _, err := m.Head(ctx, "layer9", z, 1); return err }, ErrUnknownLayer},
-		{"head short z", func() error { _, err := m.Head(ctx, "layer2", z[:7], 1); return err }, ErrBadShape},
-		{"head z for two", func() error { _, err := m.Head(ctx, "layer2", z, 2); return err }, ErrBadShape},
-		{"head zero batch", func() error { _, err := m.Head(ctx, "layer2", nil, 0); return err }, ErrBadShape},
-		{"head huge batch", func() error { _, err := m.Head(ctx, "layer2", nil, MaxBatch+1); return err }, ErrBadShape},
-		{"tail nil", func() error { _, err := m.Tail(ctx, nil); return err }, ErrBadShape},
+		{"head unknown layer", func() error { _, err := m.Head(ctx, "layer9", z, 1); return err }, inference.ErrUnknownLayer},
+		{"head short z", func() error { _, err := m.Head(ctx, "layer2", z[:7], 1); return err }, inference.ErrBadShape},
+		{"head z for two", func() error { _, err := m.Head(ctx, "layer2", z, 2); return err }, inference.ErrBadShape},
+		{"head zero batch", func() error { _, err := m.Head(ctx, "layer2", nil, 0); return err }, inference.ErrBadShape},
+		{"head huge batch", func() error { _, err := m.Head(ctx, "layer2", nil, inference.MaxBatch+1); return err }, inference.ErrBadShape},
+		{"tail nil", func() error { _, err := m.Tail(ctx, nil); return err }, inference.ErrBadShape},
 		{"tail unknown layer", func() error {
 			g := *f
 			g.Layer.Name = "mystery"
 			_, err := m.Tail(ctx, &g)
 			return err
-		}, ErrUnknownLayer},
+		}, inference.ErrUnknownLayer},
 		{"tail wrong channels", func() error {
 			g := *f
 			g.Layer.Channels = 4
 			g.Data = g.Data[:256]
 			_, err := m.Tail(ctx, &g)
 			return err
-		}, ErrBadShape},
+		}, inference.ErrBadShape},
 		{"tail short data", func() error {
 			g := *f
 			g.Data = g.Data[:100]
 			_, err := m.Tail(ctx, &g)
 			return err
-		}, ErrBadShape},
-		{"generate unknown layer", func() error { _, _, err := m.Generate(ctx, z, 1, []string{"x"}); return err }, ErrUnknownLayer},
-		{"generate short z", func() error { _, _, err := m.Generate(ctx, z[:3], 1, nil); return err }, ErrBadShape},
+		}, inference.ErrBadShape},
+		{"generate unknown layer", func() error { _, _, err := m.Generate(ctx, z, 1, []string{"x"}); return err }, inference.ErrUnknownLayer},
+		{"generate short z", func() error { _, _, err := m.Generate(ctx, z[:3], 1, nil); return err }, inference.ErrBadShape},
 		{"segment bad images", func() error {
-			_, err := m.Segment(ctx, &Images{N: 1, H: 4, W: 4, Data: make([]float32, 3)})
+			_, err := m.Segment(ctx, &inference.Images{N: 1, H: 4, W: 4, Data: make([]float32, 3)})
 			return err
-		}, ErrBadShape},
+		}, inference.ErrBadShape},
 		{"discriminate wrong size", func() error {
-			_, err := m.Discriminate(ctx, &Images{N: 1, H: 4, W: 4, Data: make([]float32, 48)})
+			_, err := m.Discriminate(ctx, &inference.Images{N: 1, H: 4, W: 4, Data: make([]float32, 48)})
 			return err
-		}, ErrBadShape},
-		{"id out of range", func() error { _, err := m.Z(100000); return err }, ErrIDOutOfRange},
-		{"negative id", func() error { _, err := m.Z(-3); return err }, ErrIDOutOfRange},
+		}, inference.ErrBadShape},
+		{"id out of range", func() error { _, err := m.Z(100000); return err }, inference.ErrIDOutOfRange},
+		{"negative id", func() error { _, err := m.Z(-3); return err }, inference.ErrIDOutOfRange},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -438,7 +422,7 @@ func TestModelRejectsBadCalls(t *testing.T) {
 }
 
 func TestSegmentAtOtherResolutionAndRange(t *testing.T) {
-	requireRuntime(t)
+	testenv.RequireRuntime(t)
 	dir := copyPlanted(t)
 	// Declare a [0, 2] image range and [-1, 1] segmenter range: Segment must
 	// map values, so an image of "sky + 1" still reads as sky.
@@ -450,7 +434,7 @@ func TestSegmentAtOtherResolutionAndRange(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m, err := LoadDir(dir, Options{Logger: quietLogger()})
+	m, err := inference.LoadDir(dir, inference.Options{Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,7 +442,7 @@ func TestSegmentAtOtherResolutionAndRange(t *testing.T) {
 	if m.ImageRange() != [2]float32{0, 2} {
 		t.Fatalf("manifest edit did not apply: %v", m.ImageRange())
 	}
-	img := &Images{N: 1, H: 3, W: 5, Data: make([]float32, 45)}
+	img := &inference.Images{N: 1, H: 3, W: 5, Data: make([]float32, 45)}
 	for p := 0; p < 15; p++ {
 		cls := p % 5
 		for c := 0; c < 3; c++ {
@@ -477,7 +461,7 @@ func TestSegmentAtOtherResolutionAndRange(t *testing.T) {
 }
 
 func TestLoadRejectsBadModels(t *testing.T) {
-	requireRuntime(t)
+	testenv.RequireRuntime(t)
 	tests := []struct {
 		name   string
 		damage func(t *testing.T, dir string)
@@ -514,12 +498,12 @@ func TestLoadRejectsBadModels(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := copyPlanted(t)
 			tt.damage(t, dir)
-			m, err := LoadDir(dir, Options{Logger: quietLogger()})
+			m, err := inference.LoadDir(dir, inference.Options{Logger: quietLogger()})
 			if err == nil {
 				m.Close()
 				t.Fatal("damaged model loaded")
 			}
-			if !errors.Is(err, ErrBadModel) {
+			if !errors.Is(err, inference.ErrBadModel) {
 				t.Fatalf("error = %v, want ErrBadModel", err)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
@@ -527,10 +511,10 @@ func TestLoadRejectsBadModels(t *testing.T) {
 			}
 		})
 	}
-	if _, err := LoadDir(filepath.Join(t.TempDir(), "absent"), Options{}); !errors.Is(err, ErrBadModel) {
+	if _, err := inference.LoadDir(filepath.Join(t.TempDir(), "absent"), inference.Options{}); !errors.Is(err, inference.ErrBadModel) {
 		t.Errorf("absent dir error = %v", err)
 	}
-	if _, err := LoadDir(plantedDir, Options{Workers: -1}); err == nil {
+	if _, err := inference.LoadDir(plantedDir, inference.Options{Workers: -1}); err == nil {
 		t.Error("negative Workers accepted")
 	}
 }
@@ -555,32 +539,32 @@ func replaceInManifest(t *testing.T, dir, old, new string) {
 }
 
 func TestBusyAndClose(t *testing.T) {
-	m := loadPlanted(t, Options{Workers: 1, QueueLimit: -1})
+	m := loadPlanted(t, inference.Options{Workers: 1, QueueLimit: -1})
 	ctx := context.Background()
 	z, _ := m.Z(0)
-	w, err := m.acquire(ctx, false) // occupy the only worker
+	release, err := m.HoldWorker(ctx, false) // occupy the only worker
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Head(ctx, "layer1", z, 1); !errors.Is(err, ErrBusy) {
+	if _, err := m.Head(ctx, "layer1", z, 1); !errors.Is(err, inference.ErrBusy) {
 		t.Fatalf("error with every worker busy and no queue = %v, want ErrBusy", err)
 	}
-	m.release(w)
+	release()
 	if _, err := m.Head(ctx, "layer1", z, 1); err != nil {
 		t.Fatalf("after release: %v", err)
 	}
 	m.Close()
 	m.Close()
-	if _, err := m.Head(ctx, "layer1", z, 1); !errors.Is(err, ErrClosed) {
+	if _, err := m.Head(ctx, "layer1", z, 1); !errors.Is(err, inference.ErrClosed) {
 		t.Fatalf("after Close error = %v, want ErrClosed", err)
 	}
 }
 
 func TestQueueWaitsThenServes(t *testing.T) {
-	m := loadPlanted(t, Options{Workers: 1, QueueLimit: 1})
+	m := loadPlanted(t, inference.Options{Workers: 1, QueueLimit: 1})
 	ctx := context.Background()
 	z, _ := m.Z(0)
-	w, err := m.acquire(ctx, false)
+	release, err := m.HoldWorker(ctx, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -590,24 +574,24 @@ func TestQueueWaitsThenServes(t *testing.T) {
 		waiting <- err
 	}()
 	// Wait until the goroutine holds the only queue slot, then a third call must fail fast.
-	for len(m.slots) == 0 {
+	for m.Waiting() == 0 {
 		select {
 		case err := <-waiting:
 			t.Fatalf("queued call returned early: %v", err)
 		default:
 		}
 	}
-	if _, err := m.Head(ctx, "layer1", z, 1); !errors.Is(err, ErrBusy) {
+	if _, err := m.Head(ctx, "layer1", z, 1); !errors.Is(err, inference.ErrBusy) {
 		t.Fatalf("third call error = %v, want ErrBusy", err)
 	}
-	m.release(w)
+	release()
 	if err := <-waiting; err != nil {
 		t.Fatalf("queued call: %v", err)
 	}
 }
 
 func TestConcurrentUse(t *testing.T) {
-	m := loadPlanted(t, Options{Workers: 2, QueueLimit: 64})
+	m := loadPlanted(t, inference.Options{Workers: 2, QueueLimit: 64})
 	ctx := context.Background()
 	want := map[int64][]float32{}
 	for id := int64(0); id < 4; id++ {
@@ -623,8 +607,8 @@ func TestConcurrentUse(t *testing.T) {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
-			var f Features
-			var img Images
+			var f inference.Features
+			var img inference.Images
 			for r := 0; r < 20; r++ {
 				id := int64((g + r) % 4)
 				z, _ := m.Z(id)
@@ -651,7 +635,7 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 func TestNoSegmenterOrDiscriminator(t *testing.T) {
-	requireRuntime(t)
+	testenv.RequireRuntime(t)
 	dir := copyPlanted(t)
 	man := plantedManifest(t)
 	man.Segmenter, man.Discriminator = nil, nil
@@ -661,7 +645,7 @@ func TestNoSegmenterOrDiscriminator(t *testing.T) {
 	}
 	writeFile(t, dir, "manifest.json", raw)
 	os.Remove(filepath.Join(dir, "segmenter.onnx"))
-	m, err := LoadDir(dir, Options{Logger: quietLogger()})
+	m, err := inference.LoadDir(dir, inference.Options{Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -670,20 +654,20 @@ func TestNoSegmenterOrDiscriminator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Segment(context.Background(), img); !errors.Is(err, ErrNoSegmenter) {
+	if _, err := m.Segment(context.Background(), img); !errors.Is(err, inference.ErrNoSegmenter) {
 		t.Errorf("Segment error = %v", err)
 	}
-	if _, err := m.Classes(); !errors.Is(err, ErrNoSegmenter) {
+	if _, err := m.Classes(); !errors.Is(err, inference.ErrNoSegmenter) {
 		t.Errorf("Classes error = %v", err)
 	}
-	if _, err := m.Discriminate(context.Background(), img); !errors.Is(err, ErrNoDiscriminator) {
+	if _, err := m.Discriminate(context.Background(), img); !errors.Is(err, inference.ErrNoDiscriminator) {
 		t.Errorf("Discriminate error = %v", err)
 	}
 }
 
 // Load must work from any fs.FS (the default model is embedded in the binary).
 func TestLoadFromMapFS(t *testing.T) {
-	requireRuntime(t)
+	testenv.RequireRuntime(t)
 	mem := fstest.MapFS{}
 	err := filepath.WalkDir(plantedDir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -704,12 +688,12 @@ func TestLoadFromMapFS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(sub, Options{Logger: quietLogger()})
+	m, err := inference.Load(sub, inference.Options{Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	fromDisk := loadPlanted(t, Options{})
+	fromDisk := loadPlanted(t, inference.Options{})
 	a, err := m.Tail(context.Background(), headOf(t, m, "layer2", 4))
 	if err != nil {
 		t.Fatal(err)
@@ -721,13 +705,13 @@ func TestLoadFromMapFS(t *testing.T) {
 	if i := sameBits(a.Data, b.Data); i != -1 {
 		t.Fatalf("embedded and on-disk models differ at %d", i)
 	}
-	if _, err := Load(fstest.MapFS{}, Options{Logger: quietLogger()}); !errors.Is(err, ErrBadModel) {
+	if _, err := inference.Load(fstest.MapFS{}, inference.Options{Logger: quietLogger()}); !errors.Is(err, inference.ErrBadModel) {
 		t.Fatalf("empty fs: error = %v, want ErrBadModel", err)
 	}
 }
 
 func TestSegmentFeatures(t *testing.T) {
-	m := loadPlanted(t, Options{})
+	m := loadPlanted(t, inference.Options{})
 	if m.FeatureDim() != 3 {
 		t.Fatalf("FeatureDim = %d, want 3 (the planted segmenter's features are the mean colour)", m.FeatureDim())
 	}
@@ -768,14 +752,14 @@ func TestSegmentFeatures(t *testing.T) {
 		}
 	}
 	// A segmenter without the output: the error names it.
-	noFeat := &Model{manifest: m.manifest, seg: &stage{file: "segmenter.onnx"}}
-	if _, _, err := noFeat.SegmentFeatures(ctx, img); !errors.Is(err, ErrNoFeatures) {
+	noFeat := m.Bare("segmenter.onnx")
+	if _, _, err := noFeat.SegmentFeatures(ctx, img); !errors.Is(err, inference.ErrNoFeatures) {
 		t.Errorf("SegmentFeatures without the output: error = %v, want ErrNoFeatures", err)
 	}
 }
 
 func TestInpaint(t *testing.T) {
-	m := loadPlanted(t, Options{})
+	m := loadPlanted(t, inference.Options{})
 	if !m.HasInpainter() {
 		t.Fatal("planted model has no inpainter")
 	}
@@ -810,23 +794,23 @@ func TestInpaint(t *testing.T) {
 	}
 	bad := []struct {
 		name string
-		imgs *Images
+		imgs *inference.Images
 		mask []float32
 		want error
 	}{
-		{"short mask", img, mask[:10], ErrBadShape},
-		{"mask NaN", img, append([]float32{float32(math.NaN())}, mask[1:]...), ErrBadMask},
-		{"mask above 1", img, append([]float32{2}, mask[1:]...), ErrBadMask},
-		{"wrong size", &Images{N: 1, H: 4, W: 4, Data: make([]float32, 48)}, make([]float32, 16), ErrBadShape},
-		{"nil images", nil, mask, ErrBadShape},
+		{"short mask", img, mask[:10], inference.ErrBadShape},
+		{"mask NaN", img, append([]float32{float32(math.NaN())}, mask[1:]...), inference.ErrBadMask},
+		{"mask above 1", img, append([]float32{2}, mask[1:]...), inference.ErrBadMask},
+		{"wrong size", &inference.Images{N: 1, H: 4, W: 4, Data: make([]float32, 48)}, make([]float32, 16), inference.ErrBadShape},
+		{"nil images", nil, mask, inference.ErrBadShape},
 	}
 	for _, b := range bad {
 		if _, err := m.Inpaint(ctx, b.imgs, b.mask); !errors.Is(err, b.want) {
 			t.Errorf("%s: error = %v, want %v", b.name, err, b.want)
 		}
 	}
-	none := &Model{manifest: m.manifest}
-	if _, err := none.Inpaint(ctx, img, mask); !errors.Is(err, ErrNoInpainter) || none.HasInpainter() {
+	none := m.Bare("")
+	if _, err := none.Inpaint(ctx, img, mask); !errors.Is(err, inference.ErrNoInpainter) || none.HasInpainter() {
 		t.Errorf("model without inpainter: error = %v", err)
 	}
 }
@@ -834,28 +818,28 @@ func TestInpaint(t *testing.T) {
 // Close waits for a running request only up to CloseTimeout, and the
 // request's sessions are still freed when it ends.
 func TestCloseDeadline(t *testing.T) {
-	m := loadPlanted(t, Options{Workers: 1, CloseTimeout: 20 * time.Millisecond})
-	w, err := m.acquire(context.Background(), true) // a request that does not end
+	m := loadPlanted(t, inference.Options{Workers: 1, CloseTimeout: 20 * time.Millisecond})
+	release, err := m.HoldWorker(context.Background(), true) // a request that does not end
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Close(); !errors.Is(err, ErrCloseTimeout) {
+	if err := m.Close(); !errors.Is(err, inference.ErrCloseTimeout) {
 		t.Fatalf("Close with a running request: %v, want ErrCloseTimeout", err)
 	}
 	if _, err := m.Z(1); err != nil {
 		t.Fatalf("Z needs no worker: %v", err)
 	}
-	if _, err := m.Head(context.Background(), "layer2", make([]float32, m.Manifest().Z.Size), 1); !errors.Is(err, ErrClosed) {
+	if _, err := m.Head(context.Background(), "layer2", make([]float32, m.Manifest().Z.Size), 1); !errors.Is(err, inference.ErrClosed) {
 		t.Errorf("Head after Close: %v, want ErrClosed", err)
 	}
-	m.release(w)
+	release()
 	if err := m.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
 }
 
 func TestCloseIdle(t *testing.T) {
-	m := loadPlanted(t, Options{Workers: 2})
+	m := loadPlanted(t, inference.Options{Workers: 2})
 	if err := m.Close(); err != nil {
 		t.Fatalf("Close of an idle model: %v", err)
 	}

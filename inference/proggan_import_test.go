@@ -1,4 +1,4 @@
-package inference
+package inference_test
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
 // testdata/proggan_tiny is a random generator in the reference ProGAN layout, converted by
@@ -45,9 +48,9 @@ func readProgganExpected(t *testing.T) progganExpected {
 }
 
 func TestImportedProGANMatchesTorch(t *testing.T) {
-	requireRuntime(t)
+	testenv.RequireRuntime(t)
 	exp := readProgganExpected(t)
-	m, err := LoadDir(progganTinyDir, Options{Workers: 1, Logger: quietLogger()})
+	m, err := inference.LoadDir(progganTinyDir, inference.Options{Workers: 1, Logger: quietLogger()})
 	if err != nil {
 		t.Fatalf("loading imported model: %v", err)
 	}

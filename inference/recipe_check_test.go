@@ -1,9 +1,12 @@
-package inference
+package inference_test
 
 import (
 	"context"
 	"os"
 	"testing"
+
+	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
 // Set by `make test` after the toy pipeline (and by hand for a real model):
@@ -24,12 +27,12 @@ func TestRecipeTorchMatchesRuntime(t *testing.T) {
 	if dir == "" || ref == "" {
 		t.Skipf("set %s and %s to check training/onnx_torch.py (make test does, after the toy pipeline)", envRecipeModel, envRecipeRef)
 	}
-	requireRuntime(t)
+	testenv.RequireRuntime(t)
 	arrays, err := readNPZ(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := LoadDir(dir, Options{Workers: 1, Logger: quietLogger()})
+	m, err := inference.LoadDir(dir, inference.Options{Workers: 1, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,17 +55,17 @@ func TestRecipeTorchMatchesRuntime(t *testing.T) {
 	}
 	compare(t, li.Name+" (onnx_torch head)", f.Data, arrays["features"], 1e-3)
 	// Edit torch's activations so the edit is compared on its own.
-	src := &Features{Layer: li, N: len(ids), Data: append([]float32(nil), arrays["features"].float32s...)}
+	src := &inference.Features{Layer: li, N: len(ids), Data: append([]float32(nil), arrays["features"].float32s...)}
 	units := make([]int, li.Channels)
 	for u := range units {
 		units[u] = u
 	}
 	r := arrays["rect"].int64s
 	man := m.Manifest()
-	edit := Edit{Units: units, Mode: ModeBlend, Strength: 1, Weights: arrays["weights"].float32s, Values: arrays["values"].float32s,
-		Mask: RectMask(man.Image.Width, man.Image.Height, int(r[0]), int(r[1]), int(r[2]), int(r[3]))}
-	var edited Features
-	if err := ApplyEdits(&edited, src, []Edit{edit}, nil, PoolMax); err != nil {
+	edit := inference.Edit{Units: units, Mode: inference.ModeBlend, Strength: 1, Weights: arrays["weights"].float32s, Values: arrays["values"].float32s,
+		Mask: inference.RectMask(man.Image.Width, man.Image.Height, int(r[0]), int(r[1]), int(r[2]), int(r[3]))}
+	var edited inference.Features
+	if err := inference.ApplyEdits(&edited, src, []inference.Edit{edit}, nil, inference.PoolMax); err != nil {
 		t.Fatal(err)
 	}
 	compare(t, "recipe edit (ModeBlend vs apply_recipe)", edited.Data, arrays["edited"], 1e-5)

@@ -1,4 +1,4 @@
-package inference
+package inference_test
 
 import (
 	"errors"
@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/testenv"
 )
 
 func TestResolveLibraryOrder(t *testing.T) {
@@ -32,28 +35,28 @@ func TestResolveLibraryOrder(t *testing.T) {
 	envLib := writeAt(filepath.Join(root, "env", "libonnxruntime.so"))
 	t.Chdir(nested)
 
-	t.Setenv(EnvLibrary, envLib)
-	if got, err := ResolveLibrary(flagLib); err != nil || got != flagLib {
+	t.Setenv(inference.EnvLibrary, envLib)
+	if got, err := inference.ResolveLibrary(flagLib); err != nil || got != flagLib {
 		t.Errorf("flag: got %q, %v; want %q", got, err, flagLib)
 	}
-	if got, err := ResolveLibrary(""); err != nil || got != envLib {
+	if got, err := inference.ResolveLibrary(""); err != nil || got != envLib {
 		t.Errorf("env: got %q, %v; want %q", got, err, envLib)
 	}
-	t.Setenv(EnvLibrary, "")
-	if got, err := ResolveLibrary(""); err != nil || got != ortLib {
+	t.Setenv(inference.EnvLibrary, "")
+	if got, err := inference.ResolveLibrary(""); err != nil || got != ortLib {
 		t.Errorf(".ort in a parent up to go.mod: got %q, %v; want %q", got, err, ortLib)
 	}
 	for name, call := range map[string]func() error{
-		"missing flag": func() error { _, err := ResolveLibrary(filepath.Join(root, "nope.so")); return err },
+		"missing flag": func() error { _, err := inference.ResolveLibrary(filepath.Join(root, "nope.so")); return err },
 		"missing env": func() error {
-			t.Setenv(EnvLibrary, filepath.Join(root, "nope.so"))
-			defer t.Setenv(EnvLibrary, "")
-			_, err := ResolveLibrary("")
+			t.Setenv(inference.EnvLibrary, filepath.Join(root, "nope.so"))
+			defer t.Setenv(inference.EnvLibrary, "")
+			_, err := inference.ResolveLibrary("")
 			return err
 		},
 	} {
 		err := call()
-		if !errors.Is(err, ErrNoRuntime) {
+		if !errors.Is(err, inference.ErrNoRuntime) {
 			t.Fatalf("%s: error = %v, want ErrNoRuntime", name, err)
 		}
 		if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "fetch-ort.sh") || !strings.Contains(msg, "nope.so") {
@@ -62,48 +65,26 @@ func TestResolveLibraryOrder(t *testing.T) {
 	}
 }
 
-func TestResolveLibraryStopsAtModuleRoot(t *testing.T) {
-	outer := t.TempDir()
-	// .ort above the module root must not be picked up.
-	if err := os.MkdirAll(filepath.Join(outer, ".ort"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(outer, ".ort", "libonnxruntime.so.1"), []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mod := filepath.Join(outer, "mod")
-	if err := os.MkdirAll(mod, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte("module x\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	dirs := upToModuleRoot(filepath.Join(mod, "pkg"))
-	if len(dirs) != 2 || dirs[1] != mod {
-		t.Fatalf("upToModuleRoot = %v, want [pkg, module root]", dirs)
-	}
-}
-
 func TestInitRuntime(t *testing.T) {
-	requireRuntime(t)
-	lib, err := ResolveLibrary("")
+	testenv.RequireRuntime(t)
+	lib, err := inference.ResolveLibrary("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := InitRuntime(lib); err != nil {
+	if err := inference.InitRuntime(lib); err != nil {
 		t.Fatalf("second init with the same library: %v", err)
 	}
-	if err := InitRuntime(""); err != nil {
+	if err := inference.InitRuntime(""); err != nil {
 		t.Fatalf("init with no path once initialised: %v", err)
 	}
 	other := filepath.Join(t.TempDir(), "libonnxruntime.so.1")
 	if err := os.WriteFile(other, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := InitRuntime(other); !errors.Is(err, ErrNoRuntime) {
+	if err := inference.InitRuntime(other); !errors.Is(err, inference.ErrNoRuntime) {
 		t.Fatalf("switching libraries: error = %v, want ErrNoRuntime", err)
 	}
-	if RuntimeVersion() == "" {
+	if inference.RuntimeVersion() == "" {
 		t.Error("RuntimeVersion is empty after init")
 	}
 }
@@ -112,11 +93,11 @@ func TestInitRuntime(t *testing.T) {
 // The runtime loads once per process, so the check runs in a child process.
 func TestInitRuntimeRejectsJunkLibrary(t *testing.T) {
 	if junk := os.Getenv("GANPAINT_TEST_JUNK_LIB"); junk != "" {
-		err := InitRuntime(junk)
-		if !errors.Is(err, ErrNoRuntime) || strings.Contains(err.Error(), "\n") {
+		err := inference.InitRuntime(junk)
+		if !errors.Is(err, inference.ErrNoRuntime) || strings.Contains(err.Error(), "\n") {
 			t.Fatalf("junk library: error = %q, want one line wrapping ErrNoRuntime", err)
 		}
-		if _, err := Load(os.DirFS(plantedDir), Options{Logger: quietLogger()}); !errors.Is(err, ErrNoRuntime) {
+		if _, err := inference.Load(os.DirFS(plantedDir), inference.Options{Logger: quietLogger()}); !errors.Is(err, inference.ErrNoRuntime) {
 			t.Fatalf("Load after a failed init: error = %v, want ErrNoRuntime", err)
 		}
 		return
@@ -126,7 +107,7 @@ func TestInitRuntimeRejectsJunkLibrary(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestInitRuntimeRejectsJunkLibrary$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "GANPAINT_TEST_JUNK_LIB="+junk, EnvLibrary+"="+junk)
+	cmd.Env = append(os.Environ(), "GANPAINT_TEST_JUNK_LIB="+junk, inference.EnvLibrary+"="+junk)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("child process failed: %v\n%s", err, out)
 	}

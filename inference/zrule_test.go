@@ -1,9 +1,11 @@
-package inference
+package inference_test
 
 import (
 	"errors"
 	"math"
 	"testing"
+
+	"github.com/ganpaint-go/ganpaint/inference"
 )
 
 // Expected bits were printed by training/zrule.py (the Python side of the
@@ -21,7 +23,7 @@ func TestZForIDMatchesPython(t *testing.T) {
 	}
 	for _, tt := range tests {
 		z := make([]float32, len(tt.want))
-		ZForID(z, tt.id, tt.seed)
+		inference.ZForID(z, tt.id, tt.seed)
 		for i, w := range tt.want {
 			if got := math.Float32bits(z[i]); got != w {
 				t.Errorf("id %d seed %d: z[%d] = %#x (%v), want %#x (%v)", tt.id, tt.seed, i, got, z[i], w, math.Float32frombits(w))
@@ -29,7 +31,7 @@ func TestZForIDMatchesPython(t *testing.T) {
 		}
 	}
 	z := make([]float32, 128)
-	ZForID(z, 3, 0)
+	inference.ZForID(z, 3, 0)
 	var sum float64
 	for _, v := range z {
 		sum += float64(v)
@@ -40,9 +42,9 @@ func TestZForIDMatchesPython(t *testing.T) {
 }
 
 func TestModelZRange(t *testing.T) {
-	m := &Model{manifest: Manifest{Z: ZSpec{Size: 8, MaxID: 10}}}
+	m := inference.BareModel(inference.Manifest{Z: inference.ZSpec{Size: 8, MaxID: 10}})
 	for _, id := range []int64{-1, 10, math.MaxInt64} {
-		if _, err := m.Z(id); !errors.Is(err, ErrIDOutOfRange) {
+		if _, err := m.Z(id); !errors.Is(err, inference.ErrIDOutOfRange) {
 			t.Errorf("Z(%d) error = %v, want ErrIDOutOfRange", id, err)
 		}
 	}
@@ -50,7 +52,7 @@ func TestModelZRange(t *testing.T) {
 	if err != nil || len(z) != 8 {
 		t.Fatalf("Z(9) = %v, %v", z, err)
 	}
-	if err := m.ZInto(make([]float32, 7), 1); !errors.Is(err, ErrBadShape) {
+	if err := m.ZInto(make([]float32, 7), 1); !errors.Is(err, inference.ErrBadShape) {
 		t.Errorf("ZInto short buffer error = %v, want ErrBadShape", err)
 	}
 	zs, err := m.ZBatch([]int64{9, 1})
@@ -62,7 +64,7 @@ func TestModelZRange(t *testing.T) {
 			t.Fatalf("ZBatch[0] differs from Z(9) at %d", i)
 		}
 	}
-	if _, err := m.ZBatch([]int64{1, 11}); !errors.Is(err, ErrIDOutOfRange) {
+	if _, err := m.ZBatch([]int64{1, 11}); !errors.Is(err, inference.ErrIDOutOfRange) {
 		t.Errorf("ZBatch out of range error = %v", err)
 	}
 }
@@ -73,9 +75,9 @@ func TestZForIDStreamsDoNotOverlap(t *testing.T) {
 	const size = 64
 	a, b := make([]float32, size), make([]float32, size)
 	for id := int64(0); id < 8; id++ {
-		ZForID(a, id, 0)
+		inference.ZForID(a, id, 0)
 		for other := id + 1; other < 16; other++ {
-			ZForID(b, other, 0)
+			inference.ZForID(b, other, 0)
 			for shift := 0; shift < size/2; shift++ {
 				if a[shift] == b[0] && a[shift+1] == b[1] && a[shift+2] == b[2] {
 					t.Fatalf("z(%d) is z(%d) shifted by %d", other, id, shift)
