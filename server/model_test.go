@@ -134,16 +134,38 @@ func TestPlantedModelPainting(t *testing.T) {
 		t.Error("undo did not restore the original bytes")
 	}
 
-	// A door stroke in the top-left corner changes only the cells it touches.
+	// A door stroke in the top-left corner paints door into the two cells it
+	// touches (x < 8, y < 4) and changes nothing else. The planted model
+	// blends the door colour into a cell where door was off (its offset from
+	// the background adds to the cell's own) and leaves door cells as they were.
 	s = c.sendSeq(stroke("door", "add", 1, 1, [2]float64{1, 1}, [2]float64{5, 1}))
 	f, _ := c.frameSeq(s)
 	d := decodePNG(t, f.image)
+	door := [3]uint8{0x8b, 0x45, 0x13}
+	painted := 0
 	for y := 0; y < 32; y++ {
 		for x := 0; x < 32; x++ {
-			if rgbAt(a, x, y) != rgbAt(d, x, y) && (x >= 8 || y >= 4) {
-				t.Fatalf("pixel (%d,%d) changed outside the brushed cells", x, y)
+			pa, pd := rgbAt(a, x, y), rgbAt(d, x, y)
+			if x >= 8 || y >= 4 {
+				if pa != pd {
+					t.Fatalf("pixel (%d,%d) changed outside the brushed cells", x, y)
+				}
+				continue
+			}
+			want := pa
+			if !near(pa, door) {
+				for i := range want {
+					want[i] = uint8(min(255, max(0, int(pa[i])+int(door[i])-int(gray[i]))))
+				}
+				painted++
+			}
+			if !near(pd, want) {
+				t.Fatalf("brushed pixel (%d,%d) is %v, want %v (was %v)", x, y, pd, want, pa)
 			}
 		}
+	}
+	if painted == 0 {
+		t.Fatal("the brushed cells were all door already; the stroke tests nothing")
 	}
 }
 

@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -597,45 +599,88 @@ func TestRenderErrorLoggedOnce(t *testing.T) {
 	}
 }
 
+// TestConcurrentClients runs eight painting sessions at once and checks
+// that each ends with exactly the state and the image it gets when it
+// paints alone: no stroke of one session reaches another's.
 func TestConcurrentClients(t *testing.T) {
 	_, addr := startServer(t, Config{}, testDeps(detEngine(nil, time.Millisecond)))
-	var wg sync.WaitGroup
-	errs := make(chan string, 8)
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			conn, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", nil)
+	const clients, strokes = 8, 20
+	type result struct {
+		state string
+		frame []byte
+		err   error
+	}
+	paint := func(i int) (r result) {
+		conn, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", nil)
+		if err != nil {
+			return result{err: err}
+		}
+		defer conn.Close()
+		if err := conn.WriteJSON(map[string]any{"t": "format", "format": "png"}); err != nil {
+			return result{err: err}
+		}
+		for s := 1; s <= strokes; s++ {
+			msg := stroke("tree", "add", 1+s%10, 2, [2]float64{float64(s), float64(8 * i)})
+			msg["seq"] = s
+			if err := conn.WriteJSON(msg); err != nil {
+				return result{err: err}
+			}
+		}
+		for {
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			typ, data, err := conn.ReadMessage()
 			if err != nil {
-				errs <- err.Error()
-				return
+				return result{err: err}
 			}
-			defer conn.Close()
-			for s := 1; s <= 20; s++ {
-				msg := stroke("tree", "add", 1+s%10, 2, [2]float64{float64(s), float64(i)})
-				msg["seq"] = s
-				if err := conn.WriteJSON(msg); err != nil {
-					errs <- err.Error()
-					return
+			if typ == websocket.TextMessage {
+				var m struct {
+					T     string `json:"t"`
+					Seq   int    `json:"seq"`
+					State string `json:"state"`
 				}
+				if err := json.Unmarshal(data, &m); err != nil {
+					return result{err: err}
+				}
+				if m.T == "state" && m.Seq == strokes {
+					r.state = m.State
+				}
+				continue
 			}
-			for {
-				_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-				typ, data, err := conn.ReadMessage()
-				if err != nil {
-					errs <- err.Error()
-					return
-				}
-				if typ == websocket.BinaryMessage && data[11] == 20 {
-					return
-				}
+			if binary.BigEndian.Uint32(data[8:12]) == strokes {
+				r.frame = data
+				return r
 			}
-		}(i)
+		}
+	}
+	var concurrent [clients]result
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			concurrent[i] = paint(i)
+		}()
 	}
 	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Error(e)
+	seen := map[string]bool{}
+	for i, got := range concurrent {
+		if got.err != nil {
+			t.Fatalf("client %d: %v", i, got.err)
+		}
+		alone := paint(i)
+		if alone.err != nil {
+			t.Fatalf("client %d alone: %v", i, alone.err)
+		}
+		if got.state == "" || got.state != alone.state {
+			t.Errorf("client %d: state %q, alone %q", i, got.state, alone.state)
+		}
+		if !bytes.Equal(got.frame, alone.frame) {
+			t.Errorf("client %d: the last frame differs from the one it gets alone", i)
+		}
+		if seen[got.state] {
+			t.Errorf("client %d: its state equals another client's", i)
+		}
+		seen[got.state] = true
 	}
 }
 

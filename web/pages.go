@@ -106,6 +106,12 @@ type Pages struct {
 	tokens server.TokenEncoder // the sample thumbnails' share tokens
 }
 
+// The server's interfaces, checked by the compiler.
+var (
+	_ server.Pages       = (*Pages)(nil)
+	_ server.ReportPages = (*Report)(nil)
+)
+
 // NewPages returns Pages whose asset references point at a's hashed URLs.
 func NewPages(a *Assets) (*Pages, error) {
 	if a == nil {

@@ -338,11 +338,6 @@ func TestNewPagesNeedsAssets(t *testing.T) {
 	}
 }
 
-// TestPagesImplementServer pins the interface the server consumes.
-func TestPagesImplementServer(t *testing.T) {
-	var _ server.Pages = testPages(t)
-}
-
 // TestConfigMatchesScript keeps the Go config and app.js in step: every
 // cfg.field (and cfg.object.field) the script reads must be in the JSON.
 func TestConfigMatchesScript(t *testing.T) {

@@ -212,17 +212,27 @@ class ExportTest(unittest.TestCase):
         torch.testing.assert_close(all_at_once, one_by_one)
 
     def test_bad_checkpoint(self):
+        # Each bad input is rejected for its own reason, before anything is
+        # written: no model folder appears.
         with tempfile.TemporaryDirectory() as tmp:
             bad = os.path.join(tmp, "bad.pt")
             torch.save({"format": "something-else"}, bad)
-            with self.assertRaises(export.ExportError):
-                export.export(bad, os.path.join(tmp, "m"))
-            with self.assertRaises(export.ExportError):
-                export.export(os.path.join(tmp, "missing.pt"), os.path.join(tmp, "m"))
-            with open(os.path.join(tmp, "junk.pt"), "wb") as f:
+            junk = os.path.join(tmp, "junk.pt")
+            with open(junk, "wb") as f:
                 f.write(b"not a checkpoint")
-            with self.assertRaises(export.ExportError):
-                export.export(os.path.join(tmp, "junk.pt"), os.path.join(tmp, "m"))
+            cases = [
+                ("other format", bad, "not a " + gan.CHECKPOINT_FORMAT + " checkpoint"),
+                ("missing file", os.path.join(tmp, "missing.pt"), "cannot read checkpoint"),
+                ("not a pickle", junk, "cannot read checkpoint"),
+            ]
+            for name, ckpt, reason in cases:
+                with self.subTest(name):
+                    out = os.path.join(tmp, "m-" + name.replace(" ", "-"))
+                    with self.assertRaises(export.ExportError) as cm:
+                        export.export(ckpt, out)
+                    self.assertIn(reason, str(cm.exception))
+                    self.assertIn(ckpt, str(cm.exception))
+                    self.assertFalse(os.path.exists(out), "a rejected checkpoint left " + out)
 
 
 class TrainTest(unittest.TestCase):
