@@ -10,7 +10,11 @@ MODEL ?= assets/models/scenes128
 BIN := bin/ganpaint
 ORT_LIB := $(CURDIR)/.ort/libonnxruntime.so.1
 TEMPL := $(GO) run github.com/a-h/templ/cmd/templ@v0.3.1100
-export ONNXRUNTIME_LIB ?= $(ORT_LIB)
+# The project's own library, not whatever the shell's ONNXRUNTIME_LIB names
+# (a stale one would win over .ort/); `make test ONNXRUNTIME_LIB=...` still
+# chooses another. Model tests fail, not skip, when it cannot be loaded.
+export ONNXRUNTIME_LIB := $(ORT_LIB)
+export GANPAINT_REQUIRE_RUNTIME := 1
 
 .PHONY: run build ort test test-go fuzz-smoke check-deploy test-python test-toy test-browser check-generated lint bench model dissect recipes efficacy clean
 

@@ -18,9 +18,14 @@ func PlantedModel() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "inference", "testdata", "planted")
 }
 
+// EnvRequireRuntime set to 1 makes a missing ONNX Runtime fail the model
+// tests instead of skipping them; `make test`, which provisions the
+// library, sets it, as CI=true does.
+const EnvRequireRuntime = "GANPAINT_REQUIRE_RUNTIME"
+
 // RequireRuntime initialises ONNX Runtime for a test. Without the library the
-// test fails under CI (CI=true), where `make test` provisions it, and is
-// skipped elsewhere so pure-Go work is not blocked.
+// test fails under `make test` and CI, and is skipped elsewhere (a bare
+// `go test`) so pure-Go work is not blocked.
 func RequireRuntime(t testing.TB) {
 	t.Helper()
 	lib, err := inference.ResolveLibrary("")
@@ -28,11 +33,16 @@ func RequireRuntime(t testing.TB) {
 		err = inference.InitRuntime(lib)
 	}
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("ONNX Runtime is required under CI: %v", err)
+		if RuntimeRequired() {
+			t.Fatalf("ONNX Runtime is required here (%s=1 or CI=true): %v", EnvRequireRuntime, err)
 		}
 		t.Skipf("ONNX Runtime not available: %v", err)
 	}
+}
+
+// RuntimeRequired says whether a missing ONNX Runtime is a failure.
+func RuntimeRequired() bool {
+	return os.Getenv(EnvRequireRuntime) == "1" || os.Getenv("CI") == "true"
 }
 
 // CopyDir copies a model folder into a temporary one, so a test can write
