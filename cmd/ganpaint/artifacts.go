@@ -38,13 +38,10 @@ func runArtifacts(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	top := fl.Int("top", 10, "units listed per ranking")
 	sheetIDs := fl.Int("sheet-images", 3, "images in the before/after sheet (0 = no sheet)")
 	sheetOnly := fl.Bool("sheet-only", false, "only redraw the sheet from the stored ranking (no measuring)")
-	ortLib := fl.String("ort-lib", "", "ONNX Runtime library (default: $"+inference.EnvLibrary+", then .ort/, then system paths)")
+	ortLib := ortLibFlag(fl)
 	quiet := fl.Bool("quiet", false, "no progress lines")
-	if err := fl.Parse(args); err != nil {
+	if err := parseArgs(fl, args); err != nil {
 		return err
-	}
-	if fl.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fl.Args())
 	}
 	if *model == "" {
 		return errors.New("--model DIR is required")

@@ -104,7 +104,7 @@ func parseBench(args []string, stderr io.Writer) (benchConfig, error) {
 	fl.BoolVar(&c.compareTorch, "compare-torch", false, "also time PyTorch-eager regeneration of the same model (training/torch_regen.py) in the same run")
 	fl.StringVar(&c.python, "python", "/usr/bin/python3", "Python with torch and onnx, for --compare-torch")
 	fl.StringVar(&c.torchScript, "torch-script", "training/torch_regen.py", "the PyTorch side of --compare-torch (looked up from the working directory up to the module root)")
-	fl.StringVar(&c.ortLib, "ort-lib", "", "ONNX Runtime library (default: $"+inference.EnvLibrary+", then .ort/, then system paths)")
+	fl.StringVar(&c.ortLib, "ort-lib", "", ortLibUsage)
 	if err := fl.Parse(args); err != nil {
 		return c, err
 	}

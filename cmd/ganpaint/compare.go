@@ -34,13 +34,10 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cellShare := fl.Float64("cell-share", 0.25, "stroke scope: a layer cell is brushed when the concept covers at least this share of it")
 	radius := fl.Float64("radius", compare.DefaultRadius, "radius of the Navier–Stokes and Telea methods, pixels")
 	dilate := fl.Int("dilate", compare.DefaultDilate, "everywhere scope: grow the segmenter's mask by this many pixels (0 = not at all)")
-	ortLib := fl.String("ort-lib", "", "ONNX Runtime library (default: $"+inference.EnvLibrary+", then .ort/, then system paths)")
+	ortLib := ortLibFlag(fl)
 	quiet := fl.Bool("quiet", false, "no progress lines")
-	if err := fl.Parse(args); err != nil {
+	if err := parseArgs(fl, args); err != nil {
 		return err
-	}
-	if fl.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fl.Args())
 	}
 	if *concept == "" {
 		return errors.New("--concept NAME is required, e.g. --concept tree")

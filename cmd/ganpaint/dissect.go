@@ -51,7 +51,7 @@ func runDissect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	locationImages := fs.Int("location-images", 8, "images whose every region the location map paints (0 = no map)")
 	batch := fs.Int("batch", 8, "images per inference call")
 	workers := fs.Int("workers", 0, "inference workers and tally goroutines (default: number of CPUs)")
-	ortLib := fs.String("ort-lib", "", "ONNX Runtime library (default: $ONNXRUNTIME_LIB, then ./.ort/)")
+	ortLib := ortLibFlag(fs)
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	shardFlag := fs.String("shard", "", "run part i/n of a sharded dissection (0 ≤ i < n) and write it to --parts; see 'ganpaint dissect merge'")
 	stage := fs.String("stage", "quantiles", "with --shard: quantiles (round 1), upsampled (round 1b, iqr with upsampled candidates only; reads --parts/probes.part) or counts (round 2, reads --parts/thresholds.part)")
@@ -60,11 +60,8 @@ func runDissect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(fs.Output(), "usage: ganpaint dissect --model DIR [flags]\n       ganpaint dissect --model DIR --shard i/n --stage quantiles|upsampled|counts --parts FOLDER [flags]\n       ganpaint dissect merge --parts FOLDER [--stage upsampled | --model DIR]\n\nA sharded run: every shard runs --stage quantiles, then 'merge' writes the thresholds;\nfor --threshold iqr with upsampled candidates (the default candidates) it writes probes instead,\nevery shard runs --stage upsampled and 'merge --stage upsampled' writes the thresholds.\nThen every shard runs --stage counts (the later stages take only --model, --shard, --parts\nand machine flags), and 'merge --model DIR' writes DIR/dissection/ (docs/dissection-format.md).\n\nflags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *model == "" {
 		return fmt.Errorf("--model DIR is required")

@@ -98,14 +98,11 @@ func runDissectMerge(ctx context.Context, args []string, stdout, stderr io.Write
 	dir := fs.String("parts", "", "the folder the shards wrote to (required)")
 	model := fs.String("model", "", "model directory: merging the counts writes its dissection/ (round 2 only)")
 	workers := fs.Int("workers", 0, "inference workers for the causal effects (default: number of CPUs)")
-	ortLib := fs.String("ort-lib", "", "ONNX Runtime library file or its folder (round 2)")
+	ortLib := ortLibFlag(fs)
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	stage := fs.String("stage", "", "the round to merge: quantiles (round 1), upsampled (round 1b) or counts (round 2, needs --model); default: counts with --model, else quantiles")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *dir == "" {
 		return errors.New("--parts FOLDER is required")

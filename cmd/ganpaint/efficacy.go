@@ -45,12 +45,9 @@ func runEfficacy(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	concepts := fl.String("concepts", "", "comma-separated concepts to measure (default: all; with a subset nothing is written)")
 	write := fl.Bool("write", true, "write efficacy.json and the table in MODEL.md (false: print only)")
 	quiet := fl.Bool("quiet", false, "no progress lines")
-	ortLib := fl.String("ort-lib", "", "ONNX Runtime library (default: $"+inference.EnvLibrary+", then .ort/, then system paths)")
-	if err := fl.Parse(args); err != nil {
+	ortLib := ortLibFlag(fl)
+	if err := parseArgs(fl, args); err != nil {
 		return err
-	}
-	if fl.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fl.Args())
 	}
 	if *model == "" {
 		return errors.New("--model DIR is required")

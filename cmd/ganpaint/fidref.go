@@ -26,12 +26,9 @@ func runFIDRef(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	model := fs.String("model", "", "model directory (required); writes DIR/"+fid.ReferenceFile)
 	renders := fs.String("renders", "", "renders of real scenes: an .npz from training/build_dataset.py (required)")
 	source := fs.String("source", "", "how the renders were made, stored in the file (default: the .npz name)")
-	ortLib := fs.String("ort-lib", "", "ONNX Runtime library (default: $ONNXRUNTIME_LIB, then ./.ort/)")
-	if err := fs.Parse(args); err != nil {
+	ortLib := ortLibFlag(fs)
+	if err := parseArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *model == "" || *renders == "" {
 		return fmt.Errorf("--model DIR and --renders FILE.npz are required " +

@@ -42,11 +42,8 @@ func runHealth(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	addr := fl.String("addr", defAddr, "the server's listen address (env "+envName("addr")+", as for serve)")
 	ready := fl.Bool("ready", false, "check /readyz (model loaded, not draining) instead of /healthz")
 	timeout := fl.Duration("timeout", 3*time.Second, "give up after this long")
-	if err := fl.Parse(args); err != nil {
+	if err := parseArgs(fl, args); err != nil {
 		return err
-	}
-	if fl.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fl.Args())
 	}
 	base, err := localURL(*addr)
 	if err != nil {

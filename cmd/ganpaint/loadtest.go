@@ -79,11 +79,8 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	interval := fl.Duration("stroke-interval", 100*time.Millisecond, "time between a painter's strokes")
 	spread := fl.Bool("spread-ips", true, "give each client its own 127.0.x.y source address (loopback targets)")
 	seed := fl.Uint64("seed", 1, "seed of the random strokes")
-	if err := fl.Parse(args); err != nil {
+	if err := parseArgs(fl, args); err != nil {
 		return err
-	}
-	if fl.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fl.Args())
 	}
 	cfg := loadConfig{URL: strings.TrimSuffix(*u, "/"), Painters: *painters, Flooders: *flooders, Duration: *dur,
 		StrokeInterval: *interval, SpreadIPs: *spread, Seed: *seed}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -52,4 +53,22 @@ func openModel(dir, ortLib string, opts inference.Options) (*inference.Model, fs
 		return nil, nil, err
 	}
 	return m, fsys, nil
+}
+
+// ortLibUsage is the help of every subcommand's --ort-lib.
+const ortLibUsage = "ONNX Runtime library file or its folder (default: $" + inference.EnvLibrary + ", then .ort/, then system paths)"
+
+// ortLibFlag defines --ort-lib on fl.
+func ortLibFlag(fl *flag.FlagSet) *string { return fl.String("ort-lib", "", ortLibUsage) }
+
+// parseArgs parses the flags and rejects positional arguments, which no
+// subcommand takes.
+func parseArgs(fl *flag.FlagSet, args []string) error {
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fl.Args())
+	}
+	return nil
 }

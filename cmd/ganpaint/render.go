@@ -184,12 +184,9 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	step := fl.String("step", "", "strength step of concept names: low, medium or high (default: the brush's default step)")
 	units := fl.Int("units", brushes.DefaultUnits, "units of IoU-ranked brushes (the painter's default)")
 	pool := fl.String("pool", "max", "mask pooling onto the layer grid: max or mean")
-	ortLib := fl.String("ort-lib", "", "ONNX Runtime library (default: $"+inference.EnvLibrary+", then .ort/, then system paths)")
-	if err := fl.Parse(args); err != nil {
+	ortLib := ortLibFlag(fl)
+	if err := parseArgs(fl, args); err != nil {
 		return err
-	}
-	if fl.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fl.Args())
 	}
 	if *out == "" {
 		return errors.New("--out FILE is required")

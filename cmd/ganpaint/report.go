@@ -29,12 +29,9 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	modelDir := fset.String("model", "", "model directory with a dissection (default: the model embedded in the binary)")
 	out := fset.String("out", "", "folder to write the report into (required)")
 	workers := fset.Int("workers", 0, "inference workers and image renderers (default: number of CPUs)")
-	ortLib := fset.String("ort-lib", "", "ONNX Runtime library (default: $ONNXRUNTIME_LIB, then ./.ort/)")
-	if err := fset.Parse(args); err != nil {
+	ortLib := ortLibFlag(fset)
+	if err := parseArgs(fset, args); err != nil {
 		return err
-	}
-	if fset.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fset.Args())
 	}
 	if *out == "" {
 		return errors.New("--out DIR is required")

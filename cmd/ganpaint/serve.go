@@ -96,7 +96,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var proxies prefixFlag
 	addr := fset.String("addr", "127.0.0.1:8080", "listen address")
 	modelDir := fset.String("model", "", "model directory (default: the model embedded in the binary)")
-	ortLib := fset.String("ort-lib", "", "ONNX Runtime library file or its folder (default: $ONNXRUNTIME_LIB, then ./.ort/)")
+	ortLib := ortLibFlag(fset)
 	workers := fset.Int("workers", 0, "inference workers and render slots (0: one per CPU)")
 	fset.Var(&origins, "allow-origin", "extra origin allowed to open the websocket, e.g. https://course.example.edu (repeatable, comma list; * = any)")
 	fset.Var(&ancestors, "frame-ancestors", "origin allowed to frame /embed besides this site (repeatable, comma list; * = any)")
@@ -127,11 +127,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := applyEnv(fset); err != nil {
 		return err
 	}
-	if err := fset.Parse(args); err != nil {
+	if err := parseArgs(fset, args); err != nil {
 		return err
-	}
-	if fset.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fset.Args())
 	}
 	if !*apiOn && len(apiCORS) > 0 {
 		return fmt.Errorf("--api-cors needs the API (--api=false turns it off)")
