@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/progress"
 	"github.com/ganpaint-go/ganpaint/internal/splitmix"
 )
 
@@ -322,7 +323,7 @@ func newPlan(g Generator, cfg Config) (*plan, error) {
 // activations alone (Head), which is much cheaper than full generation.
 func (p *plan) pass1(ctx context.Context, g Generator, ids []int64) error {
 	cfg := p.cfg
-	p1 := newProgress(cfg.Progress, fmt.Sprintf("pass 1/%d quantiles", p.passes), len(ids), cfg.Now)
+	p1 := progress.New(cfg.Progress, fmt.Sprintf("pass 1/%d quantiles", p.passes), "samples", len(ids), cfg.Now)
 	err := pipeline(ctx, ids, cfg.Batch, cfg.InFlight,
 		func(ctx context.Context, batch []int64) ([]*inference.Features, error) {
 			zs, err := g.ZBatch(batch)
@@ -346,13 +347,13 @@ func (p *plan) pass1(ctx context.Context, g Generator, ids []int64) error {
 			for i, a := range p.accs {
 				a.addPass1(fs[i].Data, batch, cfg.Workers)
 			}
-			p1.add(len(batch))
+			p1.Add(len(batch))
 			return nil
 		})
 	if err != nil {
 		return err
 	}
-	p1.finish()
+	p1.Finish()
 	return nil
 }
 
@@ -377,7 +378,7 @@ func (p *plan) pass2(ctx context.Context, g Generator, ids []int64) (*counts, er
 		seg   []uint8
 		h, w  int
 	}
-	p2 := newProgress(cfg.Progress, fmt.Sprintf("pass %d/%d IoU", p.passes, p.passes), len(ids), cfg.Now)
+	p2 := progress.New(cfg.Progress, fmt.Sprintf("pass %d/%d IoU", p.passes, p.passes), "samples", len(ids), cfg.Now)
 	err := pipeline(ctx, ids, cfg.Batch, cfg.InFlight,
 		func(ctx context.Context, batch []int64) (genOut, error) {
 			zs, err := g.ZBatch(batch)
@@ -432,13 +433,13 @@ func (p *plan) pass2(ctx context.Context, g Generator, ids []int64) (*counts, er
 					return err
 				}
 			}
-			p2.add(len(batch))
+			p2.Add(len(batch))
 			return nil
 		})
 	if err != nil {
 		return nil, err
 	}
-	p2.finish()
+	p2.Finish()
 	return c, nil
 }
 

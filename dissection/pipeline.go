@@ -2,10 +2,7 @@ package dissection
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"sync"
-	"time"
 )
 
 // pipeline runs produce on consecutive batches of ids, at most inflight at
@@ -94,77 +91,4 @@ func parallelFor(n, workers int, fn func(lo, hi int)) {
 		}()
 	}
 	wg.Wait()
-}
-
-// progress draws a one-line progress bar (carriage return, no newline until
-// finish) with the rate and the estimated time left. Only one goroutine
-// updates it.
-type progress struct {
-	w     io.Writer
-	label string
-	total int
-	done  int
-	start time.Time
-	last  time.Time
-	now   func() time.Time
-}
-
-func newProgress(w io.Writer, label string, total int, now func() time.Time) *progress {
-	t := now()
-	p := &progress{w: w, label: label, total: total, start: t, now: now}
-	p.draw(t)
-	return p
-}
-
-func (p *progress) add(n int) {
-	p.done += n
-	t := p.now()
-	if t.Sub(p.last) >= 200*time.Millisecond || p.done >= p.total {
-		p.draw(t)
-	}
-}
-
-func (p *progress) rate(t time.Time) float64 {
-	el := t.Sub(p.start).Seconds()
-	if el <= 0 {
-		return 0
-	}
-	return float64(p.done) / el
-}
-
-func (p *progress) draw(t time.Time) {
-	p.last = t
-	if p.w == nil {
-		return
-	}
-	r := p.rate(t)
-	eta := "?"
-	if r > 0 {
-		eta = (time.Duration(float64(p.total-p.done) / r * float64(time.Second))).Round(time.Second).String()
-	}
-	width := 24
-	fill := 0
-	if p.total > 0 {
-		fill = width * p.done / p.total
-	}
-	bar := make([]byte, width)
-	for i := range bar {
-		if i < fill {
-			bar[i] = '#'
-		} else {
-			bar[i] = '.'
-		}
-	}
-	fmt.Fprintf(p.w, "\r%-22s [%s] %d/%d  %.1f samples/s  ETA %s   ", p.label, bar, p.done, p.total, r, eta)
-}
-
-// finish ends the line and returns the overall rate in samples per second.
-func (p *progress) finish() float64 {
-	t := p.now()
-	p.draw(t)
-	if p.w != nil {
-		fmt.Fprintf(p.w, "\r%-22s %d samples in %s (%.1f samples/s)%s\n", p.label, p.done,
-			t.Sub(p.start).Round(time.Millisecond), p.rate(t), "                              ")
-	}
-	return p.rate(t)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/progress"
 )
 
 // The reference chooses each unit's IQR threshold among quantiles of its
@@ -35,7 +36,7 @@ func (p *plan) passUpsampled(ctx context.Context, g Generator, ids []int64) erro
 		}
 		up = append(up, a)
 	}
-	pr := newProgress(cfg.Progress, fmt.Sprintf("pass 2/%d upsampled", p.passes), len(ids), cfg.Now)
+	pr := progress.New(cfg.Progress, fmt.Sprintf("pass 2/%d upsampled", p.passes), "samples", len(ids), cfg.Now)
 	err := pipeline(ctx, ids, cfg.Batch, cfg.InFlight,
 		func(ctx context.Context, batch []int64) ([]*inference.Features, error) {
 			zs, err := g.ZBatch(batch)
@@ -59,13 +60,13 @@ func (p *plan) passUpsampled(ctx context.Context, g Generator, ids []int64) erro
 			for i, a := range up {
 				a.addProbe(fs[i].Data, len(batch), cfg.Workers)
 			}
-			pr.add(len(batch))
+			pr.Add(len(batch))
 			return nil
 		})
 	if err != nil {
 		return err
 	}
-	pr.finish()
+	pr.Finish()
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/progress"
 	"github.com/ganpaint-go/ganpaint/internal/splitmix"
 )
 
@@ -300,7 +301,7 @@ func Run(ctx context.Context, m Model, brushes []Brush, cfg Config) (*Report, er
 
 func generateBase(ctx context.Context, m Model, ids []int64, layers []string, cfg Config) ([]baseImage, error) {
 	base := make([]baseImage, len(ids))
-	pr := newProgress(cfg.Progress, "efficacy: images", len(ids), cfg.Now)
+	pr := progress.New(cfg.Progress, "efficacy: images", "images", len(ids), cfg.Now)
 	for start := 0; start < len(ids); start += cfg.Batch {
 		batch := ids[start:min(start+cfg.Batch, len(ids))]
 		zs, err := m.ZBatch(batch)
@@ -328,9 +329,9 @@ func generateBase(ctx context.Context, m Model, ids []int64, layers []string, cf
 			}
 			base[start+i] = b
 		}
-		pr.add(len(batch))
+		pr.Add(len(batch))
 	}
-	pr.finish()
+	pr.Finish()
 	return base, nil
 }
 
@@ -438,7 +439,7 @@ func runProbes(ctx context.Context, m Model, layers map[string]inference.LayerIn
 		mu      sync.Mutex
 		firstEr error
 	)
-	pr := newProgress(cfg.Progress, "efficacy: probes", len(probes), cfg.Now)
+	pr := progress.New(cfg.Progress, "efficacy: probes", "probes", len(probes), cfg.Now)
 	fail := func(err error) {
 		mu.Lock()
 		if firstEr == nil {
@@ -457,7 +458,7 @@ func runProbes(ctx context.Context, m Model, layers map[string]inference.LayerIn
 					continue
 				}
 				mu.Lock()
-				pr.add(len(batch))
+				pr.Add(len(batch))
 				mu.Unlock()
 			}
 		}()
@@ -479,7 +480,7 @@ func runProbes(ctx context.Context, m Model, layers map[string]inference.LayerIn
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	pr.finish()
+	pr.Finish()
 	return outs, nil
 }
 
