@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/ganpaint-go/ganpaint/dissection"
+	"github.com/ganpaint-go/ganpaint/internal/atomicfile"
 )
 
 // SchemaVersion of the artifacts file.
@@ -267,20 +268,5 @@ func Save(modelDir string, r *Result) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+FileName(r.Layer)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, FileName(r.Layer)))
+	return atomicfile.WriteBytes(filepath.Join(dir, FileName(r.Layer)), append(data, '\n'))
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ganpaint-go/ganpaint/internal/atomicfile"
 	"io"
 	"io/fs"
 	"math"
@@ -508,27 +509,8 @@ func writeJSONAtomic(dst string, v any) error {
 	if err != nil {
 		return fmt.Errorf("dissection: encode %s: %w", filepath.Base(dst), err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("dissection: %w", err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(append(data, '\n'))
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp, 0o644)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, dst)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("dissection: write %s: %w", dst, werr)
+	if err := atomicfile.WriteBytes(dst, append(data, '\n')); err != nil {
+		return fmt.Errorf("dissection: write %s: %w", dst, err)
 	}
 	return nil
 }

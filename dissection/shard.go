@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/atomicfile"
 )
 
 // A sharded dissection splits the samples over n processes (a Kubernetes
@@ -576,24 +576,13 @@ func WritePart(path string, part any) error {
 	default:
 		return fmt.Errorf("%w: cannot write %T", ErrBadPart, part)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".part-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	zw := gzip.NewWriter(tmp)
-	if err := gob.NewEncoder(zw).Encode(part); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := zw.Close(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, func(w io.Writer) error {
+		zw := gzip.NewWriter(w)
+		if err := gob.NewEncoder(zw).Encode(part); err != nil {
+			return err
+		}
+		return zw.Close()
+	})
 }
 
 // ReadPart reads a part written by WritePart into part (a pointer to one

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ganpaint-go/ganpaint/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -221,24 +222,8 @@ func (r *Report) UpdateModelCard(path string) error {
 }
 
 func writeAtomic(dst string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("efficacy: %w", err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp, 0o644)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, dst)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("efficacy: write %s: %w", dst, werr)
+	if err := atomicfile.WriteBytes(dst, data); err != nil {
+		return fmt.Errorf("efficacy: write %s: %w", dst, err)
 	}
 	return nil
 }

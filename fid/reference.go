@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ganpaint-go/ganpaint/internal/atomicfile"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 )
 
@@ -159,21 +159,5 @@ func WriteReference(dir string, r Reference) error {
 	if err != nil {
 		return err
 	}
-	data = append(data, '\n')
-	tmp, err := os.CreateTemp(dir, ReferenceFile+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, ReferenceFile))
+	return atomicfile.WriteBytes(filepath.Join(dir, ReferenceFile), append(data, '\n'))
 }

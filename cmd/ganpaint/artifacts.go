@@ -14,6 +14,7 @@ import (
 	"github.com/ganpaint-go/ganpaint/dissection"
 	"github.com/ganpaint-go/ganpaint/fid"
 	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/atomicfile"
 )
 
 func init() {
@@ -113,7 +114,7 @@ func runArtifacts(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		// JPEG: the sheet is a picture for people, and GAN texture makes a
 		// PNG of it over a megabyte inside the binary's embedded model.
 		jpg := strings.TrimSuffix(out, ".json") + ".jpg"
-		if err := writeFileAtomic(jpg, func(w io.Writer) error { return inference.EncodeJPEG(w, sheet, 85) }); err != nil {
+		if err := atomicfile.Write(jpg, func(w io.Writer) error { return inference.EncodeJPEG(w, sheet, 85) }); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s: rows = the top %d units, then the repair; each pair = before | unit ablated\n", jpg, min(*top, 8))

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/ganpaint-go/ganpaint/brushes"
 	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/internal/atomicfile"
 )
 
 func init() {
@@ -288,7 +288,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *out == "-" {
 		return encode(stdout)
 	}
-	if err := writeFileAtomic(*out, encode); err != nil {
+	if err := atomicfile.Write(*out, encode); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "wrote %s (%s, id %d, layer %s, %d edits)\n", *out, format, *id, li.Name, len(edits))
@@ -316,27 +316,4 @@ func parsePooling(s string) (inference.Pooling, error) {
 		return inference.PoolMean, nil
 	}
 	return 0, fmt.Errorf("--pool %q must be max or mean", s)
-}
-
-// writeFileAtomic writes through a temporary file in the same folder, so a
-// failed render never leaves a truncated image behind.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	// CreateTemp makes the file private; an image is meant to be shared.
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
