@@ -9,20 +9,25 @@ import (
 	"github.com/ganpaint-go/ganpaint/inference"
 )
 
-// ConceptMask implements Comparer with the model's segmenter.
-func (e *ModelEngine) ConceptMask(ctx context.Context, img *image.RGBA, concept string) (*image.Gray, error) {
+// classIndex is the segmenter's label of concept.
+func (e *ModelEngine) classIndex(concept string) (int, error) {
 	classes, err := e.m.Classes()
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	class := -1
 	for i, c := range classes {
 		if c.Name == concept {
-			class = i
+			return i, nil
 		}
 	}
-	if class < 0 {
-		return nil, fmt.Errorf("server: concept %q is not a segmenter class", concept)
+	return 0, fmt.Errorf("server: concept %q is not a segmenter class", concept)
+}
+
+// ConceptMask implements Comparer with the model's segmenter.
+func (e *ModelEngine) ConceptMask(ctx context.Context, img *image.RGBA, concept string) (*image.Gray, error) {
+	class, err := e.classIndex(concept)
+	if err != nil {
+		return nil, err
 	}
 	imgs, err := inference.ImagesFromRGBA([]*image.RGBA{img}, e.m.ImageRange())
 	if err != nil {

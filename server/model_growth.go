@@ -41,18 +41,9 @@ func (e *ModelEngine) MeasureGrowth(ctx context.Context, f Features, edits []Edi
 	if !ok || mf.f == nil {
 		return nil, fmt.Errorf("server: features of type %T did not come from this engine", f)
 	}
-	classes, err := e.m.Classes()
+	class, err := e.classIndex(concept)
 	if err != nil {
 		return nil, err
-	}
-	class := -1
-	for i, c := range classes {
-		if c.Name == concept {
-			class = i
-		}
-	}
-	if class < 0 {
-		return nil, fmt.Errorf("server: concept %q is not a segmenter class", concept)
 	}
 	li := mf.f.Layer
 	rows, cols := min(li.Height, MaxGrowthSide), min(li.Width, MaxGrowthSide)
