@@ -326,22 +326,7 @@ func (p *plan) pass1(ctx context.Context, g Generator, ids []int64) error {
 	p1 := progress.New(cfg.Progress, fmt.Sprintf("pass 1/%d quantiles", p.passes), "samples", len(ids), cfg.Now)
 	err := pipeline(ctx, ids, cfg.Batch, cfg.InFlight,
 		func(ctx context.Context, batch []int64) ([]*inference.Features, error) {
-			zs, err := g.ZBatch(batch)
-			if err != nil {
-				return nil, err
-			}
-			out := make([]*inference.Features, len(p.accs))
-			for i, a := range p.accs {
-				f, err := g.Head(ctx, a.info.Name, zs, len(batch))
-				if err != nil {
-					return nil, err
-				}
-				if err := checkFeatures(f, a.info, len(batch)); err != nil {
-					return nil, err
-				}
-				out[i] = f
-			}
-			return out, nil
+			return heads(ctx, g, p.accs, batch)
 		},
 		func(batch []int64, fs []*inference.Features) error {
 			for i, a := range p.accs {
@@ -355,6 +340,27 @@ func (p *plan) pass1(ctx context.Context, g Generator, ids []int64) error {
 	}
 	p1.Finish()
 	return nil
+}
+
+// heads runs the generator up to each accumulator's layer for the images
+// of batch, the generator-only passes' work.
+func heads(ctx context.Context, g Generator, accs []*layerAcc, batch []int64) ([]*inference.Features, error) {
+	zs, err := g.ZBatch(batch)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*inference.Features, len(accs))
+	for i, a := range accs {
+		f, err := g.Head(ctx, a.info.Name, zs, len(batch))
+		if err != nil {
+			return nil, err
+		}
+		if err := checkFeatures(f, a.info, len(batch)); err != nil {
+			return nil, err
+		}
+		out[i] = f
+	}
+	return out, nil
 }
 
 // prepare turns every layer's sketches into thresholds or levels.

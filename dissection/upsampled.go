@@ -39,22 +39,7 @@ func (p *plan) passUpsampled(ctx context.Context, g Generator, ids []int64) erro
 	pr := progress.New(cfg.Progress, fmt.Sprintf("pass 2/%d upsampled", p.passes), "samples", len(ids), cfg.Now)
 	err := pipeline(ctx, ids, cfg.Batch, cfg.InFlight,
 		func(ctx context.Context, batch []int64) ([]*inference.Features, error) {
-			zs, err := g.ZBatch(batch)
-			if err != nil {
-				return nil, err
-			}
-			out := make([]*inference.Features, len(up))
-			for i, a := range up {
-				f, err := g.Head(ctx, a.info.Name, zs, len(batch))
-				if err != nil {
-					return nil, err
-				}
-				if err := checkFeatures(f, a.info, len(batch)); err != nil {
-					return nil, err
-				}
-				out[i] = f
-			}
-			return out, nil
+			return heads(ctx, g, up, batch)
 		},
 		func(batch []int64, fs []*inference.Features) error {
 			for i, a := range up {
