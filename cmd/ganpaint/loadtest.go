@@ -274,36 +274,20 @@ func paint(ctx context.Context, d websocket.Dialer, wsURL string, h loadHello, e
 	defer conn.Close()
 	var mu sync.Mutex
 	sentAt := map[uint32]time.Time{}
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		for {
-			typ, data, err := conn.ReadMessage()
-			if err != nil {
-				if ctx.Err() == nil {
-					mu.Lock()
-					res.closed = err.Error()
-					mu.Unlock()
+	readDone := readLoop(ctx, conn, &mu, &res, func(typ int, data []byte, now time.Time) {
+		if typ == websocket.BinaryMessage && len(data) >= 12 {
+			res.frames++
+			seq := binary.BigEndian.Uint32(data[8:12])
+			for s, t := range sentAt {
+				if s <= seq {
+					res.latencies = append(res.latencies, now.Sub(t))
+					delete(sentAt, s)
 				}
-				return
 			}
-			now := time.Now()
-			mu.Lock()
-			if typ == websocket.BinaryMessage && len(data) >= 12 {
-				res.frames++
-				seq := binary.BigEndian.Uint32(data[8:12])
-				for s, t := range sentAt {
-					if s <= seq {
-						res.latencies = append(res.latencies, now.Sub(t))
-						delete(sentAt, s)
-					}
-				}
-			} else if typ == websocket.TextMessage {
-				countError(&res, data)
-			}
-			mu.Unlock()
+		} else if typ == websocket.TextMessage {
+			countError(&res, data)
 		}
-	}()
+	})
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	// Start at a random phase so painters do not stroke in lockstep.
@@ -374,28 +358,13 @@ func flood(ctx context.Context, d websocket.Dialer, wsURL string, h loadHello, r
 	}
 	defer conn.Close()
 	var mu sync.Mutex
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		for {
-			typ, data, err := conn.ReadMessage()
-			if err != nil {
-				if ctx.Err() == nil {
-					mu.Lock()
-					res.closed = err.Error()
-					mu.Unlock()
-				}
-				return
-			}
-			mu.Lock()
-			if typ == websocket.BinaryMessage {
-				res.frames++
-			} else {
-				countError(&res, data)
-			}
-			mu.Unlock()
+	readDone := readLoop(ctx, conn, &mu, &res, func(typ int, data []byte, _ time.Time) {
+		if typ == websocket.BinaryMessage {
+			res.frames++
+		} else {
+			countError(&res, data)
 		}
-	}()
+	})
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	hand := newBrush(h, rng)
@@ -554,4 +523,30 @@ func summarizeClients(cs []clientResult, secs float64) clientSummary {
 	slices.Sort(rates)
 	s.min, s.max, s.median = rates[0], rates[len(rates)-1], rates[len(rates)/2]
 	return s
+}
+
+// readLoop reads conn until it fails, handing each message and its arrival
+// time to handle under mu, and records why the connection ended unless ctx did; the channel
+// closes when it returns.
+func readLoop(ctx context.Context, conn *websocket.Conn, mu *sync.Mutex, res *clientResult, handle func(typ int, data []byte, at time.Time)) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			typ, data, err := conn.ReadMessage()
+			if err != nil {
+				if ctx.Err() == nil {
+					mu.Lock()
+					res.closed = err.Error()
+					mu.Unlock()
+				}
+				return
+			}
+			at := time.Now() // before the lock: a frame's latency ends when it arrives
+			mu.Lock()
+			handle(typ, data, at)
+			mu.Unlock()
+		}
+	}()
+	return done
 }
