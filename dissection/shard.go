@@ -206,14 +206,26 @@ func (th *Thresholds) NeedsUpsampled() bool {
 	return false
 }
 
-// checkShards wants exactly the shards 0..n-1 of one run.
-func checkShards(spec RunSpec, shards []Shard, specs []RunSpec) error {
-	if len(shards) == 0 {
+// partHeader is what every part starts with: the format version, the run
+// and which shard of it the part is.
+type partHeader struct {
+	version int
+	spec    RunSpec
+	shard   Shard
+}
+
+// checkShards wants exactly the shards 0..n-1 of one run, in this format.
+func checkShards(spec RunSpec, parts []partHeader) error {
+	if len(parts) == 0 {
 		return fmt.Errorf("%w: no parts", ErrBadPart)
 	}
-	n := shards[0].Count
+	n := parts[0].shard.Count
 	seen := make([]bool, n)
-	for i, s := range shards {
+	for _, pt := range parts {
+		if pt.version != PartVersion {
+			return fmt.Errorf("%w: part version %d, want %d", ErrBadPart, pt.version, PartVersion)
+		}
+		s := pt.shard
 		if s.Count != n || s.Index < 0 || s.Index >= n {
 			return fmt.Errorf("%w: shard %v among shards of %d", ErrBadPart, s, n)
 		}
@@ -221,7 +233,7 @@ func checkShards(spec RunSpec, shards []Shard, specs []RunSpec) error {
 			return fmt.Errorf("%w: shard %v given twice", ErrBadPart, s)
 		}
 		seen[s.Index] = true
-		if !specs[i].equal(spec) {
+		if !pt.spec.equal(spec) {
 			return fmt.Errorf("%w: shard %v is of another run (model, layers or settings differ)", ErrBadPart, s)
 		}
 	}
@@ -240,8 +252,7 @@ func MergeQuantiles(parts []*QuantilePart) (*Thresholds, error) {
 		return nil, fmt.Errorf("%w: no parts", ErrBadPart)
 	}
 	spec := parts[0].Spec
-	var shards []Shard
-	var specs []RunSpec
+	var headers []partHeader
 	for _, pt := range parts {
 		if pt.Version != PartVersion {
 			return nil, fmt.Errorf("%w: part version %d, want %d", ErrBadPart, pt.Version, PartVersion)
@@ -255,10 +266,9 @@ func MergeQuantiles(parts []*QuantilePart) (*Thresholds, error) {
 				return nil, fmt.Errorf("%w: shard %v layer %s has the wrong number of units", ErrBadPart, pt.Shard, pt.Spec.Layers[i].Name)
 			}
 		}
-		shards = append(shards, pt.Shard)
-		specs = append(specs, pt.Spec)
+		headers = append(headers, partHeader{pt.Version, pt.Spec, pt.Shard})
 	}
-	if err := checkShards(spec, shards, specs); err != nil {
+	if err := checkShards(spec, headers); err != nil {
 		return nil, err
 	}
 	cfg, err := spec.config(Config{}).withDefaults()
@@ -419,16 +429,11 @@ func MergeCounts(ctx context.Context, g Generator, th *Thresholds, parts []*Coun
 	if th.NeedsUpsampled() {
 		return nil, fmt.Errorf("%w: the thresholds have no candidate levels yet (round 1b has not been merged)", ErrBadPart)
 	}
-	var shards []Shard
-	var specs []RunSpec
-	for _, pt := range parts {
-		if pt.Version != PartVersion {
-			return nil, fmt.Errorf("%w: part version %d, want %d", ErrBadPart, pt.Version, PartVersion)
-		}
-		shards = append(shards, pt.Shard)
-		specs = append(specs, pt.Spec)
+	headers := make([]partHeader, len(parts))
+	for i, pt := range parts {
+		headers[i] = partHeader{pt.Version, pt.Spec, pt.Shard}
 	}
-	if err := checkShards(th.Spec, shards, specs); err != nil {
+	if err := checkShards(th.Spec, headers); err != nil {
 		return nil, err
 	}
 	classes := len(p.classNames)
@@ -516,16 +521,11 @@ func MergeUpsampled(th *Thresholds, parts []*UpsampledPart) (*Thresholds, error)
 	if th == nil || th.Version != PartVersion || !th.NeedsUpsampled() {
 		return nil, fmt.Errorf("%w: thresholds without probes (not round 1's merge of an upsampled-candidates run)", ErrBadPart)
 	}
-	var shards []Shard
-	var specs []RunSpec
-	for _, pt := range parts {
-		if pt.Version != PartVersion {
-			return nil, fmt.Errorf("%w: part version %d, want %d", ErrBadPart, pt.Version, PartVersion)
-		}
-		shards = append(shards, pt.Shard)
-		specs = append(specs, pt.Spec)
+	headers := make([]partHeader, len(parts))
+	for i, pt := range parts {
+		headers[i] = partHeader{pt.Version, pt.Spec, pt.Shard}
 	}
-	if err := checkShards(th.Spec, shards, specs); err != nil {
+	if err := checkShards(th.Spec, headers); err != nil {
 		return nil, err
 	}
 	fracs := IQRFractions(th.Spec.IQRLevels)
