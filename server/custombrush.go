@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 // Custom brushes: units chosen by hand in the unit editor, painted like a
@@ -36,15 +38,6 @@ type PageCustom struct {
 	Units  []int // increasing
 	Remove bool  // the mode the editor chose; the painter's toggle can change it
 	Label  string
-}
-
-// customLabel names a custom brush in the palette and the edit list.
-func customLabel(cb *CustomBrush) string {
-	n := "units"
-	if len(cb.Units) == 1 {
-		n = "unit"
-	}
-	return fmt.Sprintf("custom: %d %s @ %s", len(cb.Units), n, cb.Layer)
 }
 
 // pageCustom reads a custom brush from the painter page's query. It returns
@@ -85,14 +78,14 @@ func (s *Server) pageCustom(q url.Values) (*PageCustom, string) {
 	if err != nil {
 		return fail(err.Message)
 	}
-	return &PageCustom{Layer: cb.Layer, Units: cb.Units, Remove: remove, Label: customLabel(cb)}, ""
+	return &PageCustom{Layer: cb.Layer, Units: cb.Units, Remove: remove, Label: cb.Label()}, ""
 }
 
 // customBrush validates a custom brush from a client (the page address or a
 // stroke message): a paintable layer and 1..MaxUnits distinct units within
 // its channels. The units come back sorted, so one set of units has one
 // share token.
-func (s *Server) customBrush(layer string, units []float64) (*CustomBrush, *protoError) {
+func (s *Server) customBrush(layer string, units []float64) (*painting.CustomBrush, *protoError) {
 	l, ok := s.layers[layer]
 	if !ok {
 		return nil, perr(codeUnknownLayer, "layer %q cannot be painted (layers: %s)", truncate(layer, 32), strings.Join(s.layerNames(), ", "))
@@ -103,7 +96,7 @@ func (s *Server) customBrush(layer string, units []float64) (*CustomBrush, *prot
 	if len(units) > s.cfg.MaxUnits {
 		return nil, perr(codeTooBig, "%d units, at most %d in one brush", len(units), s.cfg.MaxUnits)
 	}
-	cb := &CustomBrush{Layer: layer, Units: make([]int, len(units))}
+	cb := &painting.CustomBrush{Layer: layer, Units: make([]int, len(units))}
 	for i, v := range units {
 		if v != math.Trunc(v) || v < 0 || v >= float64(l.info.Channels) {
 			return nil, perr(codeOutOfRange, "unit %v is not in 0..%d of %s", v, l.info.Channels-1, layer)
@@ -136,7 +129,7 @@ type customMsg struct {
 
 // messageCustom validates a message's custom brush; a custom brush has no
 // concept, brush or strength of its own.
-func (s *Server) messageCustom(m *clientMsg) (*CustomBrush, *protoError) {
+func (s *Server) messageCustom(m *clientMsg) (*painting.CustomBrush, *protoError) {
 	if m.Concept != nil || m.Brush != nil || m.Strength != nil {
 		return nil, perr(codeBadMessage, "a custom brush has no concept, brush or strength")
 	}
@@ -148,7 +141,7 @@ func (s *Server) messageCustom(m *clientMsg) (*CustomBrush, *protoError) {
 
 // checkCustomEdit is checkEdit for an edit of a custom brush at session
 // layer l.
-func (s *Server) checkCustomEdit(l *layerEnv, se ShareEdit) *protoError {
+func (s *Server) checkCustomEdit(l *layerEnv, se painting.Edit) *protoError {
 	if se.Concept != "" || se.Brush != "" || se.Step != "" || se.Units != 0 {
 		return perr(codeBadMessage, "a custom brush has no concept, brush or strength")
 	}
@@ -172,38 +165,19 @@ func (s *Server) checkCustomEdit(l *layerEnv, se ShareEdit) *protoError {
 
 // newCustomEdit is newEdit for a custom brush: its units, on at their
 // level or off, at strength 1, painted at the brush's layer.
-func (s *Server) newCustomEdit(l *layerEnv, se ShareEdit) (*edit, *protoError) {
+func (s *Server) newCustomEdit(l *layerEnv, se painting.Edit) (*edit, *protoError) {
 	if err := s.checkCustomEdit(l, se); err != nil {
 		return nil, err
 	}
 	env := s.layers[se.Custom.Layer]
-	cb := &CustomBrush{Layer: se.Custom.Layer, Units: slices.Clone(se.Custom.Units)}
+	se.Custom = &painting.CustomBrush{Layer: se.Custom.Layer, Units: slices.Clone(se.Custom.Units)}
 	e := &edit{
-		remove:     se.Remove,
-		everywhere: se.Everywhere,
-		units:      len(cb.Units),
-		unitList:   cb.Units,
-		custom:     cb,
-		mask:       make([]float32, env.grid.cells()),
-		strength:   1,
-		env:        env,
+		Edit:     se,
+		unitList: se.Custom.Units,
+		mask:     make([]float32, env.grid.cells()),
+		strength: 1,
+		env:      env,
 	}
-	e.paint(se)
+	e.paint()
 	return e, nil
-}
-
-// label is how an edit is named in edit lists and link previews.
-func (e *edit) label() string {
-	if e.custom != nil {
-		return customLabel(e.custom)
-	}
-	return e.concept
-}
-
-// sameBrush is whether a continued stroke keeps its brush.
-func (e *edit) sameCustom(cb *CustomBrush) bool {
-	if e.custom == nil || cb == nil {
-		return e.custom == nil && cb == nil
-	}
-	return e.custom.Layer == cb.Layer && slices.Equal(e.custom.Units, cb.Units)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/ganpaint-go/ganpaint/painting"
 	"image"
 	"net/http"
 	"net/http/httptest"
@@ -130,12 +131,12 @@ func TestCustomBrushPaintsAndShares(t *testing.T) {
 	}
 
 	tok := st["state"].(string)
-	dec, err := DecodeState(tok)
+	dec, err := painting.DecodeState(tok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (&CustomBrush{Layer: "layer4", Units: []int{2, 9, 30}}); len(dec.Edits) != 2 || !reflect.DeepEqual(dec.Edits[0].Custom, want) ||
-		!dec.Edits[1].Everywhere || !dec.Edits[1].Remove {
+	if want := (&painting.CustomBrush{Layer: "layer4", Units: []int{2, 9, 30}}); len(dec.Edits) != 2 || !reflect.DeepEqual(dec.Edits[0].Custom, want) ||
+		!dec.Edits[1].Everywhere || !dec.Edits[1].Removes() {
 		t.Fatalf("token holds %+v", dec)
 	}
 	resp, body := httpGet(t, "http://"+addr+"/render.png?state="+url.QueryEscape(tok), nil)
@@ -144,7 +145,7 @@ func TestCustomBrushPaintsAndShares(t *testing.T) {
 	}
 	// The painter page opened from that link describes the custom edits.
 	resp, body = httpGet(t, "http://"+addr+"/?state="+url.QueryEscape(tok), nil)
-	if d := pageData(t, body); resp.StatusCode != 200 || d.Painting == nil || d.Painting.Edits[0].Concept != "custom: 3 units @ layer4" {
+	if d := pageData(t, body); resp.StatusCode != 200 || d.Painting == nil || d.Painting.Edits[0].Label() != "custom: 3 units @ layer4" {
 		t.Errorf("page data %+v", d.Painting)
 	}
 }
@@ -237,7 +238,7 @@ func TestCustomBrushMessageErrors(t *testing.T) {
 		if _, err := applyRaw(p, `{"t":"stroke","seq":4,"stroke":7,"mode":"add","units":2,"radius":2,"points":[[20,9]],"concept":"tree"}`); err == nil {
 			t.Error("a continued custom stroke became a concept stroke")
 		}
-		if len(p.edits()) != 1 || len(p.edits()[0].points) != 2 {
+		if len(p.edits()) != 1 || len(p.edits()[0].Points) != 2 {
 			t.Errorf("%d edits", len(p.edits()))
 		}
 	})
@@ -247,25 +248,25 @@ func TestCustomBrushMessageErrors(t *testing.T) {
 // the model like live ones.
 func TestCustomShareTokenChecks(t *testing.T) {
 	s := testServer(t, Config{MaxUnits: 4})
-	stroke := func(cb *CustomBrush) ShareEdit {
-		return ShareEdit{Custom: cb, Radius: 2, Points: []Point{{3, 3}}}
+	stroke := func(cb *painting.CustomBrush) painting.Edit {
+		return painting.Edit{Custom: cb, Radius: 2, Points: []painting.Point{{X: 3, Y: 3}}}
 	}
 	for _, tc := range []struct {
 		name  string
 		layer string
-		edit  ShareEdit
+		edit  painting.Edit
 		ok    bool
 	}{
-		{"good", "layer4", stroke(&CustomBrush{Layer: "layer4", Units: []int{0, 31}}), true},
-		{"later layer", "layer2", stroke(&CustomBrush{Layer: "layer4", Units: []int{5}}), true},
-		{"earlier layer", "layer4", stroke(&CustomBrush{Layer: "layer2", Units: []int{5}}), false},
-		{"unknown layer", "layer4", stroke(&CustomBrush{Layer: "layer1", Units: []int{5}}), false},
-		{"unit out of range", "layer4", stroke(&CustomBrush{Layer: "layer4", Units: []int{32}}), false},
-		{"too many units", "layer4", stroke(&CustomBrush{Layer: "layer4", Units: []int{1, 2, 3, 4, 5}}), false},
-		{"add everywhere", "layer4", ShareEdit{Custom: &CustomBrush{Layer: "layer4", Units: []int{1}}, Everywhere: true}, false},
+		{"good", "layer4", stroke(&painting.CustomBrush{Layer: "layer4", Units: []int{0, 31}}), true},
+		{"later layer", "layer2", stroke(&painting.CustomBrush{Layer: "layer4", Units: []int{5}}), true},
+		{"earlier layer", "layer4", stroke(&painting.CustomBrush{Layer: "layer2", Units: []int{5}}), false},
+		{"unknown layer", "layer4", stroke(&painting.CustomBrush{Layer: "layer1", Units: []int{5}}), false},
+		{"unit out of range", "layer4", stroke(&painting.CustomBrush{Layer: "layer4", Units: []int{32}}), false},
+		{"too many units", "layer4", stroke(&painting.CustomBrush{Layer: "layer4", Units: []int{1, 2, 3, 4, 5}}), false},
+		{"add everywhere", "layer4", painting.Edit{Custom: &painting.CustomBrush{Layer: "layer4", Units: []int{1}}, Everywhere: true}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tok, err := EncodeState(ShareState{Model: "fake64", Layer: tc.layer, ID: 5, Edits: []ShareEdit{tc.edit}})
+			tok, err := painting.EncodeState(painting.State{Model: "fake64", Layer: tc.layer, ID: 5, Edits: []painting.Edit{tc.edit}})
 			if err != nil {
 				t.Fatal(err)
 			}

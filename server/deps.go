@@ -6,6 +6,8 @@ import (
 	"image"
 	"io"
 	"net/http"
+
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 // ErrBusy is what an Engine returns (possibly wrapped) when it cannot take
@@ -148,14 +150,7 @@ type PageData struct {
 type Painting struct {
 	ID    int64
 	Layer string
-	Edits []PaintedEdit
-}
-
-// PaintedEdit is one edit of a Painting.
-type PaintedEdit struct {
-	Concept    string
-	Remove     bool
-	Everywhere bool
+	Edits []painting.Edit
 }
 
 // Pages renders the HTML pages; the web package implements it.

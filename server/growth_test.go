@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ganpaint-go/ganpaint/painting"
+
 	"github.com/ganpaint-go/ganpaint/dissection"
 )
 
@@ -42,7 +44,7 @@ func TestMeasureGrowthPlanted(t *testing.T) {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	tok, _ := EncodeState(ShareState{Model: "planted", Layer: "layer2", ID: 11})
+	tok, _ := painting.EncodeState(painting.State{Model: "planted", Layer: "layer2", ID: 11})
 	code, gm, e := getGrowth(t, ts.URL, "image=1&concept=tree&state="+url.QueryEscape(tok))
 	if code != http.StatusOK {
 		t.Fatalf("status %d: %v", code, e)
@@ -158,8 +160,8 @@ func TestGrowthEndpointWiring(t *testing.T) {
 	srv, _ := New(Config{Logger: quietLogger(), MaxUnits: 12}, deps)
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	tok, _ := EncodeState(ShareState{Model: "fake64", Layer: "layer4", ID: 3, Repair: true, Edits: []ShareEdit{
-		{Concept: "sky", Units: 2, Radius: 2, Points: []Point{{5, 5}}}}})
+	tok, _ := painting.EncodeState(painting.State{Model: "fake64", Layer: "layer4", ID: 3, Repair: true, Edits: []painting.Edit{
+		{Concept: "sky", Units: 2, Radius: 2, Points: []painting.Point{{X: 5, Y: 5}}}}})
 	if code, gm, e := getGrowth(t, ts.URL, "concept=tree&state="+url.QueryEscape(tok)); code != 200 || gm.Source != "dissection" {
 		t.Fatalf("dissection map: %d %v", code, e)
 	}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ganpaint-go/ganpaint/painting"
+
 	"github.com/ganpaint-go/ganpaint/dissection"
 	"github.com/ganpaint-go/ganpaint/inference"
 	"github.com/ganpaint-go/ganpaint/internal/testenv"
@@ -182,10 +184,10 @@ func TestPlantedRenderGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := EncodeState(ShareState{Model: "planted", Layer: "layer2", ID: 3, Edits: []ShareEdit{
-		{Concept: "tree", Units: 1, Radius: 3, Points: []Point{{2, 2}, {12, 20}, {30, 28}}},
-		{Concept: "sky", Remove: true, Everywhere: true, Units: 1},
-		{Concept: "door", Units: 1, Radius: 1, Points: []Point{{28, 3}}},
+	tok, err := painting.EncodeState(painting.State{Model: "planted", Layer: "layer2", ID: 3, Edits: []painting.Edit{
+		{Concept: "tree", Units: 1, Radius: 3, Points: []painting.Point{{X: 2, Y: 2}, {X: 12, Y: 20}, {X: 30, Y: 28}}},
+		{Concept: "sky", Mode: painting.Remove, Everywhere: true, Units: 1},
+		{Concept: "door", Units: 1, Radius: 1, Points: []painting.Point{{X: 28, Y: 3}}},
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ganpaint-go/ganpaint/painting"
+
 	"github.com/go-chi/chi/v5"
 	"github.com/gorilla/websocket"
 
@@ -130,7 +132,7 @@ type Server struct {
 	upgrader     websocket.Upgrader
 	handler      http.Handler
 	pngs         *pngCache
-	tokens       TokenEncoder // share tokens of every frame, with reused flate writers
+	tokens       painting.TokenEncoder // share tokens of every frame, with reused flate writers
 
 	turns   *turns
 	metrics *metrics
@@ -218,7 +220,7 @@ func (s *Server) buildHello() error {
 			MaxUnits: s.cfg.MaxUnits, MaxRadius: s.cfg.MaxRadius, MaxPoints: s.cfg.MaxPoints,
 			MaxStrokePoints: s.cfg.MaxStrokePoints, MaxEdits: s.cfg.MaxEdits, MaxHistory: s.cfg.MaxHistory,
 			MaxMessageBytes: s.cfg.ReadLimit, MessagesPerSecond: s.cfg.MessagesPerSecond, MessageBurst: s.cfg.MessageBurst,
-			MaxStateBytes: MaxShareBody,
+			MaxStateBytes: painting.MaxShareBody,
 		},
 	}
 	for _, id := range info.SampleIDs {
@@ -600,7 +602,7 @@ func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
 
 // decodeShare decodes and validates a token against this model.
 func (s *Server) decodeShare(tok string) (*painter, *protoError) {
-	st, err := DecodeState(tok)
+	st, err := painting.DecodeState(tok)
 	if err != nil {
 		return nil, perr(codeBadState, "%s", err.Error())
 	}
@@ -623,7 +625,7 @@ func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	key, kerr := encodeBody(shareOf(s.info.Name, p.layer, p.id, p.edits(), p.repairOn()))
+	key, kerr := painting.Body(shareOf(s.info.Name, p.layer, p.id, p.edits(), p.repairOn()))
 	key = fmt.Appendf(key, "\x00%d", scale)
 	if kerr == nil {
 		if b, ok := s.pngs.get(string(key)); ok {

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strconv"
 	"testing"
+
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 // Links shared from the painter must keep opening the same painting after
@@ -74,7 +76,7 @@ func goldenServer(t testing.TB) *Server {
 // goldenMeaning opens tok on s and describes it in golden terms.
 func goldenMeaning(t testing.TB, s *Server, tok string) (goldenState, []goldenEngine, string) {
 	t.Helper()
-	st, err := DecodeState(tok)
+	st, err := painting.DecodeState(tok)
 	if err != nil {
 		t.Fatalf("old link no longer decodes: %v", err)
 	}
@@ -127,7 +129,7 @@ func TestTokensOfMainStillMeanTheSame(t *testing.T) {
 			}
 			// The version these tokens are in is still the one written,
 			// so a state still has the same link.
-			again, err := EncodeState(mustDecode(t, g.Token))
+			again, err := painting.EncodeState(mustDecode(t, g.Token))
 			if err != nil || again != g.Token {
 				t.Errorf("re-encoded as %q (%v), want the same token", again, err)
 			}
@@ -135,9 +137,9 @@ func TestTokensOfMainStillMeanTheSame(t *testing.T) {
 	}
 }
 
-func mustDecode(t testing.TB, tok string) ShareState {
+func mustDecode(t testing.TB, tok string) painting.State {
 	t.Helper()
-	st, err := DecodeState(tok)
+	st, err := painting.DecodeState(tok)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ganpaint-go/ganpaint/painting"
+
 	"github.com/ganpaint-go/ganpaint/server"
 )
 
@@ -103,7 +105,7 @@ func validate(d server.PageData) error {
 // Pages renders the HTML pages. It is safe for concurrent use.
 type Pages struct {
 	assets *Assets
-	tokens server.TokenEncoder // the sample thumbnails' share tokens
+	tokens painting.TokenEncoder // the sample thumbnails' share tokens
 }
 
 // NewPages returns Pages whose asset references point at a's hashed URLs.
@@ -267,7 +269,7 @@ type clientPaths struct {
 // render finishes between parts (the server coalesces the rest).
 const partialStrokeMS = 60
 
-func newView(d server.PageData, a *Assets, tokens *server.TokenEncoder, embed bool) (view, error) {
+func newView(d server.PageData, a *Assets, tokens *painting.TokenEncoder, embed bool) (view, error) {
 	h := d.Hello
 	v := view{
 		ModelTitle: h.Model.Title,
@@ -347,7 +349,7 @@ func newView(d server.PageData, a *Assets, tokens *server.TokenEncoder, embed bo
 		}
 		s := sample{ID: id}
 		if h.Model.Name != "" && v.Layer.Name != "" {
-			tok, err := tokens.Encode(server.ShareState{Model: h.Model.Name, Layer: v.Layer.Name, ID: id})
+			tok, err := tokens.Encode(painting.State{Model: h.Model.Name, Layer: v.Layer.Name, ID: id})
 			if err != nil {
 				return view{}, fmt.Errorf("%w: sample %d: %v", ErrInvalidPageData, id, err)
 			}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ganpaint-go/ganpaint/painting"
+
 	"github.com/ganpaint-go/ganpaint/server"
 )
 
@@ -67,8 +69,8 @@ func withState(d server.PageData, state, embedPage string) server.PageData {
 		// What the server decodes from the token, and the 4× preview size
 		// it asks /render.png for.
 		d.ImageURL += "&size=512"
-		d.Painting = &server.Painting{ID: 7, Layer: "layer4", Edits: []server.PaintedEdit{
-			{Concept: "tree"}, {Concept: "tree"}, {Concept: "cloud", Remove: true, Everywhere: true},
+		d.Painting = &server.Painting{ID: 7, Layer: "layer4", Edits: []painting.Edit{
+			{Concept: "tree"}, {Concept: "tree"}, {Concept: "cloud", Mode: painting.Remove, Everywhere: true},
 		}}
 	} else {
 		d.ImageURL += "?size=512"
@@ -237,7 +239,7 @@ func TestPageMeta(t *testing.T) {
 		t.Fatalf("%d thumbnails, want %d", len(thumbs), len(d.Hello.SampleIDs))
 	}
 	for i, m := range thumbs {
-		st, err := server.DecodeState(m[1])
+		st, err := painting.DecodeState(m[1])
 		if err != nil {
 			t.Fatalf("thumbnail %d token: %v", i, err)
 		}
@@ -350,7 +352,7 @@ func TestConfigMatchesScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := newView(basePageData(), mustAssets(t, testFS("x")), new(server.TokenEncoder), false)
+	v, err := newView(basePageData(), mustAssets(t, testFS("x")), new(painting.TokenEncoder), false)
 	if err != nil {
 		t.Fatal(err)
 	}

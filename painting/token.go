@@ -1,4 +1,4 @@
-package server
+package painting
 
 import (
 	"bytes"
@@ -12,9 +12,15 @@ import (
 	"sync"
 )
 
-// Share tokens carry a whole painter state in a URL. Layout (version 1):
+// Share tokens carry a whole painter state in a URL:
 //
-//	base64url-nopad( 0x01 || deflate( body ) )
+//	base64url-nopad( version || payload )
+//
+// The first byte says how to read the rest, so every link ever shared keeps
+// decoding: a new format adds a version and a decoder to tokenDecoders, and
+// the old decoders stay. The encoder writes TokenVersion. Version 1:
+//
+//	payload = deflate( body )
 //	body   = str(model) str(layer) uv(id) uv(nconcepts) str(concept)* uv(nedits) edit* [uv(1)]
 //	edit   = byte(flags: 1 remove, 2 everywhere, 4 brush, 8 custom)
 //	         ( uv(concept index) uv(units)                              without flag 8
@@ -37,6 +43,12 @@ import (
 // TokenVersion is the first byte of every token this code writes.
 const TokenVersion = 1
 
+// tokenDecoders read a token's payload (what follows the version byte), by
+// version.
+var tokenDecoders = map[byte]func(payload []byte) (State, error){
+	1: decodeV1,
+}
+
 // Hard limits of the codec itself, independent of any model or Config: they
 // bound what a hostile token can make the decoder allocate.
 const (
@@ -53,42 +65,6 @@ const (
 
 // ErrBadToken is wrapped by every share-token decoding or encoding error.
 var ErrBadToken = errors.New("bad share token")
-
-// Point is a brush point in image pixels.
-type Point struct{ X, Y int }
-
-// ShareEdit is one edit of a share state.
-type ShareEdit struct {
-	Concept    string
-	Remove     bool
-	Everywhere bool // erase_all: the whole image; Radius and Points are unused
-	Units      int
-	Radius     int
-	Points     []Point
-	// Brush and Step name the brush and its strength step; both empty means
-	// the concept's IoU ranking at strength 1 (tokens made before brushes).
-	Brush, Step string
-	// Custom, when set, is the edit's brush instead of a concept: Concept,
-	// Units, Brush and Step are then empty.
-	Custom *CustomBrush
-}
-
-// CustomBrush is a brush of units chosen by hand (in the unit editor):
-// a stroke switches exactly these units of Layer on at their level, or off.
-type CustomBrush struct {
-	Layer string
-	Units []int // strictly increasing
-}
-
-// ShareState is everything needed to reproduce one painted image.
-type ShareState struct {
-	Model string
-	Layer string
-	ID    int64
-	Edits []ShareEdit
-	// Repair: the layer's artifact units are switched off everywhere.
-	Repair bool
-}
 
 const (
 	flagRemove     = 1
@@ -107,7 +83,7 @@ type TokenEncoder struct {
 
 // EncodeState returns the URL-safe token of st with a fresh flate writer;
 // code that encodes often holds a TokenEncoder instead.
-func EncodeState(st ShareState) (string, error) {
+func EncodeState(st State) (string, error) {
 	var e TokenEncoder
 	return e.Encode(st)
 }
@@ -115,8 +91,8 @@ func EncodeState(st ShareState) (string, error) {
 // Encode returns the URL-safe token of st. It fails only when st is
 // outside the codec's limits (negative or huge numbers, long names, a
 // token longer than MaxTokenLen).
-func (e *TokenEncoder) Encode(st ShareState) (string, error) {
-	body, err := encodeBody(st)
+func (e *TokenEncoder) Encode(st State) (string, error) {
+	body, err := Body(st)
 	if err != nil {
 		return "", err
 	}
@@ -153,8 +129,9 @@ func (e *TokenEncoder) Encode(st ShareState) (string, error) {
 // every painted image stays shareable.
 const MaxShareBody = 12000
 
-// encodeBody returns the uncompressed token body of st.
-func encodeBody(st ShareState) ([]byte, error) {
+// Body returns the uncompressed body of st's token: the canonical bytes of
+// a state (equal states, equal bodies) and what MaxShareBody limits.
+func Body(st State) ([]byte, error) {
 	var body []byte
 	putStr := func(s string) error {
 		if len(s) > maxTokenString {
@@ -191,6 +168,11 @@ func encodeBody(st ShareState) ([]byte, error) {
 		}
 	}
 	for _, e := range st.Edits {
+		if e.UnitList != nil || e.Layer != "" || !e.Rect.Empty() {
+			// The painter's edits only: the render CLI's unit lists and
+			// rectangles have no place in a link.
+			return nil, fmt.Errorf("%w: only concept and custom brushes can be shared", ErrBadToken)
+		}
 		if e.Custom != nil {
 			add(e.Custom.Layer)
 			continue
@@ -213,7 +195,7 @@ func encodeBody(st ShareState) ([]byte, error) {
 	body = binary.AppendUvarint(body, uint64(len(st.Edits)))
 	for _, e := range st.Edits {
 		var flags byte
-		if e.Remove {
+		if e.Mode == Remove {
 			flags |= flagRemove
 		}
 		if e.Everywhere {
@@ -299,8 +281,8 @@ func appendCustom(body []byte, layer int, units []int) ([]byte, error) {
 // DecodeState parses a token written by EncodeState. It checks the token's
 // structure and the codec's limits; whether the state fits a model is
 // checked by the server.
-func DecodeState(tok string) (ShareState, error) {
-	var st ShareState
+func DecodeState(tok string) (State, error) {
+	var st State
 	if tok == "" {
 		return st, fmt.Errorf("%w: empty", ErrBadToken)
 	}
@@ -314,12 +296,19 @@ func DecodeState(tok string) (ShareState, error) {
 	if len(raw) < 2 {
 		return st, fmt.Errorf("%w: too short", ErrBadToken)
 	}
-	if raw[0] != TokenVersion {
-		return st, fmt.Errorf("%w: version %d, this server reads version %d", ErrBadToken, raw[0], TokenVersion)
+	decode, ok := tokenDecoders[raw[0]]
+	if !ok {
+		return st, fmt.Errorf("%w: version %d, this server reads versions up to %d", ErrBadToken, raw[0], TokenVersion)
 	}
+	return decode(raw[1:])
+}
+
+// decodeV1 reads a version 1 payload: a deflated body.
+func decodeV1(payload []byte) (State, error) {
+	var st State
 	// bytes.Reader is an io.ByteReader, so the inflater reads exactly up to
 	// the end of the deflate stream and src.Len() is what follows it.
-	src := bytes.NewReader(raw[1:])
+	src := bytes.NewReader(payload)
 	zr := flate.NewReader(src)
 	body, err := io.ReadAll(io.LimitReader(zr, MaxTokenBody+1))
 	zr.Close()
@@ -352,16 +341,18 @@ func DecodeState(tok string) (ShareState, error) {
 		d.fail("edit count %d exceeds the data", nEdits)
 	}
 	if d.err == nil && nEdits > 0 {
-		st.Edits = make([]ShareEdit, 0, nEdits)
+		st.Edits = make([]Edit, 0, nEdits)
 	}
 	for i := uint64(0); i < nEdits && d.err == nil; i++ {
-		var e ShareEdit
+		var e Edit
 		flags := d.byte()
 		if flags&^(flagRemove|flagEverywhere|flagBrush|flagCustom) != 0 || flags&(flagBrush|flagCustom) == flagBrush|flagCustom {
 			d.fail("unknown edit flags %#x", flags)
 			break
 		}
-		e.Remove = flags&flagRemove != 0
+		if flags&flagRemove != 0 {
+			e.Mode = Remove
+		}
 		e.Everywhere = flags&flagEverywhere != 0
 		if flags&flagCustom != 0 {
 			e.Custom = d.custom(names)
@@ -413,13 +404,13 @@ func DecodeState(tok string) (ShareState, error) {
 		d.fail("%d trailing bytes", d.remaining())
 	}
 	if d.err != nil {
-		return ShareState{}, d.err
+		return State{}, d.err
 	}
 	return st, nil
 }
 
 // concept reads a concept edit's concept, units and optional brush names.
-func (d *tokenReader) concept(e *ShareEdit, brush bool, names []string) {
+func (d *tokenReader) concept(e *Edit, brush bool, names []string) {
 	ci := d.uv("concept index", uint64(len(names)))
 	if d.err == nil && ci >= uint64(len(names)) {
 		d.fail("concept index %d of %d", ci, len(names))
