@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -26,7 +27,6 @@ import (
 	"time"
 
 	"github.com/ganpaint-go/ganpaint/painting"
-
 	"github.com/go-chi/chi/v5"
 	"github.com/gorilla/websocket"
 
@@ -682,8 +682,16 @@ const (
 // frameMagic starts every binary image frame.
 const frameMagic = "GPF1"
 
-// frameHeaderLen is the fixed header before the encoded image.
-const frameHeaderLen = 12
+// The frame header: magic, format byte, 3 reserved bytes, seq (uint32
+// big-endian), then the encoded image.
+const (
+	frameFormatOffset = 4
+	frameSeqOffset    = 8
+	frameHeaderLen    = 12
+)
+
+// maxSeq is the largest seq (and stroke id) a client may send.
+const maxSeq = math.MaxUint32
 
 // encodePNG is the one PNG encoding used for frames and /render.png, and it
 // is the engine's encoder that `ganpaint render` also uses, so all three give

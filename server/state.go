@@ -162,7 +162,7 @@ func parseMessage(data []byte) (*clientMsg, uint32, *protoError) {
 }
 
 func seqValue(v *float64) (uint32, bool) {
-	if v == nil || *v != math.Trunc(*v) || *v < 1 || *v > math.MaxUint32 {
+	if v == nil || *v != math.Trunc(*v) || *v < 1 || *v > maxSeq {
 		return 0, false
 	}
 	return uint32(*v), true
@@ -426,7 +426,7 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 	}
 	var strokeID uint32
 	if m.Stroke != nil {
-		v, err := intField("stroke", m.Stroke, 1, math.MaxUint32)
+		v, err := intField("stroke", m.Stroke, 1, maxSeq)
 		if err != nil {
 			return err
 		}
