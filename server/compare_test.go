@@ -17,10 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ganpaint-go/ganpaint/painting"
-
 	"github.com/ganpaint-go/ganpaint/compare"
 	"github.com/ganpaint-go/ganpaint/inpaint"
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 // fakeComparer is a Comparer of function fields.

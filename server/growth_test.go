@@ -9,9 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ganpaint-go/ganpaint/painting"
-
 	"github.com/ganpaint-go/ganpaint/dissection"
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 func getGrowth(t *testing.T, base, query string) (int, GrowthMap, map[string]string) {

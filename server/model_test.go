@@ -11,11 +11,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ganpaint-go/ganpaint/painting"
-
 	"github.com/ganpaint-go/ganpaint/dissection"
 	"github.com/ganpaint-go/ganpaint/inference"
 	"github.com/ganpaint-go/ganpaint/internal/testenv"
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 const plantedDir = "../inference/testdata/planted"

@@ -197,13 +197,15 @@ func TestEmbeddedAssets(t *testing.T) {
 			t.Errorf("GET %s = %d with %d bytes", u, rec.Code, rec.Body.Len())
 		}
 	}
-	js, err := staticFS.ReadFile("static/app.js")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, banned := range []string{"debugger", "console.log("} {
-		if bytes.Contains(js, []byte(banned)) {
-			t.Errorf("app.js contains %q", banned)
+	for _, name := range painterModules() {
+		js, err := staticFS.ReadFile("static/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, banned := range []string{"debugger", "console.log("} {
+			if bytes.Contains(js, []byte(banned)) {
+				t.Errorf("%s contains %q", name, banned)
+			}
 		}
 	}
 }

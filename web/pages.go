@@ -16,7 +16,6 @@ import (
 	"strings"
 
 	"github.com/ganpaint-go/ganpaint/painting"
-
 	"github.com/ganpaint-go/ganpaint/server"
 )
 
@@ -213,6 +212,11 @@ type clientConfig struct {
 	StateError bool `json:"state_error,omitempty"`
 	// Custom is the page's custom brush (custombrush.js), when it has one.
 	Custom *clientCustom `json:"custom,omitempty"`
+	// Protocol and Limits are the websocket protocol's numbers (frame
+	// header, close codes, message limits) from the server itself, so the
+	// page never carries its own copies; hello repeats the limits.
+	Protocol server.Wire        `json:"protocol"`
+	Limits   server.HelloLimits `json:"limits"`
 }
 
 // clientCustom is a custom brush for custombrush.js.
@@ -395,6 +399,8 @@ func newView(d server.PageData, a *Assets, tokens *painting.TokenEncoder, embed 
 		PartialMS:   partialStrokeMS,
 		StateError:  d.StateError != "",
 		ConceptKeys: conceptKeys,
+		Protocol:    server.WireProtocol(),
+		Limits:      h.Limits,
 		Model: clientModel{
 			Name: h.Model.Name, Title: v.ModelTitle,
 			Width: h.Image.Width, Height: h.Image.Height,

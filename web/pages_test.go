@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/ganpaint-go/ganpaint/painting"
-
 	"github.com/ganpaint-go/ganpaint/server"
 )
 
@@ -348,9 +347,13 @@ func TestPagesImplementServer(t *testing.T) {
 // TestConfigMatchesScript keeps the Go config and app.js in step: every
 // cfg.field (and cfg.object.field) the script reads must be in the JSON.
 func TestConfigMatchesScript(t *testing.T) {
-	js, err := staticFS.ReadFile("static/app.js")
-	if err != nil {
-		t.Fatal(err)
+	var js []byte
+	for _, name := range painterModules() {
+		b, err := staticFS.ReadFile("static/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js = append(js, b...)
 	}
 	v, err := newView(basePageData(), mustAssets(t, testFS("x")), new(painting.TokenEncoder), false)
 	if err != nil {

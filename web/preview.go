@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/ganpaint-go/ganpaint/painting"
-
 	"github.com/ganpaint-go/ganpaint/server"
 )
 

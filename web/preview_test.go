@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/ganpaint-go/ganpaint/painting"
-
 	"github.com/ganpaint-go/ganpaint/server"
 )
 
