@@ -13,7 +13,6 @@ package painting
 
 import (
 	"fmt"
-	"image"
 	"slices"
 )
 
@@ -57,11 +56,11 @@ type Point struct{ X, Y int }
 // What it switches: a concept's brush (Concept, with Brush and Step naming
 // the brush and its strength step, both empty meaning the concept's IoU
 // ranking at strength 1, as in links made before brushes; Units is how many
-// of the ranking's top units an IoU brush switches), or, for the render
-// CLI, an explicit UnitList at Layer.
+// of the ranking's top units an IoU brush switches), or a custom brush
+// (Custom: units picked by hand, at their layer).
 //
-// Where: the whole image (Everywhere), a brush stroke (Radius and the
-// polyline Points), or a rectangle (Rect, the render CLI's regions).
+// Where: the whole image (Everywhere) or a brush stroke (Radius and the
+// polyline Points, image pixels).
 type Edit struct {
 	Concept string
 	Mode    Mode
@@ -69,15 +68,9 @@ type Edit struct {
 	Brush   string
 	Step    string
 
-	// UnitList, when set, names the units directly (Concept is then "");
-	// Layer, when set, is the layer they are switched at.
-	UnitList []int
-	Layer    string
-
 	Everywhere bool
 	Radius     int
 	Points     []Point
-	Rect       image.Rectangle
 
 	// Custom, when set, is the edit's brush instead of a concept: Concept,
 	// Units, Brush and Step are then empty.

@@ -168,11 +168,6 @@ func Body(st State) ([]byte, error) {
 		}
 	}
 	for _, e := range st.Edits {
-		if e.UnitList != nil || e.Layer != "" || !e.Rect.Empty() {
-			// The painter's edits only: the render CLI's unit lists and
-			// rectangles have no place in a link.
-			return nil, fmt.Errorf("%w: only concept and custom brushes can be shared", ErrBadToken)
-		}
 		if e.Custom != nil {
 			add(e.Custom.Layer)
 			continue
