@@ -13,6 +13,7 @@ package painting
 
 import (
 	"fmt"
+	"image"
 	"slices"
 )
 
@@ -57,10 +58,12 @@ type Point struct{ X, Y int }
 // the brush and its strength step, both empty meaning the concept's IoU
 // ranking at strength 1, as in links made before brushes; Units is how many
 // of the ranking's top units an IoU brush switches), or a custom brush
-// (Custom: units picked by hand, at their layer).
+// (Custom: units picked by hand, at their layer; the render CLI's unit
+// lists are custom brushes too, at the rendered layer).
 //
-// Where: the whole image (Everywhere) or a brush stroke (Radius and the
-// polyline Points, image pixels).
+// Where: the whole image (Everywhere), a brush stroke (Radius and the
+// polyline Points, image pixels), or a rectangle of image pixels (Rect, the
+// render CLI's regions; the painter and share tokens have none).
 type Edit struct {
 	Concept string
 	Mode    Mode
@@ -71,6 +74,7 @@ type Edit struct {
 	Everywhere bool
 	Radius     int
 	Points     []Point
+	Rect       image.Rectangle
 
 	// Custom, when set, is the edit's brush instead of a concept: Concept,
 	// Units, Brush and Step are then empty.
@@ -81,7 +85,9 @@ type Edit struct {
 // stroke switches exactly these units of Layer on at their level, or off.
 type CustomBrush struct {
 	Layer string
-	Units []int // strictly increasing
+	// Units are strictly increasing in the painter and share tokens (one
+	// set of units, one token); the render CLI keeps the order given.
+	Units []int
 }
 
 // Equal is whether c and o are the same brush (both nil counts).

@@ -168,6 +168,11 @@ func Body(st State) ([]byte, error) {
 		}
 	}
 	for _, e := range st.Edits {
+		if !e.Rect.Empty() {
+			// The render CLI's rectangles are not something the painter
+			// makes; a link holds strokes and "everywhere" only.
+			return nil, fmt.Errorf("%w: a rectangle cannot be shared", ErrBadToken)
+		}
 		if e.Custom != nil {
 			add(e.Custom.Layer)
 			continue

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"image"
 	"math/rand/v2"
 	"os"
 	"reflect"
@@ -279,6 +280,7 @@ func TestEncodeStateErrors(t *testing.T) {
 		{"custom units not increasing", State{Edits: []Edit{{Custom: &CustomBrush{Layer: "l", Units: []int{3, 3}}, Mode: Remove, Everywhere: true}}}},
 		{"custom without units", State{Edits: []Edit{{Custom: &CustomBrush{Layer: "l"}, Mode: Remove, Everywhere: true}}}},
 		{"custom unit too big", State{Edits: []Edit{{Custom: &CustomBrush{Layer: "l", Units: []int{1 << 16}}, Mode: Remove, Everywhere: true}}}},
+		{"rectangle", State{Edits: []Edit{{Concept: "t", Units: 1, Rect: image.Rect(0, 0, 2, 2), Radius: 1, Points: []Point{{1, 1}}}}}},
 		{"custom with a concept", State{Edits: []Edit{{Concept: "t", Custom: &CustomBrush{Layer: "l", Units: []int{1}}, Mode: Remove, Everywhere: true}}}},
 	}
 	for _, tc := range tests {
