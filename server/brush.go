@@ -3,6 +3,7 @@ package server
 import (
 	"math"
 
+	"github.com/ganpaint-go/ganpaint/inference"
 	"github.com/ganpaint-go/ganpaint/painting"
 )
 
@@ -15,6 +16,11 @@ type grid struct {
 }
 
 func (g grid) cells() int { return g.cols * g.rows }
+
+// mask wraps a mask of the grid's cells for the engine.
+func (g grid) mask(alpha []float32) inference.Mask {
+	return inference.Mask{Width: g.cols, Height: g.rows, Alpha: alpha}
+}
 
 // paintPolyline marks (sets to 1) every cell of mask that contains a pixel
 // whose distance to the polyline pts is at most r. A single point paints a

@@ -117,7 +117,7 @@ func TestCustomBrushPaintsAndShares(t *testing.T) {
 	if bytes.Equal(painted.image, plain.image) {
 		t.Fatal("the custom stroke did not change the image")
 	}
-	if last := rendered(); len(last) != 1 || !slices.Equal(last[0].Units, []int{2, 9, 30}) || last[0].Remove || last[0].Layer != "layer4" || last[0].Strength != 1 {
+	if last := rendered(); len(last) != 1 || !slices.Equal(last[0].Units, []int{2, 9, 30}) || last[0].Removes() || last[0].Layer != "layer4" || last[0].Strength != 1 {
 		t.Fatalf("engine edits %+v", last)
 	}
 	list := st["edit_list"].([]any)
@@ -126,7 +126,7 @@ func TestCustomBrushPaintsAndShares(t *testing.T) {
 	}
 	seq = c.sendSeq(map[string]any{"t": "erase_all", "custom": map[string]any{"layer": "layer4", "units": []int{1}}})
 	erased, st := c.frameSeq(seq)
-	if last := rendered(); len(last) != 2 || !last[1].Remove || !slices.Equal(last[1].Units, []int{1}) {
+	if last := rendered(); len(last) != 2 || !last[1].Removes() || !slices.Equal(last[1].Units, []int{1}) {
 		t.Errorf("engine edits after erase_all %+v", last)
 	}
 

@@ -168,7 +168,7 @@ func TestGrowthEndpointWiring(t *testing.T) {
 	if code != 200 || gm.Source != "image" || gm.MS <= 0 {
 		t.Fatalf("image map: %d %+v %v", code, gm, e)
 	}
-	if len(got.edits) != 2 || !got.edits[0].Remove || got.edits[0].Units[0] != 5 || got.edits[1].Units[0] != 20 {
+	if len(got.edits) != 2 || !got.edits[0].Removes() || got.edits[0].Units[0] != 5 || got.edits[1].Units[0] != 20 {
 		t.Errorf("edits %+v: want the repair, then the sky stroke", got.edits)
 	}
 	// layer4's tree ranking has 20 units; the server's MaxUnits is 12.

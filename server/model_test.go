@@ -251,9 +251,12 @@ func TestModelEngineRepaintsRegions(t *testing.T) {
 	for i := range all {
 		all[i] = 1
 	}
-	a := Edit{Units: []int{0, 3, 5}, Mask: cell(9)}
-	b := Edit{Units: []int{1, 2}, Remove: true, Mask: cell(54)}
-	everywhere := Edit{Units: []int{7}, Remove: true, Mask: all}
+	edit := func(mode inference.Mode, mask []float32, units ...int) Edit {
+		return Edit{Edit: inference.Edit{Units: units, Mode: mode, Strength: 1, Mask: inference.Mask{Width: 8, Height: 8, Alpha: mask}}}
+	}
+	a := edit(inference.ModeAdd, cell(9), 0, 3, 5)
+	b := edit(inference.ModeRemove, cell(54), 1, 2)
+	everywhere := edit(inference.ModeRemove, all, 7)
 	history := []struct {
 		name  string
 		edits []Edit

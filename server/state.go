@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/ganpaint-go/ganpaint/inference"
 	"github.com/ganpaint-go/ganpaint/painting"
 )
 
@@ -92,7 +93,8 @@ func (l *layerEnv) withRepair(repair bool, edits []*edit) []Edit {
 	if !repair || len(l.repair) == 0 {
 		return out
 	}
-	return append([]Edit{{Units: l.repair, Remove: true, Mask: l.full}}, out...)
+	re := Edit{Edit: inference.Edit{Units: l.repair, Mode: inference.ModeRemove, Mask: l.grid.mask(l.full)}}
+	return append([]Edit{re}, out...)
 }
 
 // clientMsg is every field any client message may carry. Numbers are
@@ -686,10 +688,23 @@ func shareOf(model string, l *layerEnv, id int64, edits []*edit, repair bool) pa
 func engineEdits(edits []*edit) []Edit {
 	out := make([]Edit, len(edits))
 	for i, e := range edits {
-		out[i] = Edit{Units: e.unitList, Remove: e.Mode == painting.Remove, Mask: e.mask, Strength: e.strength, Weights: e.weights, Values: e.values,
-			Layer: e.env.info.Name}
+		out[i] = e.engine()
 	}
 	return out
+}
+
+// engine is the edit as the Engine applies it: the one conversion from a
+// resolved painter edit to the engine's.
+func (e *edit) engine() Edit {
+	mode := inference.ModeAdd
+	switch {
+	case e.weights != nil:
+		mode = inference.ModeBlend
+	case e.Removes():
+		mode = inference.ModeRemove
+	}
+	return Edit{Layer: e.env.info.Name, Edit: inference.Edit{Units: e.unitList, Mode: mode, Strength: e.strength,
+		Weights: e.weights, Values: e.values, Mask: e.env.grid.mask(e.mask)}}
 }
 
 // truncate shortens client-supplied text before it is echoed in an error.

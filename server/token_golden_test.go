@@ -88,8 +88,8 @@ func goldenMeaning(t testing.TB, s *Server, tok string) (goldenState, []goldenEn
 	edits := p.layer.withRepair(p.repairOn(), p.edits())
 	var ge []goldenEngine
 	for _, e := range edits {
-		g := goldenEngine{Layer: e.Layer, Units: e.Units, Remove: e.Remove, Strength: e.Strength, Weights: e.Weights, Values: e.Values}
-		for _, a := range e.Mask {
+		g := goldenEngine{Layer: e.Layer, Units: e.Units, Remove: e.Removes(), Strength: e.Strength, Weights: e.Weights, Values: e.Values}
+		for _, a := range e.Mask.Alpha {
 			g.Mask += strconv.FormatFloat(float64(a), 'g', -1, 32)
 		}
 		ge = append(ge, g)
