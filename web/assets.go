@@ -34,31 +34,21 @@ const hashLen = 12
 // revalidating: the URL changes whenever the content does.
 const immutableCache = "public, max-age=31536000, immutable"
 
-// requiredAssets are the files the templates reference; NewPages checks them.
+// requiredAssets are the files the templates reference; NewPages checks them
+// (app.js's imports are checked when the assets are built).
 func requiredAssets() []string {
-	return append(append([]string{"app.js", "app.css", "icon.svg", customBrushScript}, partScripts()...), analysisAssets()...)
+	return []string{"app.js", "app.css", "icon.svg", "analysis.css"}
 }
-
-// customBrushScript is the part that paints with a custom brush from the
-// unit editor; the painter loads it only when its address carries one.
-const customBrushScript = "custombrush.js"
 
 // painterModules are the painter's ES modules: app.js and what it imports
-// (served with their imports rewritten to hashed URLs, see add).
+// (served with their imports rewritten to hashed URLs, see add). The tools
+// (browser history, edit list, compare panel, repair toggle, growth
+// overlay, custom brush) are modules too, each installing itself only on a
+// page that has its elements.
 func painterModules() []string {
 	return []string{"app.js", "edit.js", "status.js", "connection.js", "session.js", "original.js", "images.js",
-		"history.js", "palette.js", "share.js", "canvas.js", "brush.js", "keys.js"}
-}
-
-// partScripts are the plain scripts that register with app.js as parts
-// (see "parts" in app.js); the pages load them, in this order, before it.
-func partScripts() []string { return []string{"navigation.js", "strokes.js"} }
-
-// analysisAssets are the analysis tools' files (compare panel, repair
-// toggle, growth overlay); the painter page loads them only when the server
-// offers the tool. Their scripts are parts too.
-func analysisAssets() []string {
-	return []string{"analysis.css", "compare.js", "repair.js", "growth.js"}
+		"history.js", "palette.js", "share.js", "canvas.js", "brush.js", "keys.js",
+		"navigation.js", "strokes.js", "compare.js", "repair.js", "growth.js", "custombrush.js"}
 }
 
 // ErrUnknownAsset is returned by Assets.Lookup for a name that is not one of

@@ -152,7 +152,6 @@ type view struct {
 	ModelTitle  string
 	Description string
 	CSS, JS     string
-	Parts       []string // URLs of the part scripts, loaded before JS
 	Icon        string
 	OGImage     string // absolute URL or ""
 	OGImageW    int    // its size in pixels
@@ -175,8 +174,9 @@ type view struct {
 	MaxUnits    int
 	Presets     []int
 	Config      clientConfig
-	// Analysis tools of the painter page (compare panel): their styles, and
-	// their scripts join Parts, so each tool stays in its own files.
+	// Analysis tools of the painter page (compare panel): their styles;
+	// their modules are app.js's imports and install where the page has
+	// their elements.
 	ExtraCSS    []string
 	ComparePath string
 	GrowthPath  string
@@ -294,9 +294,6 @@ func newView(d server.PageData, a *Assets, tokens *painting.TokenEncoder, embed 
 		Units:      defaultUnits,
 		Presets:    unitPresets(),
 	}
-	for _, name := range partScripts() {
-		v.Parts = append(v.Parts, a.URL(name))
-	}
 	if v.ModelTitle == "" {
 		v.ModelTitle = h.Model.Name
 	}
@@ -373,19 +370,7 @@ func newView(d server.PageData, a *Assets, tokens *painting.TokenEncoder, embed 
 		if v.ComparePath != "" || v.GrowthPath != "" || v.Repair {
 			v.ExtraCSS = append(v.ExtraCSS, a.URL("analysis.css"))
 		}
-		if v.ComparePath != "" {
-			v.Parts = append(v.Parts, a.URL("compare.js"))
-		}
-		if v.Repair {
-			v.Parts = append(v.Parts, a.URL("repair.js"))
-		}
-		if v.GrowthPath != "" {
-			v.Parts = append(v.Parts, a.URL("growth.js"))
-		}
 		v.Custom, v.CustomError = d.Custom, d.CustomError
-		if v.Custom != nil {
-			v.Parts = append(v.Parts, a.URL(customBrushScript))
-		}
 	}
 	wsPath := d.WSPath
 	if wsPath == "" {

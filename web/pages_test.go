@@ -355,7 +355,11 @@ func TestConfigMatchesScript(t *testing.T) {
 		}
 		js = append(js, b...)
 	}
-	v, err := newView(basePageData(), mustAssets(t, testFS("x")), new(painting.TokenEncoder), false)
+	// A page with every optional field: a bad link and a custom brush.
+	d := basePageData()
+	d.StateError = "bad link"
+	d.Custom = &server.PageCustom{Layer: "layer4", Units: []int{1, 2}, Label: "custom: 2 units @ layer4"}
+	v, err := newView(d, mustAssets(t, testFS("x")), new(painting.TokenEncoder), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,12 @@ import { install as installShare } from './share.js';
 import { install as installCanvas } from './canvas.js';
 import { install as installBrush } from './brush.js';
 import { install as installKeys } from './keys.js';
+import { install as installNavigation } from './navigation.js';
+import { install as installStrokes } from './strokes.js';
+import { install as installCompare } from './compare.js';
+import { install as installRepair } from './repair.js';
+import { install as installGrowth } from './growth.js';
+import { install as installCustomBrush } from './custombrush.js';
 
 function main() {
   const cfgEl = document.getElementById('ganpaint-config');
@@ -131,11 +137,12 @@ function main() {
   });
 
   // ---- parts ------------------------------------------------------------------
-  // Tools kept in their own plain scripts (navigation.js, …) register an
-  // init function with (window.GANPaintParts ||= []).push(init). Their
-  // scripts come before this module in the page (deferred scripts and
-  // modules run in document order), and each init gets this object. Parts read session and model; they change
-  // the state only through send and openToken.
+  // Tools in their own modules (navigation, the edit list, the analysis
+  // tools, the custom brush) get the smaller app object below instead of
+  // ctx: they read session and model, listen with on, and change the state
+  // only through send, openToken and the few setters here. Each installs
+  // itself only where its page has its elements (the analysis tools only
+  // when the server offers them), so one import list serves every page.
   const listeners = new Map();
   ctx.emit = function emit(name, ...args) {
     for (const fn of listeners.get(name) || []) fn(...args);
@@ -175,7 +182,7 @@ function main() {
     },
     custom: () => ui.custom,
   };
-  for (const init of window.GANPaintParts || []) init(app);
+  for (const install of [installNavigation, installStrokes, installCompare, installRepair, installGrowth, installCustomBrush]) install(app);
 
   ctx.paintSwatches();
   ctx.selectConcept(ui.concept);
