@@ -25,7 +25,8 @@ import (
 //	edit   = byte(flags: 1 remove, 2 everywhere, 4 brush, 8 custom)
 //	         ( uv(concept index) uv(units)                              without flag 8
 //	           [ uv(brush index) uv(step index) ]                       flag 4 only
-//	         | uv(layer index) uv(nunits) uv(u0) uv(u[i]−u[i−1]−1)* )   flag 8: custom brush
+//	         | uv(layer index) uv(nunits) uv(u0) uv(u[i]−u[i−1]−1)*      flag 8: custom brush
+//	           [ uv(step index) ] )                                     flags 8 and 4 only
 //	         [ uv(radius) uv(npoints) uv(x0) uv(y0) (sv(dx) sv(dy))* ]   strokes only
 //	str    = uv(len) bytes;  uv = unsigned varint;  sv = zigzag varint
 //
@@ -38,7 +39,10 @@ import (
 // it are the same bytes as before the field existed. A custom brush (flag
 // 8, units chosen in the unit editor) stores its layer in the name table
 // and its units in increasing order as gaps, so one set of units has one
-// token; tokens without it are the same bytes as before it existed.
+// token; tokens without it are the same bytes as before it existed. A
+// custom brush with flag 4 too has a strength step (its name in the table);
+// without it, as in tokens made before custom brushes had steps, it paints
+// at strength 1.
 
 // TokenVersion is the first byte of every token this code writes.
 const TokenVersion = 1
@@ -175,6 +179,9 @@ func Body(st State) ([]byte, error) {
 		}
 		if e.Custom != nil {
 			add(e.Custom.Layer)
+			if e.Step != "" {
+				add(e.Step)
+			}
 			continue
 		}
 		add(e.Concept)
@@ -206,7 +213,7 @@ func Body(st State) ([]byte, error) {
 			flags |= flagBrush
 		}
 		if e.Custom != nil {
-			if brush || e.Concept != "" || e.Units != 0 {
+			if e.Brush != "" || e.Concept != "" || e.Units != 0 {
 				return nil, fmt.Errorf("%w: a custom edit with a concept or brush", ErrBadToken)
 			}
 			flags |= flagCustom
@@ -223,7 +230,10 @@ func Body(st State) ([]byte, error) {
 				return nil, err
 			}
 		}
-		if brush {
+		switch {
+		case brush && e.Custom != nil:
+			body = binary.AppendUvarint(body, uint64(index[e.Step]))
+		case brush:
 			body = binary.AppendUvarint(body, uint64(index[e.Brush]))
 			body = binary.AppendUvarint(body, uint64(index[e.Step]))
 		}
@@ -346,7 +356,7 @@ func decodeV1(payload []byte) (State, error) {
 	for i := uint64(0); i < nEdits && d.err == nil; i++ {
 		var e Edit
 		flags := d.byte()
-		if flags&^(flagRemove|flagEverywhere|flagBrush|flagCustom) != 0 || flags&(flagBrush|flagCustom) == flagBrush|flagCustom {
+		if flags&^(flagRemove|flagEverywhere|flagBrush|flagCustom) != 0 {
 			d.fail("unknown edit flags %#x", flags)
 			break
 		}
@@ -356,6 +366,9 @@ func decodeV1(payload []byte) (State, error) {
 		e.Everywhere = flags&flagEverywhere != 0
 		if flags&flagCustom != 0 {
 			e.Custom = d.custom(names)
+			if flags&flagBrush != 0 {
+				e.Step = d.name("step index", names)
+			}
 		} else {
 			d.concept(&e, flags&flagBrush != 0, names)
 		}
@@ -431,6 +444,18 @@ func (d *tokenReader) concept(e *Edit, brush bool, names []string) {
 	if d.err == nil {
 		e.Brush, e.Step = names[bi], names[si]
 	}
+}
+
+// name reads an index into the name table.
+func (d *tokenReader) name(what string, names []string) string {
+	i := d.uv(what, uint64(len(names)))
+	if d.err == nil && i >= uint64(len(names)) {
+		d.fail("%s %d of %d", what, i, len(names))
+	}
+	if d.err != nil {
+		return ""
+	}
+	return names[i]
 }
 
 // custom reads a custom brush: its layer's name index and its units.

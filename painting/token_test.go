@@ -41,6 +41,10 @@ func TestStateRoundTrip(t *testing.T) {
 			{Concept: "tree", Units: 4, Radius: 3, Points: []Point{{1, 2}}, Brush: "tree-ace", Step: "low"},
 			{Custom: &CustomBrush{Layer: "layer4", Units: []int{0, 1, 7, 511, 65535}}, Radius: 5, Points: []Point{{9, 9}, {12, 8}}},
 			{Custom: &CustomBrush{Layer: "layer6", Units: []int{300}}, Mode: Remove, Everywhere: true},
+			// A custom brush with a strength step, its name shared with a
+			// concept brush's.
+			{Custom: &CustomBrush{Layer: "layer6", Units: []int{2, 3}}, Step: "low", Radius: 2, Points: []Point{{4, 4}}},
+			{Custom: &CustomBrush{Layer: "layer4", Units: []int{8}}, Step: "high", Mode: Remove, Everywhere: true},
 			{Concept: "layer6", Units: 1, Radius: 1, Points: []Point{{0, 0}}},
 		}}},
 	}
@@ -137,7 +141,8 @@ func TestDecodeStateErrors(t *testing.T) {
 		{"valid edits just over the body limit", bigToken(t, MaxTokenBody+1)},
 		// Custom edits: body = head, 1 name "l", 1 edit, flags, layer index,
 		// unit count, gaps, then the everywhere flag ends the edit.
-		{"custom and brush flags", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|4|2|1, 0, 1, 0))},
+		{"custom step missing", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|4|2|1, 0, 1, 0))},
+		{"custom step index out of range", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|4|2|1, 0, 1, 0, 1))},
 		{"custom layer index out of range", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|2|1, 1, 1, 0))},
 		{"custom without units", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|2|1, 0, 0))},
 		{"custom unit count beyond data", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|2|1, 0, 9, 0))},
@@ -281,6 +286,7 @@ func TestEncodeStateErrors(t *testing.T) {
 		{"custom without units", State{Edits: []Edit{{Custom: &CustomBrush{Layer: "l"}, Mode: Remove, Everywhere: true}}}},
 		{"custom unit too big", State{Edits: []Edit{{Custom: &CustomBrush{Layer: "l", Units: []int{1 << 16}}, Mode: Remove, Everywhere: true}}}},
 		{"rectangle", State{Edits: []Edit{{Concept: "t", Units: 1, Rect: image.Rect(0, 0, 2, 2), Radius: 1, Points: []Point{{1, 1}}}}}},
+		{"custom with a brush", State{Edits: []Edit{{Brush: "b", Step: "low", Custom: &CustomBrush{Layer: "l", Units: []int{1}}, Mode: Remove, Everywhere: true}}}},
 		{"custom with a concept", State{Edits: []Edit{{Concept: "t", Custom: &CustomBrush{Layer: "l", Units: []int{1}}, Mode: Remove, Everywhere: true}}}},
 	}
 	for _, tc := range tests {

@@ -59,6 +59,16 @@ func TestPainterPageCustomBrush(t *testing.T) {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
 			d := pageData(t, rec.Body.Bytes())
+			if tc.want != nil {
+				// Its steps in each mode: the IoU brushes' uncalibrated ones,
+				// the default at strength 1.
+				want := *tc.want
+				want.Brushes = HelloBrushes{Add: []HelloBrush{{Name: want.Label, Kind: "custom", Layer: want.Layer, Default: "medium",
+					Steps: []HelloStep{{Name: "low", Strength: 0.5}, {Name: "medium", Strength: 1}, {Name: "high", Strength: 2}}}},
+					Remove: []HelloBrush{{Name: want.Label, Kind: "custom", Layer: want.Layer, Default: "high",
+						Steps: []HelloStep{{Name: "low", Strength: 0.5}, {Name: "medium", Strength: 0.75}, {Name: "high", Strength: 1}}}}}
+				tc.want = &want
+			}
 			if !reflect.DeepEqual(d.Custom, tc.want) {
 				t.Errorf("Custom = %+v, want %+v", d.Custom, tc.want)
 			}
@@ -157,7 +167,7 @@ func TestCustomBrushMessageErrors(t *testing.T) {
 	withConcept := customStroke("layer4", []int{1}, "add", 2, [2]float64{1, 1})
 	withConcept["concept"] = "tree"
 	withStrength := customStroke("layer4", []int{1}, "add", 2, [2]float64{1, 1})
-	withStrength["strength"] = "high"
+	withStrength["strength"] = "max"
 	noLayer := customStroke("layer4", []int{1}, "add", 2, [2]float64{1, 1})
 	noLayer["custom"] = map[string]any{"units": []int{1}}
 	for _, tc := range []struct {
@@ -172,7 +182,7 @@ func TestCustomBrushMessageErrors(t *testing.T) {
 		{"too many units", customStroke("layer4", []int{1, 2, 3, 4, 5}, "add", 2, [2]float64{1, 1}), codeTooBig, "at most 4"},
 		{"repeated unit", customStroke("layer4", []int{3, 3}, "add", 2, [2]float64{1, 1}), codeBadMessage, "listed twice"},
 		{"with a concept", withConcept, codeBadMessage, "no concept"},
-		{"with a strength", withStrength, codeBadMessage, "no concept, brush or strength"},
+		{"with an unknown strength", withStrength, codeUnknownBrush, "no strength \"max\""},
 		{"no layer", noLayer, codeBadMessage, "needs layer and units"},
 		{"bad mode", customStroke("layer4", []int{1}, "paint", 2, [2]float64{1, 1}), codeBadMessage, "mode"},
 		{"no points", customStroke("layer4", []int{1}, "add", 2), codeBadMessage, "no points"},
@@ -279,4 +289,78 @@ func TestCustomShareTokenChecks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCustomBrushSteps: a custom brush paints at the IoU brushes'
+// uncalibrated steps (low, medium, high); a message without a strength gets
+// the default step, strength 1 as before steps existed, and the step goes
+// into the edit list and the share token, whose edits render the same
+// strength. A token without a step (made before custom brushes had steps)
+// still paints at strength 1.
+func TestCustomBrushSteps(t *testing.T) {
+	s := testServer(t, Config{})
+	for _, tc := range []struct {
+		name, mode, strength string // strength "" = none in the message
+		step                 string
+		want                 float32
+	}{
+		{"add default", "add", "", "medium", 1},
+		{"add low", "add", "low", "low", 0.5},
+		{"add medium", "add", "medium", "medium", 1},
+		{"add high", "add", "high", "high", 2},
+		{"remove default", "remove", "", "high", 1},
+		{"remove low", "remove", "low", "low", 0.5},
+		{"remove medium", "remove", "medium", "medium", 0.75},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := customStroke("layer4", []int{3, 1}, tc.mode, 2, [2]float64{4, 4})
+			msg["seq"] = 1
+			if tc.strength != "" {
+				msg["strength"] = tc.strength
+			}
+			raw, err := json.Marshal(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := s.defaultPainter()
+			if _, err := applyRaw(p, string(raw)); err != nil {
+				t.Fatal(err)
+			}
+			e := p.edits()[0]
+			if e.Step != tc.step || e.engine().Strength != tc.want || e.Summary().Strength != tc.step {
+				t.Fatalf("step %q strength %v (summary %q), want %q at %v", e.Step, e.engine().Strength, e.Summary().Strength, tc.step, tc.want)
+			}
+			st := shareOf(s.info.Name, p.layer, p.id, p.edits(), false)
+			tok, err := painting.EncodeState(st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, perr := s.decodeShare(tok)
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			if got := q.edits()[0]; got.Step != tc.step || got.engine().Strength != tc.want {
+				t.Errorf("from the token: step %q strength %v", got.Step, got.engine().Strength)
+			}
+		})
+	}
+	t.Run("token without a step", func(t *testing.T) {
+		for _, remove := range []bool{false, true} {
+			e := painting.Edit{Custom: &painting.CustomBrush{Layer: "layer4", Units: []int{2}}, Radius: 2, Points: []painting.Point{{X: 3, Y: 3}}}
+			if remove {
+				e.Mode = painting.Remove
+			}
+			tok, err := painting.EncodeState(painting.State{Model: s.info.Name, Layer: "layer4", ID: 5, Edits: []painting.Edit{e}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, perr := s.decodeShare(tok)
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			if got := p.edits()[0]; got.Step != "" || got.engine().Strength != 1 {
+				t.Errorf("remove %v: step %q strength %v, want strength 1", remove, got.Step, got.engine().Strength)
+			}
+		}
+	})
 }

@@ -379,12 +379,7 @@ func (p *painter) eraseAll(m *clientMsg) *protoError {
 // se.Mode must be set.
 func (p *painter) brushOf(m *clientMsg, se *painting.Edit) *protoError {
 	if m.Custom != nil {
-		cb, err := p.srv.messageCustom(m)
-		if err != nil {
-			return err
-		}
-		se.Custom = cb
-		return nil
+		return p.srv.messageCustom(m, se)
 	}
 	ranked, err := p.srv.rankedUnits(p.layer, *m.Concept)
 	if err != nil {

@@ -226,6 +226,9 @@ type clientCustom struct {
 	Mode  string `json:"mode"` // "add" or "remove"
 	Label string `json:"label"`
 	Color string `json:"color"`
+	// Brushes are its strength steps in each mode, shaped like hello's
+	// brushes of a concept.
+	Brushes server.HelloBrushes `json:"brushes"`
 }
 
 // customColor marks custom brushes and their edits: the colour app.js
@@ -410,7 +413,7 @@ func newView(d server.PageData, a *Assets, tokens *painting.TokenEncoder, embed 
 		if c.Remove {
 			mode = "remove"
 		}
-		cfg.Custom = &clientCustom{Layer: c.Layer, Units: c.Units, Mode: mode, Label: c.Label, Color: customColor}
+		cfg.Custom = &clientCustom{Layer: c.Layer, Units: c.Units, Mode: mode, Label: c.Label, Color: customColor, Brushes: c.Brushes}
 	}
 	v.Config = cfg
 	return v, nil

@@ -132,7 +132,7 @@ function main() {
       get connected() { return ctx.conn.ready(); },
       get id() { return session.id; },
       get edits() { return session.edits; },
-      get editList() { return session.editList.map((e) => ({ concept: e.concept, mode: e.mode, cells: e.cells })); },
+      get editList() { return session.editList.map((e) => ({ concept: e.concept, mode: e.mode, strength: e.strength, cells: e.cells })); },
     }),
   });
 

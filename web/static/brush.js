@@ -43,7 +43,8 @@ export function install(ctx) {
       color: cb ? cb.color : ctx.conceptColor(ui.concept),
       mode: ui.mode,
       units: cb ? undefined : ctx.effectiveUnits(),
-      ...(cb ? { custom: cb.wire } : ctx.brushFields(ui.mode === 'remove')),
+      // A custom brush has strength steps but no brush name of its own.
+      ...(cb ? { custom: cb.wire, strength: ctx.brushFields(ui.mode === 'remove').strength } : ctx.brushFields(ui.mode === 'remove')),
       radius: ui.radius,
       points,
       sent: 0,
@@ -320,7 +321,7 @@ export function install(ctx) {
 
   if (el.eraseAll) {
     el.eraseAll.addEventListener('click', () => {
-      const e = ui.custom ? { custom: ui.custom.wire } : { concept: ui.concept, units: ctx.effectiveUnits(), ...ctx.brushFields(true) };
+      const e = ui.custom ? { custom: ui.custom.wire, strength: ctx.brushFields(true).strength } : { concept: ui.concept, units: ctx.effectiveUnits(), ...ctx.brushFields(true) };
       if (!ctx.conn.send(eraseAllMessage(e))) ctx.setStatus('Not connected yet.', 'warn', false, 'conn');
     });
   }

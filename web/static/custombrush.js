@@ -18,6 +18,9 @@ export function install(app) {
     label: c.label,
     color: c.color,
     layer: c.layer,
+    // brushes: {add, remove}, each one brush with its strength steps, as
+    // hello lists a concept's (palette.js shows their steps).
+    brushes: c.brushes,
     wire: Object.freeze({ layer: c.layer, units: c.units.slice() }),
   });
 

@@ -2,7 +2,7 @@
 // "erase_all"): the one place that turns what the user paints into
 // messages. An edit is { concept, mode, units, brush, strength, radius },
 // or, painted with a custom brush (units picked in the unit editor),
-// { custom: {layer, units}, mode, radius }; fields left undefined (brush and
+// { custom: {layer, units}, mode, strength, radius }; fields left undefined (brush and
 // strength when the model has no brushes, concept and units of a custom
 // brush) are omitted by JSON.
 
@@ -19,6 +19,6 @@ export function strokeMessage(s, points) {
 // eraseAllMessage removes a concept everywhere with its erasing brush, or
 // a custom brush's units everywhere.
 export function eraseAllMessage(e) {
-  if (e.custom) return { t: 'erase_all', custom: e.custom };
+  if (e.custom) return { t: 'erase_all', custom: e.custom, strength: e.strength };
   return { t: 'erase_all', concept: e.concept, units: e.units, brush: e.brush, strength: e.strength };
 }

@@ -59,7 +59,6 @@ export function install(ctx) {
       b.disabled = n > cap;
     }
     syncSteps();
-    if (ui.custom && el.strengthOut) el.strengthOut.textContent = ui.custom.label;
   }
 
   function effectiveUnits() {
@@ -75,6 +74,7 @@ export function install(ctx) {
   const brushUI = { iou: false, step: '', steps: null, iouWrap: null, iouBox: null };
 
   function brushList(remove) {
+    if (ui.custom) return (ui.custom.brushes && (remove ? ui.custom.brushes.remove : ui.custom.brushes.add)) || [];
     const l = model.layers.get(session.layer);
     const b = l && l.brushes && l.brushes[ui.concept];
     return (b && (remove ? b.remove : b.add)) || [];
