@@ -5,7 +5,8 @@ import { editOf, eraseAllMessage, strokeMessage } from './edit.js';
 export function install(ctx) {
   const { cfg, proto, el, ui, model, session, paint, $, $$ } = ctx;
   // A touch stroke's first part waits this long, so a second finger that
-  // lands (to scroll or zoom the page) cancels it before anything is painted.
+  // lands (to scroll or zoom the page) cancels it before anything is painted
+  // (see touches below: the second finger's pointerdown cancels it).
   const TOUCH_GRACE_MS = 120;
 
   // Strokes drawn but not yet in the image on screen.
@@ -285,9 +286,28 @@ export function install(ctx) {
   }
 
 
+  // Fingers down on the picture. A second one means the page is being
+  // scrolled or zoomed: it cancels the stroke the first finger began, at
+  // once, so nothing is sent however late the browser's own pointercancel
+  // comes (under load the grace period can pass before it does). Fingers
+  // are forgotten wherever they lift, so a missed lift cannot block painting.
+  const touches = new Set();
+  const lift = (ev) => touches.delete(ev.pointerId);
+  window.addEventListener('pointerup', lift, true);
+  window.addEventListener('pointercancel', lift, true);
+
   el.overlay.addEventListener('pointerdown', (ev) => {
     if (ev.pointerType === 'mouse' && ev.button !== 0) return;
-    if (paint.activeDrag) return; // a second finger does not start a second stroke
+    if (ev.pointerType === 'touch') {
+      touches.add(ev.pointerId);
+      if (touches.size > 1) {
+        cancelDrag();
+        paint.hover = null;
+        ctx.drawOverlay();
+        return;
+      }
+    }
+    if (paint.activeDrag) return; // a pen or mouse during a stroke does not start another
     ev.preventDefault();
     paint.hover = toImage(ev);
     startDrag(ev);
