@@ -51,7 +51,8 @@ test-go: ort
 ## input (their committed seed corpora already run in test-go).
 FUZZTIME ?= 5s
 fuzz-smoke:
-	for t in FuzzDecodeState FuzzClientMessage FuzzClientAddr FuzzDecodeRefMask FuzzRefMaskJSON; do \
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeState$$' -fuzztime $(FUZZTIME) ./painting
+	for t in FuzzClientMessage FuzzClientAddr FuzzDecodeRefMask FuzzRefMaskJSON; do \
 		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./server; \
 	done
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEditSpec$$' -fuzztime $(FUZZTIME) ./cmd/ganpaint

@@ -1,6 +1,11 @@
 package server
 
-import "math"
+import (
+	"math"
+
+	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/painting"
+)
 
 // grid maps image pixels onto a layer's cells: pixel x lies in cell
 // x·cols/imageW, which for the usual power-of-two sizes is a block of
@@ -11,6 +16,11 @@ type grid struct {
 }
 
 func (g grid) cells() int { return g.cols * g.rows }
+
+// mask wraps a mask of the grid's cells for the engine.
+func (g grid) mask(alpha []float32) inference.Mask {
+	return inference.Mask{Width: g.cols, Height: g.rows, Alpha: alpha}
+}
 
 // paintPolyline marks (sets to 1) every cell of mask that contains a pixel
 // whose distance to the polyline pts is at most r. A single point paints a
@@ -23,7 +33,7 @@ func (g grid) cells() int { return g.cols * g.rows }
 // integer test, which keeps
 // the result identical to testing every pixel while costing O(rows) per
 // segment instead of O(area).
-func (g grid) paintPolyline(mask []float32, pts []Point, r int) {
+func (g grid) paintPolyline(mask []float32, pts []painting.Point, r int) {
 	if len(pts) == 1 {
 		g.paintSegment(mask, pts[0], pts[0], r)
 		return
@@ -33,7 +43,7 @@ func (g grid) paintPolyline(mask []float32, pts []Point, r int) {
 	}
 }
 
-func (g grid) paintSegment(mask []float32, a, b Point, r int) {
+func (g grid) paintSegment(mask []float32, a, b painting.Point, r int) {
 	x0 := max(0, min(a.X, b.X)-r)
 	x1 := min(g.imageW-1, max(a.X, b.X)+r)
 	y0 := max(0, min(a.Y, b.Y)-r)
@@ -94,7 +104,7 @@ func (g grid) allSet(mask []float32, x0, x1, y0, y1 int) bool {
 }
 
 // inCapsule is the exact test: distance² from (x,y) to segment ab ≤ r².
-func inCapsule(a, b Point, r, x, y int) bool {
+func inCapsule(a, b painting.Point, r, x, y int) bool {
 	dx, dy := int64(b.X-a.X), int64(b.Y-a.Y)
 	px, py := int64(x-a.X), int64(y-a.Y)
 	r2 := int64(r) * int64(r)
@@ -115,14 +125,14 @@ func inCapsule(a, b Point, r, x, y int) bool {
 // capsule holds what estimating the rows of one segment's brush region
 // needs, computed once per segment.
 type capsule struct {
-	a, b    Point
+	a, b    painting.Point
 	r       float64
 	dx, dy  float64
 	l, l2   float64
 	hasBody bool
 }
 
-func newCapsule(a, b Point, r int) capsule {
+func newCapsule(a, b painting.Point, r int) capsule {
 	dx, dy := float64(b.X-a.X), float64(b.Y-a.Y)
 	l := math.Hypot(dx, dy)
 	return capsule{a: a, b: b, r: float64(r), dx: dx, dy: dy, l: l, l2: l * l, hasBody: l > 0}
@@ -133,7 +143,7 @@ func newCapsule(a, b Point, r int) capsule {
 func (c capsule) row(y int) (lo, hi float64, ok bool) {
 	lo, hi = math.Inf(1), math.Inf(-1)
 	r := int(c.r)
-	disc := func(p Point) {
+	disc := func(p painting.Point) {
 		dy := y - p.Y
 		if rem := r*r - dy*dy; rem >= 0 {
 			w := math.Sqrt(float64(rem))

@@ -4,10 +4,12 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 // bruteMask tests every pixel against every segment.
-func bruteMask(g grid, pts []Point, r int) []float32 {
+func bruteMask(g grid, pts []painting.Point, r int) []float32 {
 	m := make([]float32, g.cells())
 	for y := 0; y < g.imageH; y++ {
 		for x := 0; x < g.imageW; x++ {
@@ -27,7 +29,7 @@ func bruteMask(g grid, pts []Point, r int) []float32 {
 }
 
 func TestInCapsule(t *testing.T) {
-	a, b := Point{10, 10}, Point{20, 10}
+	a, b := painting.Point{X: 10, Y: 10}, painting.Point{X: 20, Y: 10}
 	tests := []struct {
 		x, y int
 		r    int
@@ -58,9 +60,9 @@ func TestPaintPolylineMatchesBruteForce(t *testing.T) {
 	for gi, g := range grids {
 		for trial := 0; trial < 300; trial++ {
 			n := 1 + rng.IntN(5)
-			pts := make([]Point, n)
+			pts := make([]painting.Point, n)
 			for i := range pts {
-				pts[i] = Point{rng.IntN(g.imageW), rng.IntN(g.imageH)}
+				pts[i] = painting.Point{X: rng.IntN(g.imageW), Y: rng.IntN(g.imageH)}
 			}
 			// Axis-aligned and diagonal strokes make exact tangencies.
 			if trial%3 == 0 && n > 1 {
@@ -68,7 +70,7 @@ func TestPaintPolylineMatchesBruteForce(t *testing.T) {
 			}
 			if trial%5 == 0 && n > 1 {
 				d := min(g.imageW-1-pts[0].X, g.imageH-1-pts[0].Y)
-				pts[1] = Point{pts[0].X + d, pts[0].Y + d}
+				pts[1] = painting.Point{X: pts[0].X + d, Y: pts[0].Y + d}
 			}
 			r := 1 + rng.IntN(8)
 			got := make([]float32, g.cells())
@@ -86,7 +88,7 @@ func TestPaintPolylinePixelExact(t *testing.T) {
 	g := grid{imageW: 40, imageH: 40, cols: 40, rows: 40}
 	rng := rand.New(rand.NewPCG(3, 4))
 	for trial := 0; trial < 500; trial++ {
-		pts := []Point{{rng.IntN(40), rng.IntN(40)}, {rng.IntN(40), rng.IntN(40)}}
+		pts := []painting.Point{{X: rng.IntN(40), Y: rng.IntN(40)}, {X: rng.IntN(40), Y: rng.IntN(40)}}
 		r := 1 + rng.IntN(6)
 		got := make([]float32, g.cells())
 		g.paintPolyline(got, pts, r)
@@ -111,9 +113,9 @@ func BenchmarkPaintPolyline(b *testing.B) {
 		{"64x64-r3", grid{imageW: 256, imageH: 256, cols: 64, rows: 64}, 3},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			pts := make([]Point, 1024)
+			pts := make([]painting.Point, 1024)
 			for i := range pts {
-				pts[i] = Point{(i * 37) % 256, (i * 91) % 256}
+				pts[i] = painting.Point{X: (i * 37) % 256, Y: (i * 91) % 256}
 			}
 			mask := make([]float32, tc.g.cells())
 			for b.Loop() {

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 // brushConcepts is testConcepts plus brushes for tree at layer4: a recipe
@@ -118,8 +120,8 @@ func TestStrokeBrushes(t *testing.T) {
 				t.Fatal(err)
 			}
 			e := p.edits()[0]
-			if e.brush != c.brush || e.step != c.step || e.strength != c.strength || !slices.Equal(e.unitList, c.units) {
-				t.Fatalf("edit %q/%q strength %v units %v", e.brush, e.step, e.strength, e.unitList)
+			if e.Brush != c.brush || e.Step != c.step || e.strength != c.strength || !slices.Equal(e.unitList, c.units) {
+				t.Fatalf("edit %q/%q strength %v units %v", e.Brush, e.Step, e.strength, e.unitList)
 			}
 			ee := engineEdits(p.edits())[0]
 			if (ee.Weights != nil) != c.recipe || ee.Strength != c.strength {
@@ -155,11 +157,11 @@ func TestBrushesInShareTokensAndContinuations(t *testing.T) {
 		t.Fatal("a continued stroke changed its strength")
 	}
 	st := shareOf(s.info.Name, p.layer, p.id, p.edits(), false)
-	tok, err := EncodeState(st)
+	tok, err := painting.EncodeState(st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := DecodeState(tok)
+	back, err := painting.DecodeState(tok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +175,7 @@ func TestBrushesInShareTokensAndContinuations(t *testing.T) {
 	if !reflect.DeepEqual(engineEdits(q.edits()), engineEdits(p.edits())) {
 		t.Fatal("a share link paints other edits than the session")
 	}
-	if e := q.edits()[1]; e.brush != "tree-iou" || e.step != "medium" || !e.everywhere {
+	if e := q.edits()[1]; e.Brush != "tree-iou" || e.Step != "medium" || !e.Everywhere {
 		t.Fatalf("erase_all edit %+v", e)
 	}
 }
@@ -182,12 +184,12 @@ func TestBrushesInShareTokensAndContinuations(t *testing.T) {
 // strength 1, even for a concept whose default is now a recipe.
 func TestLegacyTokenKeepsItsMeaning(t *testing.T) {
 	s := brushServer(t)
-	tok, err := EncodeState(ShareState{Model: s.info.Name, Layer: "layer4", ID: 5,
-		Edits: []ShareEdit{{Concept: "tree", Units: 3, Radius: 2, Points: []Point{{9, 9}}}}})
+	tok, err := painting.EncodeState(painting.State{Model: s.info.Name, Layer: "layer4", ID: 5,
+		Edits: []painting.Edit{{Concept: "tree", Units: 3, Radius: 2, Points: []painting.Point{{X: 9, Y: 9}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := DecodeState(tok)
+	st, err := painting.DecodeState(tok)
 	if err != nil {
 		t.Fatal(err)
 	}

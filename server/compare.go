@@ -73,10 +73,10 @@ func (s *Server) handleCompare(w http.ResponseWriter, r *http.Request) error {
 		return httpErr(http.StatusBadRequest, "%s", bad.Message)
 	}
 	edits := p.edits()
-	if len(edits) == 0 || !edits[len(edits)-1].remove {
+	if len(edits) == 0 || !edits[len(edits)-1].Removes() {
 		return httpErr(http.StatusConflict, "the last edit is not a removal: remove something (a stroke in Remove mode, or Remove everywhere) to compare")
 	}
-	if last := edits[len(edits)-1]; last.custom != nil && last.everywhere {
+	if last := edits[len(edits)-1]; last.Custom != nil && last.Everywhere {
 		// "Everywhere" is where the segmenter sees the concept; a custom
 		// brush has none.
 		return httpErr(http.StatusConflict, "a custom brush removed everywhere has no concept to find: remove with a stroke to compare")
@@ -118,12 +118,12 @@ func (s *Server) compareState(ctx context.Context, p *painter) (*CompareResult, 
 	}
 	ganMS := msSince(start)
 
-	res := &CompareResult{ID: p.id, Layer: p.layer.info.Name, Concept: last.label(), Scope: compare.ScopeStroke}
+	res := &CompareResult{ID: p.id, Layer: p.layer.info.Name, Concept: last.Label(), Scope: compare.ScopeStroke}
 	var mask *image.Gray
-	if last.everywhere {
+	if last.Everywhere {
 		res.Scope = compare.ScopeEverywhere
 		start := time.Now()
-		if mask, err = s.comparer.ConceptMask(ctx, before, last.concept); err != nil {
+		if mask, err = s.comparer.ConceptMask(ctx, before, last.Concept); err != nil {
 			return nil, err
 		}
 		res.MaskMS = msSince(start)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ganpaint-go/ganpaint/compare"
 	"github.com/ganpaint-go/ganpaint/inpaint"
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 // fakeComparer is a Comparer of function fields.
@@ -129,9 +130,9 @@ func TestCompareStroke(t *testing.T) {
 
 	// An add stroke, then a remove stroke over the cell (1, 1) of the 8×8 grid
 	// (pixels 8..15 of the 64×64 image).
-	tok, _ := EncodeState(ShareState{Model: "fake64", Layer: "layer4", ID: 9, Edits: []ShareEdit{
-		{Concept: "sky", Units: 2, Radius: 3, Points: []Point{{40, 40}}},
-		{Concept: "tree", Remove: true, Units: 3, Radius: 1, Points: []Point{{12, 12}}},
+	tok, _ := painting.EncodeState(painting.State{Model: "fake64", Layer: "layer4", ID: 9, Edits: []painting.Edit{
+		{Concept: "sky", Units: 2, Radius: 3, Points: []painting.Point{{X: 40, Y: 40}}},
+		{Concept: "tree", Mode: painting.Remove, Units: 3, Radius: 1, Points: []painting.Point{{X: 12, Y: 12}}},
 	}})
 	code, res, e, _ := getCompare(t, ts.URL, tok)
 	if code != http.StatusOK {
@@ -156,8 +157,8 @@ func TestCompareStroke(t *testing.T) {
 	}
 	// "Before" is the image with every edit but the last: the sky stroke is
 	// there, the removal is not; /render.png of that state is the oracle.
-	first, _ := EncodeState(ShareState{Model: "fake64", Layer: "layer4", ID: 9, Edits: []ShareEdit{
-		{Concept: "sky", Units: 2, Radius: 3, Points: []Point{{40, 40}}}}})
+	first, _ := painting.EncodeState(painting.State{Model: "fake64", Layer: "layer4", ID: 9, Edits: []painting.Edit{
+		{Concept: "sky", Units: 2, Radius: 3, Points: []painting.Point{{X: 40, Y: 40}}}}})
 	resp, body := httpGet(t, ts.URL+"/render.png?state="+url.QueryEscape(first), nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("render.png: %d", resp.StatusCode)
@@ -223,8 +224,8 @@ func TestCompareEverywhere(t *testing.T) {
 	srv, _ := New(Config{Logger: quietLogger()}, deps)
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	tok, _ := EncodeState(ShareState{Model: "fake64", Layer: "layer4", ID: 2, Edits: []ShareEdit{
-		{Concept: "door", Remove: true, Everywhere: true, Units: 2},
+	tok, _ := painting.EncodeState(painting.State{Model: "fake64", Layer: "layer4", ID: 2, Edits: []painting.Edit{
+		{Concept: "door", Mode: painting.Remove, Everywhere: true, Units: 2},
 	}})
 	code, res, e, _ := getCompare(t, ts.URL, tok)
 	if code != http.StatusOK {
@@ -245,8 +246,8 @@ func TestCompareRejects(t *testing.T) {
 	noCmp, _ := New(Config{Logger: quietLogger()}, deps)
 	ts0 := httptest.NewServer(noCmp.Handler())
 	defer ts0.Close()
-	removal, _ := EncodeState(ShareState{Model: "fake64", Layer: "layer4", ID: 2, Edits: []ShareEdit{
-		{Concept: "door", Remove: true, Everywhere: true, Units: 2}}})
+	removal, _ := painting.EncodeState(painting.State{Model: "fake64", Layer: "layer4", ID: 2, Edits: []painting.Edit{
+		{Concept: "door", Mode: painting.Remove, Everywhere: true, Units: 2}}})
 	if code, _, e, _ := getCompare(t, ts0.URL, removal); code != http.StatusNotFound || e["error"] == "" {
 		t.Errorf("without a Comparer: %d %v", code, e)
 	}
@@ -268,9 +269,9 @@ func TestCompareRejects(t *testing.T) {
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 
-	add, _ := EncodeState(ShareState{Model: "fake64", Layer: "layer4", ID: 2, Edits: []ShareEdit{
-		{Concept: "sky", Units: 2, Radius: 3, Points: []Point{{40, 40}}}}})
-	empty, _ := EncodeState(ShareState{Model: "fake64", Layer: "layer4", ID: 2})
+	add, _ := painting.EncodeState(painting.State{Model: "fake64", Layer: "layer4", ID: 2, Edits: []painting.Edit{
+		{Concept: "sky", Units: 2, Radius: 3, Points: []painting.Point{{X: 40, Y: 40}}}}})
+	empty, _ := painting.EncodeState(painting.State{Model: "fake64", Layer: "layer4", ID: 2})
 	for _, c := range []struct {
 		name, tok string
 		code      int
@@ -325,8 +326,8 @@ func TestCompareWithPlantedModel(t *testing.T) {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	tok, _ := EncodeState(ShareState{Model: "planted", Layer: "layer2", ID: 4, Edits: []ShareEdit{
-		{Concept: "tree", Remove: true, Everywhere: true, Units: 1}}})
+	tok, _ := painting.EncodeState(painting.State{Model: "planted", Layer: "layer2", ID: 4, Edits: []painting.Edit{
+		{Concept: "tree", Mode: painting.Remove, Everywhere: true, Units: 1}}})
 	code, res, e, _ := getCompare(t, ts.URL, tok)
 	if code != http.StatusOK {
 		t.Fatalf("status %d: %v", code, e)

@@ -7,6 +7,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/ganpaint-go/ganpaint/efficacy"
+	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 // Custom brushes: units chosen by hand in the unit editor, painted like a
@@ -36,15 +40,23 @@ type PageCustom struct {
 	Units  []int // increasing
 	Remove bool  // the mode the editor chose; the painter's toggle can change it
 	Label  string
+	// Brushes is the brush in each mode with its strength steps, as hello
+	// lists a concept's brushes, so the painter's step buttons serve it too.
+	Brushes HelloBrushes
 }
 
-// customLabel names a custom brush in the palette and the edit list.
-func customLabel(cb *CustomBrush) string {
-	n := "units"
-	if len(cb.Units) == 1 {
-		n = "unit"
+// customBrushes describes a custom brush in each mode like a concept's
+// brushes in hello: one brush, named by its label, with its steps.
+func customBrushes(cb *painting.CustomBrush) HelloBrushes {
+	one := func(remove bool) []HelloBrush {
+		steps, def := customSteps(remove)
+		hb := HelloBrush{Name: cb.Label(), Kind: "custom", Layer: cb.Layer, Default: def}
+		for _, st := range steps {
+			hb.Steps = append(hb.Steps, HelloStep{Name: st.Name, Strength: st.Strength})
+		}
+		return []HelloBrush{hb}
 	}
-	return fmt.Sprintf("custom: %d %s @ %s", len(cb.Units), n, cb.Layer)
+	return HelloBrushes{Add: one(false), Remove: one(true)}
 }
 
 // pageCustom reads a custom brush from the painter page's query. It returns
@@ -85,14 +97,14 @@ func (s *Server) pageCustom(q url.Values) (*PageCustom, string) {
 	if err != nil {
 		return fail(err.Message)
 	}
-	return &PageCustom{Layer: cb.Layer, Units: cb.Units, Remove: remove, Label: customLabel(cb)}, ""
+	return &PageCustom{Layer: cb.Layer, Units: cb.Units, Remove: remove, Label: cb.Label(), Brushes: customBrushes(cb)}, ""
 }
 
 // customBrush validates a custom brush from a client (the page address or a
 // stroke message): a paintable layer and 1..MaxUnits distinct units within
 // its channels. The units come back sorted, so one set of units has one
 // share token.
-func (s *Server) customBrush(layer string, units []float64) (*CustomBrush, *protoError) {
+func (s *Server) customBrush(layer string, units []float64) (*painting.CustomBrush, *protoError) {
 	l, ok := s.layers[layer]
 	if !ok {
 		return nil, perr(codeUnknownLayer, "layer %q cannot be painted (layers: %s)", truncate(layer, 32), strings.Join(s.layerNames(), ", "))
@@ -103,7 +115,7 @@ func (s *Server) customBrush(layer string, units []float64) (*CustomBrush, *prot
 	if len(units) > s.cfg.MaxUnits {
 		return nil, perr(codeTooBig, "%d units, at most %d in one brush", len(units), s.cfg.MaxUnits)
 	}
-	cb := &CustomBrush{Layer: layer, Units: make([]int, len(units))}
+	cb := &painting.CustomBrush{Layer: layer, Units: make([]int, len(units))}
 	for i, v := range units {
 		if v != math.Trunc(v) || v < 0 || v >= float64(l.info.Channels) {
 			return nil, perr(codeOutOfRange, "unit %v is not in 0..%d of %s", v, l.info.Channels-1, layer)
@@ -134,23 +146,59 @@ type customMsg struct {
 	Units []float64 `json:"units"`
 }
 
-// messageCustom validates a message's custom brush; a custom brush has no
-// concept, brush or strength of its own.
-func (s *Server) messageCustom(m *clientMsg) (*CustomBrush, *protoError) {
-	if m.Concept != nil || m.Brush != nil || m.Strength != nil {
-		return nil, perr(codeBadMessage, "a custom brush has no concept, brush or strength")
+// customSteps are a custom brush's strength steps and its default one: the
+// uncalibrated steps of an IoU-ranked brush (efficacy.DefaultSteps), since a
+// custom brush, like the IoU ranking, switches its units on at their level
+// or off. The default is strength 1, what a custom brush did before it had
+// steps, and what its share tokens without a step still mean.
+func customSteps(remove bool) ([]efficacy.Step, string) {
+	return efficacy.DefaultSteps(inference.ModeAdd, remove), efficacy.DefaultStep(inference.ModeAdd, remove)
+}
+
+// customStrength is the strength of a custom brush's step ("" = strength 1).
+func customStrength(remove bool, step string) (float32, *protoError) {
+	if step == "" {
+		return 1, nil
+	}
+	steps, _ := customSteps(remove)
+	for _, st := range steps {
+		if st.Name == step {
+			return st.Strength, nil
+		}
+	}
+	return 0, perr(codeUnknownBrush, "a custom brush has no strength %q (low, medium or high)", truncate(step, 16))
+}
+
+// messageCustom validates a message's custom brush and fills in its step
+// (the message's strength, or the default one, so a share token records
+// it); a custom brush has no concept or brush of its own.
+func (s *Server) messageCustom(m *clientMsg, se *painting.Edit) *protoError {
+	if m.Concept != nil || m.Brush != nil {
+		return perr(codeBadMessage, "a custom brush has no concept or brush")
+	}
+	_, se.Step = customSteps(se.Removes())
+	if m.Strength != nil {
+		if _, err := customStrength(se.Removes(), *m.Strength); err != nil {
+			return err
+		}
+		se.Step = *m.Strength
 	}
 	if m.Custom.Layer == nil {
-		return nil, perr(codeBadMessage, "custom brush needs layer and units")
+		return perr(codeBadMessage, "custom brush needs layer and units")
 	}
-	return s.customBrush(*m.Custom.Layer, m.Custom.Units)
+	cb, err := s.customBrush(*m.Custom.Layer, m.Custom.Units)
+	se.Custom = cb
+	return err
 }
 
 // checkCustomEdit is checkEdit for an edit of a custom brush at session
 // layer l.
-func (s *Server) checkCustomEdit(l *layerEnv, se ShareEdit) *protoError {
-	if se.Concept != "" || se.Brush != "" || se.Step != "" || se.Units != 0 {
-		return perr(codeBadMessage, "a custom brush has no concept, brush or strength")
+func (s *Server) checkCustomEdit(l *layerEnv, se painting.Edit) *protoError {
+	if se.Concept != "" || se.Brush != "" || se.Units != 0 {
+		return perr(codeBadMessage, "a custom brush has no concept or brush")
+	}
+	if _, err := customStrength(se.Removes(), se.Step); err != nil {
+		return err
 	}
 	units := make([]float64, len(se.Custom.Units))
 	for i, u := range se.Custom.Units {
@@ -171,39 +219,21 @@ func (s *Server) checkCustomEdit(l *layerEnv, se ShareEdit) *protoError {
 }
 
 // newCustomEdit is newEdit for a custom brush: its units, on at their
-// level or off, at strength 1, painted at the brush's layer.
-func (s *Server) newCustomEdit(l *layerEnv, se ShareEdit) (*edit, *protoError) {
+// level or off, at its step's strength, painted at the brush's layer.
+func (s *Server) newCustomEdit(l *layerEnv, se painting.Edit) (*edit, *protoError) {
 	if err := s.checkCustomEdit(l, se); err != nil {
 		return nil, err
 	}
 	env := s.layers[se.Custom.Layer]
-	cb := &CustomBrush{Layer: se.Custom.Layer, Units: slices.Clone(se.Custom.Units)}
+	strength, _ := customStrength(se.Removes(), se.Step)
+	se.Custom = &painting.CustomBrush{Layer: se.Custom.Layer, Units: slices.Clone(se.Custom.Units)}
 	e := &edit{
-		remove:     se.Remove,
-		everywhere: se.Everywhere,
-		units:      len(cb.Units),
-		unitList:   cb.Units,
-		custom:     cb,
-		mask:       make([]float32, env.grid.cells()),
-		strength:   1,
-		env:        env,
+		Edit:     se,
+		unitList: se.Custom.Units,
+		mask:     make([]float32, env.grid.cells()),
+		strength: strength,
+		env:      env,
 	}
-	e.paint(se)
+	e.paint()
 	return e, nil
-}
-
-// label is how an edit is named in edit lists and link previews.
-func (e *edit) label() string {
-	if e.custom != nil {
-		return customLabel(e.custom)
-	}
-	return e.concept
-}
-
-// sameBrush is whether a continued stroke keeps its brush.
-func (e *edit) sameCustom(cb *CustomBrush) bool {
-	if e.custom == nil || cb == nil {
-		return e.custom == nil && cb == nil
-	}
-	return e.custom.Layer == cb.Layer && slices.Equal(e.custom.Units, cb.Units)
 }

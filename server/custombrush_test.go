@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/ganpaint-go/ganpaint/painting"
 	"image"
 	"net/http"
 	"net/http/httptest"
@@ -58,6 +59,16 @@ func TestPainterPageCustomBrush(t *testing.T) {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
 			d := pageData(t, rec.Body.Bytes())
+			if tc.want != nil {
+				// Its steps in each mode: the IoU brushes' uncalibrated ones,
+				// the default at strength 1.
+				want := *tc.want
+				want.Brushes = HelloBrushes{Add: []HelloBrush{{Name: want.Label, Kind: "custom", Layer: want.Layer, Default: "medium",
+					Steps: []HelloStep{{Name: "low", Strength: 0.5}, {Name: "medium", Strength: 1}, {Name: "high", Strength: 2}}}},
+					Remove: []HelloBrush{{Name: want.Label, Kind: "custom", Layer: want.Layer, Default: "high",
+						Steps: []HelloStep{{Name: "low", Strength: 0.5}, {Name: "medium", Strength: 0.75}, {Name: "high", Strength: 1}}}}}
+				tc.want = &want
+			}
 			if !reflect.DeepEqual(d.Custom, tc.want) {
 				t.Errorf("Custom = %+v, want %+v", d.Custom, tc.want)
 			}
@@ -116,7 +127,7 @@ func TestCustomBrushPaintsAndShares(t *testing.T) {
 	if bytes.Equal(painted.image, plain.image) {
 		t.Fatal("the custom stroke did not change the image")
 	}
-	if last := rendered(); len(last) != 1 || !slices.Equal(last[0].Units, []int{2, 9, 30}) || last[0].Remove || last[0].Layer != "layer4" || last[0].Strength != 1 {
+	if last := rendered(); len(last) != 1 || !slices.Equal(last[0].Units, []int{2, 9, 30}) || last[0].Removes() || last[0].Layer != "layer4" || last[0].Strength != 1 {
 		t.Fatalf("engine edits %+v", last)
 	}
 	list := st["edit_list"].([]any)
@@ -125,17 +136,17 @@ func TestCustomBrushPaintsAndShares(t *testing.T) {
 	}
 	seq = c.sendSeq(map[string]any{"t": "erase_all", "custom": map[string]any{"layer": "layer4", "units": []int{1}}})
 	erased, st := c.frameSeq(seq)
-	if last := rendered(); len(last) != 2 || !last[1].Remove || !slices.Equal(last[1].Units, []int{1}) {
+	if last := rendered(); len(last) != 2 || !last[1].Removes() || !slices.Equal(last[1].Units, []int{1}) {
 		t.Errorf("engine edits after erase_all %+v", last)
 	}
 
 	tok := st["state"].(string)
-	dec, err := DecodeState(tok)
+	dec, err := painting.DecodeState(tok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (&CustomBrush{Layer: "layer4", Units: []int{2, 9, 30}}); len(dec.Edits) != 2 || !reflect.DeepEqual(dec.Edits[0].Custom, want) ||
-		!dec.Edits[1].Everywhere || !dec.Edits[1].Remove {
+	if want := (&painting.CustomBrush{Layer: "layer4", Units: []int{2, 9, 30}}); len(dec.Edits) != 2 || !reflect.DeepEqual(dec.Edits[0].Custom, want) ||
+		!dec.Edits[1].Everywhere || !dec.Edits[1].Removes() {
 		t.Fatalf("token holds %+v", dec)
 	}
 	resp, body := httpGet(t, "http://"+addr+"/render.png?state="+url.QueryEscape(tok), nil)
@@ -144,7 +155,7 @@ func TestCustomBrushPaintsAndShares(t *testing.T) {
 	}
 	// The painter page opened from that link describes the custom edits.
 	resp, body = httpGet(t, "http://"+addr+"/?state="+url.QueryEscape(tok), nil)
-	if d := pageData(t, body); resp.StatusCode != 200 || d.Painting == nil || d.Painting.Edits[0].Concept != "custom: 3 units @ layer4" {
+	if d := pageData(t, body); resp.StatusCode != 200 || d.Painting == nil || d.Painting.Edits[0].Label() != "custom: 3 units @ layer4" {
 		t.Errorf("page data %+v", d.Painting)
 	}
 }
@@ -156,7 +167,7 @@ func TestCustomBrushMessageErrors(t *testing.T) {
 	withConcept := customStroke("layer4", []int{1}, "add", 2, [2]float64{1, 1})
 	withConcept["concept"] = "tree"
 	withStrength := customStroke("layer4", []int{1}, "add", 2, [2]float64{1, 1})
-	withStrength["strength"] = "high"
+	withStrength["strength"] = "max"
 	noLayer := customStroke("layer4", []int{1}, "add", 2, [2]float64{1, 1})
 	noLayer["custom"] = map[string]any{"units": []int{1}}
 	for _, tc := range []struct {
@@ -171,7 +182,7 @@ func TestCustomBrushMessageErrors(t *testing.T) {
 		{"too many units", customStroke("layer4", []int{1, 2, 3, 4, 5}, "add", 2, [2]float64{1, 1}), codeTooBig, "at most 4"},
 		{"repeated unit", customStroke("layer4", []int{3, 3}, "add", 2, [2]float64{1, 1}), codeBadMessage, "listed twice"},
 		{"with a concept", withConcept, codeBadMessage, "no concept"},
-		{"with a strength", withStrength, codeBadMessage, "no concept, brush or strength"},
+		{"with an unknown strength", withStrength, codeUnknownBrush, "no strength \"max\""},
 		{"no layer", noLayer, codeBadMessage, "needs layer and units"},
 		{"bad mode", customStroke("layer4", []int{1}, "paint", 2, [2]float64{1, 1}), codeBadMessage, "mode"},
 		{"no points", customStroke("layer4", []int{1}, "add", 2), codeBadMessage, "no points"},
@@ -237,7 +248,7 @@ func TestCustomBrushMessageErrors(t *testing.T) {
 		if _, err := applyRaw(p, `{"t":"stroke","seq":4,"stroke":7,"mode":"add","units":2,"radius":2,"points":[[20,9]],"concept":"tree"}`); err == nil {
 			t.Error("a continued custom stroke became a concept stroke")
 		}
-		if len(p.edits()) != 1 || len(p.edits()[0].points) != 2 {
+		if len(p.edits()) != 1 || len(p.edits()[0].Points) != 2 {
 			t.Errorf("%d edits", len(p.edits()))
 		}
 	})
@@ -247,25 +258,25 @@ func TestCustomBrushMessageErrors(t *testing.T) {
 // the model like live ones.
 func TestCustomShareTokenChecks(t *testing.T) {
 	s := testServer(t, Config{MaxUnits: 4})
-	stroke := func(cb *CustomBrush) ShareEdit {
-		return ShareEdit{Custom: cb, Radius: 2, Points: []Point{{3, 3}}}
+	stroke := func(cb *painting.CustomBrush) painting.Edit {
+		return painting.Edit{Custom: cb, Radius: 2, Points: []painting.Point{{X: 3, Y: 3}}}
 	}
 	for _, tc := range []struct {
 		name  string
 		layer string
-		edit  ShareEdit
+		edit  painting.Edit
 		ok    bool
 	}{
-		{"good", "layer4", stroke(&CustomBrush{Layer: "layer4", Units: []int{0, 31}}), true},
-		{"later layer", "layer2", stroke(&CustomBrush{Layer: "layer4", Units: []int{5}}), true},
-		{"earlier layer", "layer4", stroke(&CustomBrush{Layer: "layer2", Units: []int{5}}), false},
-		{"unknown layer", "layer4", stroke(&CustomBrush{Layer: "layer1", Units: []int{5}}), false},
-		{"unit out of range", "layer4", stroke(&CustomBrush{Layer: "layer4", Units: []int{32}}), false},
-		{"too many units", "layer4", stroke(&CustomBrush{Layer: "layer4", Units: []int{1, 2, 3, 4, 5}}), false},
-		{"add everywhere", "layer4", ShareEdit{Custom: &CustomBrush{Layer: "layer4", Units: []int{1}}, Everywhere: true}, false},
+		{"good", "layer4", stroke(&painting.CustomBrush{Layer: "layer4", Units: []int{0, 31}}), true},
+		{"later layer", "layer2", stroke(&painting.CustomBrush{Layer: "layer4", Units: []int{5}}), true},
+		{"earlier layer", "layer4", stroke(&painting.CustomBrush{Layer: "layer2", Units: []int{5}}), false},
+		{"unknown layer", "layer4", stroke(&painting.CustomBrush{Layer: "layer1", Units: []int{5}}), false},
+		{"unit out of range", "layer4", stroke(&painting.CustomBrush{Layer: "layer4", Units: []int{32}}), false},
+		{"too many units", "layer4", stroke(&painting.CustomBrush{Layer: "layer4", Units: []int{1, 2, 3, 4, 5}}), false},
+		{"add everywhere", "layer4", painting.Edit{Custom: &painting.CustomBrush{Layer: "layer4", Units: []int{1}}, Everywhere: true}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tok, err := EncodeState(ShareState{Model: "fake64", Layer: tc.layer, ID: 5, Edits: []ShareEdit{tc.edit}})
+			tok, err := painting.EncodeState(painting.State{Model: "fake64", Layer: tc.layer, ID: 5, Edits: []painting.Edit{tc.edit}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -278,4 +289,78 @@ func TestCustomShareTokenChecks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCustomBrushSteps: a custom brush paints at the IoU brushes'
+// uncalibrated steps (low, medium, high); a message without a strength gets
+// the default step, strength 1 as before steps existed, and the step goes
+// into the edit list and the share token, whose edits render the same
+// strength. A token without a step (made before custom brushes had steps)
+// still paints at strength 1.
+func TestCustomBrushSteps(t *testing.T) {
+	s := testServer(t, Config{})
+	for _, tc := range []struct {
+		name, mode, strength string // strength "" = none in the message
+		step                 string
+		want                 float32
+	}{
+		{"add default", "add", "", "medium", 1},
+		{"add low", "add", "low", "low", 0.5},
+		{"add medium", "add", "medium", "medium", 1},
+		{"add high", "add", "high", "high", 2},
+		{"remove default", "remove", "", "high", 1},
+		{"remove low", "remove", "low", "low", 0.5},
+		{"remove medium", "remove", "medium", "medium", 0.75},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := customStroke("layer4", []int{3, 1}, tc.mode, 2, [2]float64{4, 4})
+			msg["seq"] = 1
+			if tc.strength != "" {
+				msg["strength"] = tc.strength
+			}
+			raw, err := json.Marshal(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := s.defaultPainter()
+			if _, err := applyRaw(p, string(raw)); err != nil {
+				t.Fatal(err)
+			}
+			e := p.edits()[0]
+			if e.Step != tc.step || e.engine().Strength != tc.want || e.Summary().Strength != tc.step {
+				t.Fatalf("step %q strength %v (summary %q), want %q at %v", e.Step, e.engine().Strength, e.Summary().Strength, tc.step, tc.want)
+			}
+			st := shareOf(s.info.Name, p.layer, p.id, p.edits(), false)
+			tok, err := painting.EncodeState(st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, perr := s.decodeShare(tok)
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			if got := q.edits()[0]; got.Step != tc.step || got.engine().Strength != tc.want {
+				t.Errorf("from the token: step %q strength %v", got.Step, got.engine().Strength)
+			}
+		})
+	}
+	t.Run("token without a step", func(t *testing.T) {
+		for _, remove := range []bool{false, true} {
+			e := painting.Edit{Custom: &painting.CustomBrush{Layer: "layer4", Units: []int{2}}, Radius: 2, Points: []painting.Point{{X: 3, Y: 3}}}
+			if remove {
+				e.Mode = painting.Remove
+			}
+			tok, err := painting.EncodeState(painting.State{Model: s.info.Name, Layer: "layer4", ID: 5, Edits: []painting.Edit{e}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, perr := s.decodeShare(tok)
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			if got := p.edits()[0]; got.Step != "" || got.engine().Strength != 1 {
+				t.Errorf("remove %v: step %q strength %v, want strength 1", remove, got.Step, got.engine().Strength)
+			}
+		}
+	})
 }

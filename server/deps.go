@@ -6,6 +6,9 @@ import (
 	"image"
 	"io"
 	"net/http"
+
+	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 // ErrBusy is what an Engine returns (possibly wrapped) when it cannot take
@@ -41,29 +44,22 @@ type Features interface {
 	SizeBytes() int
 }
 
-// Edit is one intervention, already resolved to units and a layer-grid mask.
+// Edit is one intervention as the engine applies it: inference's edit,
+// already resolved to units, mode (add, remove, or a recipe's blend),
+// strength (0 means 1) and a mask with one alpha per cell of Layer's grid (each 0 or
+// 1; masks are shared between renders and must not be modified), and the
+// layer it applies at. The session makes them in one place (edit.engine),
+// from the painter's painting.Edit.
 type Edit struct {
-	// Units are the generator units to switch, best ranked first.
-	Units []int
-	// Remove switches the units off (value 0); otherwise they are switched on
-	// at their per-unit level.
-	Remove bool
-	// Mask has one alpha per cell of the layer grid, row-major
-	// (len = layer width × height), each 0 or 1. Masks are shared between
-	// renders and must not be modified.
-	Mask []float32
+	inference.Edit
 	// Layer is the layer the edit applies at ("" = the features' layer; a
-	// later layer for brushes trained there). Mask is on that layer's grid.
-	// Edits apply layer by layer in generator order, in list order within
-	// a layer.
+	// later layer for brushes trained there). Edits apply layer by layer in
+	// generator order, in list order within a layer.
 	Layer string
-	// Strength is the brush's step strength (docs/engine.md); 0 means 1.
-	Strength float32
-	// Weights and Values, one per unit, make the edit a learned recipe:
-	// unit Units[i] moves towards Values[i] with weight Weights[i]
-	// (inference.ModeBlend) instead of to its level or 0.
-	Weights, Values []float32
 }
+
+// Removes is whether the edit switches its units off.
+func (e Edit) Removes() bool { return e.Mode == inference.ModeRemove }
 
 // Engine is what the painter needs from the generator. Implementations must
 // be safe for concurrent use and return ErrBusy (wrapped is fine) when
@@ -148,14 +144,7 @@ type PageData struct {
 type Painting struct {
 	ID    int64
 	Layer string
-	Edits []PaintedEdit
-}
-
-// PaintedEdit is one edit of a Painting.
-type PaintedEdit struct {
-	Concept    string
-	Remove     bool
-	Everywhere bool
+	Edits []painting.Edit
 }
 
 // Pages renders the HTML pages; the web package implements it.

@@ -94,11 +94,11 @@ func detRender(info ModelInfo, f fakeFeatures, edits []Edit) (*image.RGBA, error
 		}
 	}
 	for _, e := range edits {
-		if len(e.Mask) != li.Width*li.Height {
+		if len(e.Mask.Alpha) != li.Width*li.Height {
 			return nil, errors.New("fake: mask size")
 		}
 		c := color.RGBA{0, 0, 0, 255}
-		if !e.Remove {
+		if !e.Removes() {
 			sum := 0
 			for _, u := range e.Units {
 				sum += u*7 + 1
@@ -107,7 +107,7 @@ func detRender(info ModelInfo, f fakeFeatures, edits []Edit) (*image.RGBA, error
 		}
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {
-				if e.Mask[(y*li.Height/h)*li.Width+x*li.Width/w] > 0 {
+				if e.Mask.Alpha[(y*li.Height/h)*li.Width+x*li.Width/w] > 0 {
 					img.SetRGBA(x, y, c)
 				}
 			}

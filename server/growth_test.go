@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ganpaint-go/ganpaint/dissection"
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 func getGrowth(t *testing.T, base, query string) (int, GrowthMap, map[string]string) {
@@ -42,7 +43,7 @@ func TestMeasureGrowthPlanted(t *testing.T) {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	tok, _ := EncodeState(ShareState{Model: "planted", Layer: "layer2", ID: 11})
+	tok, _ := painting.EncodeState(painting.State{Model: "planted", Layer: "layer2", ID: 11})
 	code, gm, e := getGrowth(t, ts.URL, "image=1&concept=tree&state="+url.QueryEscape(tok))
 	if code != http.StatusOK {
 		t.Fatalf("status %d: %v", code, e)
@@ -158,8 +159,8 @@ func TestGrowthEndpointWiring(t *testing.T) {
 	srv, _ := New(Config{Logger: quietLogger(), MaxUnits: 12}, deps)
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	tok, _ := EncodeState(ShareState{Model: "fake64", Layer: "layer4", ID: 3, Repair: true, Edits: []ShareEdit{
-		{Concept: "sky", Units: 2, Radius: 2, Points: []Point{{5, 5}}}}})
+	tok, _ := painting.EncodeState(painting.State{Model: "fake64", Layer: "layer4", ID: 3, Repair: true, Edits: []painting.Edit{
+		{Concept: "sky", Units: 2, Radius: 2, Points: []painting.Point{{X: 5, Y: 5}}}}})
 	if code, gm, e := getGrowth(t, ts.URL, "concept=tree&state="+url.QueryEscape(tok)); code != 200 || gm.Source != "dissection" {
 		t.Fatalf("dissection map: %d %v", code, e)
 	}
@@ -167,7 +168,7 @@ func TestGrowthEndpointWiring(t *testing.T) {
 	if code != 200 || gm.Source != "image" || gm.MS <= 0 {
 		t.Fatalf("image map: %d %+v %v", code, gm, e)
 	}
-	if len(got.edits) != 2 || !got.edits[0].Remove || got.edits[0].Units[0] != 5 || got.edits[1].Units[0] != 20 {
+	if len(got.edits) != 2 || !got.edits[0].Removes() || got.edits[0].Units[0] != 5 || got.edits[1].Units[0] != 20 {
 		t.Errorf("edits %+v: want the repair, then the sky stroke", got.edits)
 	}
 	// layer4's tree ranking has 20 units; the server's MaxUnits is 12.

@@ -2,6 +2,8 @@ package server
 
 import (
 	"encoding/hex"
+
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 // open makes the state of a share token current, as one undo step, so a
@@ -39,14 +41,7 @@ func (p *painter) deleteEdit(m *clientMsg) *protoError {
 // editSummary is one entry of a state message's edit_list: what a client
 // needs to list an edit and outline the layer-grid cells it changes.
 type editSummary struct {
-	Concept    string `json:"concept"`
-	Mode       string `json:"mode"`
-	Units      int    `json:"units"`
-	Everywhere bool   `json:"everywhere,omitempty"`
-	// Brush and Strength name the edit's brush and step (absent for edits
-	// of the IoU ranking at strength 1 from links made before brushes).
-	Brush    string `json:"brush,omitempty"`
-	Strength string `json:"strength,omitempty"`
+	painting.Summary
 	// Cells is the edit's mask as hex digits, four cells per digit in
 	// row-major order, the first cell of each four in the digit's highest
 	// bit (docs/protocol.md).
@@ -58,11 +53,7 @@ type editSummary struct {
 func summarize(edits []*edit, g grid) []editSummary {
 	out := make([]editSummary, len(edits))
 	for i, e := range edits {
-		mode := "add"
-		if e.remove {
-			mode = "remove"
-		}
-		out[i] = editSummary{Concept: e.label(), Mode: mode, Units: e.units, Everywhere: e.everywhere, Brush: e.brush, Strength: e.step,
+		out[i] = editSummary{Summary: e.Summary(),
 			Cells: cellHex(onGrid(e.mask, e.env.grid, g))}
 	}
 	return out

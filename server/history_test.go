@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"testing"
+
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 // pngClient dials a session that sends PNG frames, so images can be compared
@@ -55,7 +57,7 @@ func TestOpenToken(t *testing.T) {
 		code  string
 	}{
 		{"garbage", "garbage!", codeBadState},
-		{"other model", mustToken(t, ShareState{Model: "other", Layer: "layer4", ID: 1}), codeBadState},
+		{"other model", mustToken(t, painting.State{Model: "other", Layer: "layer4", ID: 1}), codeBadState},
 		{"empty", "", codeBadMessage},
 		{"missing", nil, codeBadMessage},
 		{"not a string", 12, codeBadMessage},
@@ -84,9 +86,9 @@ func TestOpenToken(t *testing.T) {
 	}
 }
 
-func mustToken(t *testing.T, st ShareState) string {
+func mustToken(t *testing.T, st painting.State) string {
 	t.Helper()
-	tok, err := EncodeState(st)
+	tok, err := painting.EncodeState(st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 func TestRenderPNGEqualsWebsocketFrame(t *testing.T) {
@@ -73,17 +76,17 @@ func TestRenderPNGErrors(t *testing.T) {
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 
-	otherModel, _ := EncodeState(ShareState{Model: "other", Layer: "layer4", ID: 1})
-	badLayer, _ := EncodeState(ShareState{Model: "fake64", Layer: "layer1", ID: 1})
-	badID, _ := EncodeState(ShareState{Model: "fake64", Layer: "layer4", ID: 1000})
-	badPoint, _ := EncodeState(ShareState{Model: "fake64", Layer: "layer4", ID: 1,
-		Edits: []ShareEdit{{Concept: "tree", Units: 3, Radius: 2, Points: []Point{{64, 0}}}}})
-	badConcept, _ := EncodeState(ShareState{Model: "fake64", Layer: "layer4", ID: 1,
-		Edits: []ShareEdit{{Concept: "brick", Units: 3, Radius: 2, Points: []Point{{6, 0}}}}})
-	addEverywhere, _ := EncodeState(ShareState{Model: "fake64", Layer: "layer4", ID: 1,
-		Edits: []ShareEdit{{Concept: "tree", Units: 3, Everywhere: true}}})
-	tooManyUnits, _ := EncodeState(ShareState{Model: "fake64", Layer: "layer4", ID: 1,
-		Edits: []ShareEdit{{Concept: "door", Units: 4, Everywhere: true, Remove: true}}})
+	otherModel, _ := painting.EncodeState(painting.State{Model: "other", Layer: "layer4", ID: 1})
+	badLayer, _ := painting.EncodeState(painting.State{Model: "fake64", Layer: "layer1", ID: 1})
+	badID, _ := painting.EncodeState(painting.State{Model: "fake64", Layer: "layer4", ID: 1000})
+	badPoint, _ := painting.EncodeState(painting.State{Model: "fake64", Layer: "layer4", ID: 1,
+		Edits: []painting.Edit{{Concept: "tree", Units: 3, Radius: 2, Points: []painting.Point{{X: 64, Y: 0}}}}})
+	badConcept, _ := painting.EncodeState(painting.State{Model: "fake64", Layer: "layer4", ID: 1,
+		Edits: []painting.Edit{{Concept: "brick", Units: 3, Radius: 2, Points: []painting.Point{{X: 6, Y: 0}}}}})
+	addEverywhere, _ := painting.EncodeState(painting.State{Model: "fake64", Layer: "layer4", ID: 1,
+		Edits: []painting.Edit{{Concept: "tree", Units: 3, Everywhere: true}}})
+	tooManyUnits, _ := painting.EncodeState(painting.State{Model: "fake64", Layer: "layer4", ID: 1,
+		Edits: []painting.Edit{{Concept: "door", Units: 4, Everywhere: true, Mode: painting.Remove}}})
 	for _, tc := range []struct {
 		name, tok string
 	}{
@@ -172,8 +175,8 @@ func TestPageData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _ := EncodeState(ShareState{Model: "fake64", Layer: "layer4", ID: 9,
-		Edits: []ShareEdit{{Concept: "tree", Units: 3, Radius: 2, Points: []Point{{6, 0}}}}})
+	tok, _ := painting.EncodeState(painting.State{Model: "fake64", Layer: "layer4", ID: 9,
+		Edits: []painting.Edit{{Concept: "tree", Units: 3, Radius: 2, Points: []painting.Point{{X: 6, Y: 0}}}}})
 	tests := []struct {
 		path      string
 		embed     bool
@@ -203,12 +206,12 @@ func TestPageData(t *testing.T) {
 			}
 			// The 64 px test model is upscaled 8× for link previews; a
 			// share link's page knows what was painted.
-			want := "<nil>"
+			var want *Painting
 			if tc.state != "" {
-				want = "&{ID:9 Layer:layer4 Edits:[{Concept:tree Remove:false Everywhere:false}]}"
+				want = &Painting{ID: 9, Layer: "layer4", Edits: []painting.Edit{{Concept: "tree", Units: 3, Radius: 2, Points: []painting.Point{{X: 6, Y: 0}}}}}
 			}
-			if got := fmt.Sprintf("%+v", d.Painting); got != want {
-				t.Errorf("painting %s, want %s", got, want)
+			if !reflect.DeepEqual(d.Painting, want) {
+				t.Errorf("painting %+v, want %+v", d.Painting, want)
 			}
 		})
 	}
@@ -393,8 +396,8 @@ func TestRenderPNGCacheAndBusyRetry(t *testing.T) {
 			defer ts.Close()
 			busyLeft.Store(tc.busy)
 			_, before := cnt.get()
-			tok, _ := EncodeState(ShareState{Model: "fake64", Layer: "layer4", ID: 9,
-				Edits: []ShareEdit{{Concept: "tree", Units: 3, Radius: 2, Points: []Point{{6, 0}}}}})
+			tok, _ := painting.EncodeState(painting.State{Model: "fake64", Layer: "layer4", ID: 9,
+				Edits: []painting.Edit{{Concept: "tree", Units: 3, Radius: 2, Points: []painting.Point{{X: 6, Y: 0}}}}})
 			var bodies [2][]byte
 			for i := range bodies {
 				resp, body := httpGet(t, ts.URL+"/render.png?state="+tok, nil)

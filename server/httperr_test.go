@@ -126,7 +126,7 @@ func TestRenderFailureLoggedOnce(t *testing.T) {
 func TestFailedTokenSendsNoEmptyState(t *testing.T) {
 	eng := detEngine(nil, 0)
 	info := testModel()
-	info.Name = strings.Repeat("n", maxTokenString+1)
+	info.Name = strings.Repeat("n", 257) // over the share token's 256-byte string limit (painting)
 	eng.model = func() ModelInfo { return info }
 	_, addr := startServer(t, Config{}, testDeps(eng))
 	c := dial(t, addr, "")

@@ -216,21 +216,11 @@ func (e *ModelEngine) apply(ctx context.Context, src *inference.Features, edits 
 	ie := make([]inference.Edit, len(edits))
 	needLevels := false
 	for i, ed := range edits {
-		mode := inference.ModeAdd
-		switch {
-		case ed.Weights != nil:
-			mode = inference.ModeBlend
-		case ed.Remove:
-			mode = inference.ModeRemove
-		default:
-			needLevels = true
+		ie[i] = ed.Edit
+		if ie[i].Strength == 0 {
+			ie[i].Strength = 1
 		}
-		strength := ed.Strength
-		if strength == 0 {
-			strength = 1
-		}
-		ie[i] = inference.Edit{Units: ed.Units, Mode: mode, Strength: strength, Weights: ed.Weights, Values: ed.Values,
-			Mask: inference.Mask{Width: li.Width, Height: li.Height, Alpha: ed.Mask}}
+		needLevels = needLevels || ed.Mode == inference.ModeAdd
 	}
 	var levels []float32
 	if needLevels {

@@ -91,7 +91,8 @@ func (e *ModelEngine) MeasureGrowth(ctx context.Context, f Features, edits []Edi
 		var imgs []*image.RGBA
 		end := min(start+growthBatch, rows*cols)
 		for b := start; b < end; b++ {
-			ed := append(append([]Edit(nil), edits...), Edit{Units: units, Mask: blockMask(b)})
+			ed := append(append([]Edit(nil), edits...), Edit{Edit: inference.Edit{Units: units, Mode: inference.ModeAdd, Strength: 1,
+				Mask: inference.Mask{Width: li.Width, Height: li.Height, Alpha: blockMask(b)}}})
 			img, err := e.Render(ctx, f, ed)
 			if err != nil {
 				return nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/ganpaint-go/ganpaint/dissection"
 	"github.com/ganpaint-go/ganpaint/inference"
 	"github.com/ganpaint-go/ganpaint/internal/testenv"
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 var plantedDir = testenv.PlantedModel()
@@ -204,10 +205,10 @@ func TestPlantedRenderGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := EncodeState(ShareState{Model: "planted", Layer: "layer2", ID: 3, Edits: []ShareEdit{
-		{Concept: "tree", Units: 1, Radius: 3, Points: []Point{{2, 2}, {12, 20}, {30, 28}}},
-		{Concept: "sky", Remove: true, Everywhere: true, Units: 1},
-		{Concept: "door", Units: 1, Radius: 1, Points: []Point{{28, 3}}},
+	tok, err := painting.EncodeState(painting.State{Model: "planted", Layer: "layer2", ID: 3, Edits: []painting.Edit{
+		{Concept: "tree", Units: 1, Radius: 3, Points: []painting.Point{{X: 2, Y: 2}, {X: 12, Y: 20}, {X: 30, Y: 28}}},
+		{Concept: "sky", Mode: painting.Remove, Everywhere: true, Units: 1},
+		{Concept: "door", Units: 1, Radius: 1, Points: []painting.Point{{X: 28, Y: 3}}},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -272,9 +273,12 @@ func TestModelEngineRepaintsRegions(t *testing.T) {
 	for i := range all {
 		all[i] = 1
 	}
-	a := Edit{Units: []int{0, 3, 5}, Mask: cell(9)}
-	b := Edit{Units: []int{1, 2}, Remove: true, Mask: cell(54)}
-	everywhere := Edit{Units: []int{7}, Remove: true, Mask: all}
+	edit := func(mode inference.Mode, mask []float32, units ...int) Edit {
+		return Edit{Edit: inference.Edit{Units: units, Mode: mode, Strength: 1, Mask: inference.Mask{Width: 8, Height: 8, Alpha: mask}}}
+	}
+	a := edit(inference.ModeAdd, cell(9), 0, 3, 5)
+	b := edit(inference.ModeRemove, cell(54), 1, 2)
+	everywhere := edit(inference.ModeRemove, all, 7)
 	history := []struct {
 		name  string
 		edits []Edit

@@ -75,7 +75,7 @@ func upscale(src *image.RGBA, k int) *image.RGBA {
 func paintingOf(p *painter) *Painting {
 	pt := &Painting{ID: p.id, Layer: p.layer.info.Name}
 	for _, e := range p.edits() {
-		pt.Edits = append(pt.Edits, PaintedEdit{Concept: e.label(), Remove: e.remove, Everywhere: e.everywhere})
+		pt.Edits = append(pt.Edits, e.Edit)
 	}
 	return pt
 }

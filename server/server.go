@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -25,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ganpaint-go/ganpaint/painting"
 	"github.com/go-chi/chi/v5"
 	"github.com/gorilla/websocket"
 
@@ -132,7 +134,7 @@ type Server struct {
 	upgrader     websocket.Upgrader
 	handler      http.Handler
 	pngs         *pngCache
-	tokens       TokenEncoder // share tokens of every frame, with reused flate writers
+	tokens       painting.TokenEncoder // share tokens of every frame, with reused flate writers
 
 	turns   *turns
 	metrics *metrics
@@ -224,7 +226,7 @@ func (s *Server) buildHello() error {
 			MaxUnits: s.cfg.MaxUnits, MaxRadius: s.cfg.MaxRadius, MaxPoints: s.cfg.MaxPoints,
 			MaxStrokePoints: s.cfg.MaxStrokePoints, MaxEdits: s.cfg.MaxEdits, MaxHistory: s.cfg.MaxHistory,
 			MaxMessageBytes: s.cfg.ReadLimit, MessagesPerSecond: s.cfg.MessagesPerSecond, MessageBurst: s.cfg.MessageBurst,
-			MaxStateBytes: MaxShareBody,
+			MaxStateBytes: painting.MaxShareBody,
 		},
 	}
 	for _, id := range info.SampleIDs {
@@ -605,7 +607,7 @@ func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
 
 // decodeShare decodes and validates a token against this model.
 func (s *Server) decodeShare(tok string) (*painter, *protoError) {
-	st, err := DecodeState(tok)
+	st, err := painting.DecodeState(tok)
 	if err != nil {
 		return nil, perr(codeBadState, "%s", err.Error())
 	}
@@ -626,7 +628,7 @@ func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) error {
 			return httpErr(http.StatusBadRequest, "%s", bad.Message)
 		}
 	}
-	key, kerr := encodeBody(shareOf(s.info.Name, p.layer, p.id, p.edits(), p.repairOn()))
+	key, kerr := painting.Body(shareOf(s.info.Name, p.layer, p.id, p.edits(), p.repairOn()))
 	key = fmt.Appendf(key, "\x00%d", scale)
 	if kerr == nil {
 		if b, ok := s.pngs.get(string(key)); ok {
@@ -678,8 +680,16 @@ const (
 // frameMagic starts every binary image frame.
 const frameMagic = "GPF1"
 
-// frameHeaderLen is the fixed header before the encoded image.
-const frameHeaderLen = 12
+// The frame header: magic, format byte, 3 reserved bytes, seq (uint32
+// big-endian), then the encoded image.
+const (
+	frameFormatOffset = 4
+	frameSeqOffset    = 8
+	frameHeaderLen    = 12
+)
+
+// maxSeq is the largest seq (and stroke id) a client may send.
+const maxSeq = math.MaxUint32
 
 // encodePNG is the one PNG encoding used for frames and /render.png, and it
 // is the engine's encoder that `ganpaint render` also uses, so all three give

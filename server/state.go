@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+
+	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 // Error codes of error frames (docs/protocol.md).
@@ -40,23 +43,14 @@ func perr(code, format string, args ...any) *protoError {
 // edit is one applied edit. Edits are immutable once made: snapshots of the
 // history share them, and the renderer reads them without locks.
 type edit struct {
-	concept    string
-	remove     bool
-	everywhere bool
-	units      int
-	radius     int
-	points     []Point
-	strokeID   uint32
-	unitList   []int
-	mask       []float32
-	// brush and step name the brush (both empty: the legacy IoU brush at
-	// strength 1); strength, weights and values are what they resolve to.
-	brush, step     string
+	// Edit is the edit as the client made it, and what share tokens hold.
+	painting.Edit
+	strokeID uint32
+	unitList []int
+	mask     []float32
+	// strength, weights and values are what the brush and step resolve to.
 	strength        float32
 	weights, values []float32
-	// custom is the brush of an edit painted with units chosen by hand
-	// (concept, brush and step are then empty); nil for concept edits.
-	custom *CustomBrush
 	// env is the layer the edit paints at: the session's, or the layer its
 	// brush was trained at. mask is on env's grid.
 	env *layerEnv
@@ -99,7 +93,8 @@ func (l *layerEnv) withRepair(repair bool, edits []*edit) []Edit {
 	if !repair || len(l.repair) == 0 {
 		return out
 	}
-	return append([]Edit{{Units: l.repair, Remove: true, Mask: l.full}}, out...)
+	re := Edit{Edit: inference.Edit{Units: l.repair, Mode: inference.ModeRemove, Mask: l.grid.mask(l.full)}}
+	return append([]Edit{re}, out...)
 }
 
 // clientMsg is every field any client message may carry. Numbers are
@@ -169,7 +164,7 @@ func parseMessage(data []byte) (*clientMsg, uint32, *protoError) {
 }
 
 func seqValue(v *float64) (uint32, bool) {
-	if v == nil || *v != math.Trunc(*v) || *v < 1 || *v > math.MaxUint32 {
+	if v == nil || *v != math.Trunc(*v) || *v < 1 || *v > maxSeq {
 		return 0, false
 	}
 	return uint32(*v), true
@@ -363,24 +358,9 @@ func (p *painter) eraseAll(m *clientMsg) *protoError {
 	if len(p.edits()) >= p.srv.cfg.MaxEdits {
 		return perr(codeTooBig, "at most %d edits; undo or reset first", p.srv.cfg.MaxEdits)
 	}
-	se := ShareEdit{Remove: true, Everywhere: true}
-	if m.Custom != nil {
-		cb, err := p.srv.messageCustom(m)
-		if err != nil {
-			return err
-		}
-		se.Custom = cb
-	} else {
-		ranked, err := p.srv.rankedUnits(p.layer, *m.Concept)
-		if err != nil {
-			return err
-		}
-		units, err := intField("units", m.Units, 1, int64(min(len(ranked), p.srv.cfg.MaxUnits)))
-		if err != nil {
-			return err
-		}
-		se.Concept, se.Units = *m.Concept, int(units)
-		se.Brush, se.Step = p.brushNames(m, *m.Concept, true)
+	se := painting.Edit{Mode: painting.Remove, Everywhere: true}
+	if err := p.brushOf(m, &se); err != nil {
+		return err
 	}
 	e, err := p.srv.newEdit(p.layer, se)
 	if err != nil {
@@ -394,11 +374,31 @@ func (p *painter) eraseAll(m *clientMsg) *protoError {
 	return nil
 }
 
+// brushOf fills what an edit paints with from a stroke or erase_all
+// message: a custom brush, or a concept with its units, brush and step.
+// se.Mode must be set.
+func (p *painter) brushOf(m *clientMsg, se *painting.Edit) *protoError {
+	if m.Custom != nil {
+		return p.srv.messageCustom(m, se)
+	}
+	ranked, err := p.srv.rankedUnits(p.layer, *m.Concept)
+	if err != nil {
+		return err
+	}
+	units, err := intField("units", m.Units, 1, int64(min(len(ranked), p.srv.cfg.MaxUnits)))
+	if err != nil {
+		return err
+	}
+	se.Concept, se.Units = *m.Concept, int(units)
+	se.Brush, se.Step = p.brushNames(m, *m.Concept, se.Mode == painting.Remove)
+	return nil
+}
+
 // shareable rejects a state whose share token would be too long, so the
 // client's latest image can always be shared and reloaded.
 func (p *painter) shareable(edits []*edit) *protoError {
-	body, err := encodeBody(shareOf(p.srv.info.Name, p.layer, p.id, edits, p.repairOn()))
-	if err != nil || len(body) > MaxShareBody {
+	body, err := painting.Body(shareOf(p.srv.info.Name, p.layer, p.id, edits, p.repairOn()))
+	if err != nil || len(body) > painting.MaxShareBody {
 		return perr(codeTooBig, "this image holds too much brush data to share; undo or reset first")
 	}
 	return nil
@@ -408,33 +408,14 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 	if (m.Concept == nil && m.Custom == nil) || m.Mode == nil {
 		return perr(codeBadMessage, "stroke needs concept and mode")
 	}
-	var remove bool
-	switch *m.Mode {
-	case "add":
-	case "remove":
-		remove = true
-	default:
+	mode, merr := painting.ParseMode(*m.Mode)
+	if merr != nil {
 		return perr(codeBadMessage, "mode must be \"add\" or \"remove\"")
 	}
 	// A stroke paints with a concept's brush or with a custom one.
-	var concept, brush, step string
-	var units int64
-	var custom *CustomBrush
-	var err *protoError
-	if m.Custom != nil {
-		if custom, err = p.srv.messageCustom(m); err != nil {
-			return err
-		}
-	} else {
-		concept = *m.Concept
-		ranked, err := p.srv.rankedUnits(p.layer, concept)
-		if err != nil {
-			return err
-		}
-		if units, err = intField("units", m.Units, 1, int64(min(len(ranked), p.srv.cfg.MaxUnits))); err != nil {
-			return err
-		}
-		brush, step = p.brushNames(m, concept, remove)
+	want := painting.Edit{Mode: mode}
+	if err := p.brushOf(m, &want); err != nil {
+		return err
 	}
 	radius, err := roundedField("radius", m.Radius, 1, p.srv.cfg.MaxRadius)
 	if err != nil {
@@ -442,7 +423,7 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 	}
 	var strokeID uint32
 	if m.Stroke != nil {
-		v, err := intField("stroke", m.Stroke, 1, math.MaxUint32)
+		v, err := intField("stroke", m.Stroke, 1, maxSeq)
 		if err != nil {
 			return err
 		}
@@ -458,22 +439,22 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 	if err != nil {
 		return err
 	}
+	want.Radius, want.Points = radius, pts
 	cur := p.edits()
 	if strokeID != 0 && strokeID == p.lastStroke && len(cur) > 0 && cur[len(cur)-1].strokeID == strokeID {
 		last := cur[len(cur)-1]
-		if last.concept != concept || last.remove != remove || (custom == nil && last.units != int(units)) || last.radius != radius ||
-			last.brush != brush || last.step != step || !last.sameCustom(custom) {
+		if !sameBrush(last.Edit, want) {
 			return perr(codeBadMessage, "a continued stroke must keep its concept, mode, units, radius, brush and strength")
 		}
-		if len(last.points)+len(pts) > p.srv.cfg.MaxStrokePoints {
+		if len(last.Points)+len(pts) > p.srv.cfg.MaxStrokePoints {
 			return perr(codeTooBig, "a stroke has at most %d points; start a new one", p.srv.cfg.MaxStrokePoints)
 		}
 		ext := *last
-		ext.points = append(append(make([]Point, 0, len(last.points)+len(pts)), last.points...), pts...)
+		ext.Points = append(append(make([]painting.Point, 0, len(last.Points)+len(pts)), last.Points...), pts...)
 		ext.mask = append([]float32(nil), last.mask...)
 		// The joining segment from the previous last point is part of the
 		// polyline, so the mask stays equal to a from-scratch rasterisation.
-		last.env.grid.paintPolyline(ext.mask, ext.points[len(last.points)-1:], radius)
+		last.env.grid.paintPolyline(ext.mask, ext.Points[len(last.Points)-1:], radius)
 		next := append(append(make([]*edit, 0, len(cur)), cur[:len(cur)-1]...), &ext)
 		if err := p.shareable(next); err != nil {
 			return err
@@ -487,8 +468,7 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 	if len(cur) >= p.srv.cfg.MaxEdits {
 		return perr(codeTooBig, "at most %d edits; undo or reset first", p.srv.cfg.MaxEdits)
 	}
-	e, err := p.srv.newEdit(p.layer, ShareEdit{Concept: concept, Remove: remove, Units: int(units), Radius: radius, Points: pts,
-		Brush: brush, Step: step, Custom: custom})
+	e, err := p.srv.newEdit(p.layer, want)
 	if err != nil {
 		return err
 	}
@@ -500,6 +480,13 @@ func (p *painter) stroke(m *clientMsg) *protoError {
 	p.push(next)
 	p.lastStroke = strokeID
 	return nil
+}
+
+// sameBrush is whether b may continue stroke a: everything but the points
+// must match.
+func sameBrush(a, b painting.Edit) bool {
+	return a.Concept == b.Concept && a.Mode == b.Mode && a.Units == b.Units && a.Radius == b.Radius &&
+		a.Brush == b.Brush && a.Step == b.Step && a.Custom.Equal(b.Custom)
 }
 
 // appendEdit returns a new slice: snapshots in the history share their
@@ -518,8 +505,8 @@ func (s *Server) rankedUnits(l *layerEnv, concept string) ([]int, *protoError) {
 }
 
 // points rounds and range-checks client coordinates.
-func (s *Server) points(l *layerEnv, raw [][]float64) ([]Point, *protoError) {
-	pts := make([]Point, len(raw))
+func (s *Server) points(l *layerEnv, raw [][]float64) ([]painting.Point, *protoError) {
+	pts := make([]painting.Point, len(raw))
 	for i, xy := range raw {
 		if len(xy) != 2 {
 			return nil, perr(codeBadMessage, "point %d must be [x, y]", i)
@@ -528,7 +515,7 @@ func (s *Server) points(l *layerEnv, raw [][]float64) ([]Point, *protoError) {
 		if x < 0 || x >= float64(l.grid.imageW) || y < 0 || y >= float64(l.grid.imageH) {
 			return nil, perr(codeOutOfRange, "point (%v, %v) is outside the %d×%d image", xy[0], xy[1], l.grid.imageW, l.grid.imageH)
 		}
-		pts[i] = Point{int(x), int(y)}
+		pts[i] = painting.Point{X: int(x), Y: int(y)}
 	}
 	return pts, nil
 }
@@ -536,7 +523,7 @@ func (s *Server) points(l *layerEnv, raw [][]float64) ([]Point, *protoError) {
 // newEdit validates one edit at layer l and builds its mask. Live messages
 // and share tokens both go through here, so a token can only describe
 // states a client could have painted.
-func (s *Server) newEdit(l *layerEnv, se ShareEdit) (*edit, *protoError) {
+func (s *Server) newEdit(l *layerEnv, se painting.Edit) (*edit, *protoError) {
 	if se.Custom != nil {
 		return s.newCustomEdit(l, se)
 	}
@@ -549,41 +536,34 @@ func (s *Server) newEdit(l *layerEnv, se ShareEdit) (*edit, *protoError) {
 		return nil, err
 	}
 	e := &edit{
-		concept:    se.Concept,
-		remove:     se.Remove,
-		everywhere: se.Everywhere,
-		units:      se.Units,
-		unitList:   append([]int(nil), ranked[:se.Units]...),
-		mask:       make([]float32, env.grid.cells()),
-		brush:      se.Brush,
-		step:       se.Step,
-		strength:   st.Strength,
-		env:        env,
+		Edit:     se,
+		unitList: append([]int(nil), ranked[:se.Units]...),
+		mask:     make([]float32, env.grid.cells()),
+		strength: st.Strength,
+		env:      env,
 	}
 	if !b.Ranked {
 		e.unitList, e.weights, e.values = b.Units, b.Weights, b.Values
 	}
-	e.paint(se)
+	e.paint()
 	return e, nil
 }
 
 // paint fills the mask of a new edit: the whole grid, or the stroke.
-func (e *edit) paint(se ShareEdit) {
-	if se.Everywhere {
+func (e *edit) paint() {
+	if e.Everywhere {
 		for i := range e.mask {
 			e.mask[i] = 1
 		}
 		return
 	}
-	e.radius = se.Radius
-	e.points = se.Points
-	e.env.grid.paintPolyline(e.mask, e.points, e.radius)
+	e.env.grid.paintPolyline(e.mask, e.Points, e.Radius)
 }
 
 // brushEnv resolves an edit's brush and step, and the layer it paints at:
 // a recipe trained at a later layer paints there.
-func (s *Server) brushEnv(l *layerEnv, se ShareEdit) (Brush, Step, *layerEnv, *protoError) {
-	b, st, err := s.resolveBrush(l.info.Name, se.Concept, se.Remove, se.Brush, se.Step)
+func (s *Server) brushEnv(l *layerEnv, se painting.Edit) (Brush, Step, *layerEnv, *protoError) {
+	b, st, err := s.resolveBrush(l.info.Name, se.Concept, se.Mode == painting.Remove, se.Brush, se.Step)
 	if err != nil {
 		return Brush{}, Step{}, nil, err
 	}
@@ -598,7 +578,7 @@ func (s *Server) brushEnv(l *layerEnv, se ShareEdit) (Brush, Step, *layerEnv, *p
 
 // checkEdit is every check of newEdit that does not rasterise; it returns
 // the concept's ranked units.
-func (s *Server) checkEdit(l *layerEnv, se ShareEdit) ([]int, *protoError) {
+func (s *Server) checkEdit(l *layerEnv, se painting.Edit) ([]int, *protoError) {
 	if se.Custom != nil {
 		return se.Custom.Units, s.checkCustomEdit(l, se)
 	}
@@ -623,9 +603,9 @@ func (s *Server) checkEdit(l *layerEnv, se ShareEdit) ([]int, *protoError) {
 
 // checkStroke checks where an edit paints: everywhere (removal only) or a
 // stroke of 1..MaxStrokePoints points in the image.
-func (s *Server) checkStroke(l *layerEnv, se ShareEdit) *protoError {
+func (s *Server) checkStroke(l *layerEnv, se painting.Edit) *protoError {
 	if se.Everywhere {
-		if !se.Remove {
+		if se.Mode != painting.Remove {
 			return perr(codeBadMessage, "only removal can apply everywhere")
 		}
 		return nil
@@ -645,7 +625,7 @@ func (s *Server) checkStroke(l *layerEnv, se ShareEdit) *protoError {
 }
 
 // painterFromShare validates a decoded share state against the model.
-func (s *Server) painterFromShare(st ShareState) (*painter, *protoError) {
+func (s *Server) painterFromShare(st painting.State) (*painter, *protoError) {
 	if st.Model != s.info.Name {
 		return nil, perr(codeBadState, "the link is for model %q, this server has %q", truncate(st.Model, 32), s.info.Name)
 	}
@@ -661,7 +641,7 @@ func (s *Server) painterFromShare(st ShareState) (*painter, *protoError) {
 	}
 	// Everything is checked before the first stroke is rasterised, so a
 	// token that will be rejected costs no brush work.
-	if body, err := encodeBody(st); err != nil || len(body) > MaxShareBody {
+	if body, err := painting.Body(st); err != nil || len(body) > painting.MaxShareBody {
 		return nil, perr(codeBadState, "the link holds more brush data than this server accepts")
 	}
 	for _, se := range st.Edits {
@@ -691,17 +671,10 @@ func (s *Server) defaultPainter() *painter {
 }
 
 // share describes the current state as a share state.
-func shareOf(model string, l *layerEnv, id int64, edits []*edit, repair bool) ShareState {
-	st := ShareState{Model: model, Layer: l.info.Name, ID: id, Repair: repair}
+func shareOf(model string, l *layerEnv, id int64, edits []*edit, repair bool) painting.State {
+	st := painting.State{Model: model, Layer: l.info.Name, ID: id, Repair: repair}
 	for _, e := range edits {
-		se := ShareEdit{
-			Concept: e.concept, Remove: e.remove, Everywhere: e.everywhere,
-			Units: e.units, Radius: e.radius, Points: e.points, Brush: e.brush, Step: e.step,
-		}
-		if e.custom != nil {
-			se.Units, se.Custom = 0, e.custom
-		}
-		st.Edits = append(st.Edits, se)
+		st.Edits = append(st.Edits, e.Edit)
 	}
 	return st
 }
@@ -710,10 +683,23 @@ func shareOf(model string, l *layerEnv, id int64, edits []*edit, repair bool) Sh
 func engineEdits(edits []*edit) []Edit {
 	out := make([]Edit, len(edits))
 	for i, e := range edits {
-		out[i] = Edit{Units: e.unitList, Remove: e.remove, Mask: e.mask, Strength: e.strength, Weights: e.weights, Values: e.values,
-			Layer: e.env.info.Name}
+		out[i] = e.engine()
 	}
 	return out
+}
+
+// engine is the edit as the Engine applies it: the one conversion from a
+// resolved painter edit to the engine's.
+func (e *edit) engine() Edit {
+	mode := inference.ModeAdd
+	switch {
+	case e.weights != nil:
+		mode = inference.ModeBlend
+	case e.Removes():
+		mode = inference.ModeRemove
+	}
+	return Edit{Layer: e.env.info.Name, Edit: inference.Edit{Units: e.unitList, Mode: mode, Strength: e.strength,
+		Weights: e.weights, Values: e.values, Mask: e.env.grid.mask(e.mask)}}
 }
 
 // truncate shortens client-supplied text before it is echoed in an error.

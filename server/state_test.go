@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 func testServer(t testing.TB, cfg Config) *Server {
@@ -66,10 +68,10 @@ func TestSnapshotsAreImmutable(t *testing.T) {
 	first := before[0]
 	mask := append([]float32(nil), first.mask...)
 	applyRaw(p, `{"t":"stroke","seq":2,"concept":"tree","mode":"add","units":2,"radius":2,"points":[[60,60]],"stroke":5}`)
-	if len(first.points) != 1 || fmt.Sprint(first.mask) != fmt.Sprint(mask) {
+	if len(first.Points) != 1 || fmt.Sprint(first.mask) != fmt.Sprint(mask) {
 		t.Error("continuing a stroke modified the edit a renderer may be reading")
 	}
-	if p.edits()[0] == first || len(p.edits()[0].points) != 2 {
+	if p.edits()[0] == first || len(p.edits()[0].Points) != 2 {
 		t.Error("continuation did not produce a new, extended edit")
 	}
 }
@@ -123,7 +125,7 @@ func FuzzClientMessage(f *testing.F) {
 				t.Fatalf("current image %s/%d, history says %s/%d", p.layer.info.Name, p.id, st.layer.info.Name, st.id)
 			}
 			for _, e := range p.edits() {
-				if len(e.mask) != e.env.grid.cells() || len(e.points) > s.cfg.MaxStrokePoints || len(e.unitList) != e.units {
+				if len(e.mask) != e.env.grid.cells() || len(e.Points) > s.cfg.MaxStrokePoints || len(e.unitList) != e.Summary().Units {
 					t.Fatalf("bad edit %+v", e)
 				}
 			}
@@ -154,8 +156,8 @@ func TestStateStaysShareable(t *testing.T) {
 			}
 			rejected = true
 		}
-		tok, err := EncodeState(shareOf(s.info.Name, p.layer, p.id, p.edits(), p.repair))
-		if err != nil || len(tok) > MaxTokenLen {
+		tok, err := painting.EncodeState(shareOf(s.info.Name, p.layer, p.id, p.edits(), p.repair))
+		if err != nil || len(tok) > painting.MaxTokenLen {
 			t.Fatalf("after stroke %d the state is not shareable: %v (%d chars)", i, err, len(tok))
 		}
 	}

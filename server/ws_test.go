@@ -705,7 +705,7 @@ func TestRenderTimeoutContext(t *testing.T) {
 func TestEnginePanicClosesOnlyThatSession(t *testing.T) {
 	eng := detEngine(nil, 0)
 	eng.render = func(ctx context.Context, f Features, edits []Edit) (*image.RGBA, error) {
-		if len(edits) > 0 && edits[0].Remove {
+		if len(edits) > 0 && edits[0].Removes() {
 			panic("engine bug")
 		}
 		return detRender(testModel(), f.(fakeFeatures), edits)

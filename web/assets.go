@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -33,24 +34,21 @@ const hashLen = 12
 // revalidating: the URL changes whenever the content does.
 const immutableCache = "public, max-age=31536000, immutable"
 
-// requiredAssets are the files the templates reference; NewPages checks them.
+// requiredAssets are the files the templates reference; NewPages checks them
+// (app.js's imports are checked when the assets are built).
 func requiredAssets() []string {
-	return append(append([]string{"app.js", "app.css", "icon.svg", customBrushScript}, partScripts()...), analysisAssets()...)
+	return []string{"app.js", "app.css", "icon.svg", "analysis.css"}
 }
 
-// customBrushScript is the part that paints with a custom brush from the
-// unit editor; the painter loads it only when its address carries one.
-const customBrushScript = "custombrush.js"
-
-// partScripts are the plain scripts that register with app.js as parts
-// (see "parts" in app.js); the pages load them, in this order, before it.
-func partScripts() []string { return []string{"navigation.js", "strokes.js"} }
-
-// analysisAssets are the analysis tools' files (compare panel, repair
-// toggle, growth overlay); the painter page loads them only when the server
-// offers the tool. Their scripts are parts too.
-func analysisAssets() []string {
-	return []string{"analysis.css", "compare.js", "repair.js", "growth.js"}
+// painterModules are the painter's ES modules: app.js and what it imports
+// (served with their imports rewritten to hashed URLs, see add). The tools
+// (browser history, edit list, compare panel, repair toggle, growth
+// overlay, custom brush) are modules too, each installing itself only on a
+// page that has its elements.
+func painterModules() []string {
+	return []string{"app.js", "edit.js", "status.js", "connection.js", "session.js", "original.js", "images.js",
+		"history.js", "palette.js", "share.js", "canvas.js", "brush.js", "keys.js",
+		"navigation.js", "strokes.js", "compare.js", "repair.js", "growth.js", "custombrush.js"}
 }
 
 // ErrUnknownAsset is returned by Assets.Lookup for a name that is not one of
@@ -93,6 +91,7 @@ func NewAssetsFS(fsys fs.FS) (*Assets, error) {
 		return nil, fmt.Errorf("web: reading static files: %w", err)
 	}
 	a := &Assets{byName: map[string]*asset{}, byHashed: map[string]*asset{}}
+	bodies := map[string][]byte{}
 	for _, e := range entries {
 		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
 			continue
@@ -101,17 +100,77 @@ func NewAssetsFS(fsys fs.FS) (*Assets, error) {
 		if err != nil {
 			return nil, fmt.Errorf("web: reading %s: %w", e.Name(), err)
 		}
-		as, err := newAsset(e.Name(), body)
+		bodies[e.Name()] = body
+	}
+	if len(bodies) == 0 {
+		return nil, errors.New("web: no static files found")
+	}
+	names := make([]string, 0, len(bodies))
+	for n := range bodies {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if _, err := a.add(n, bodies, nil); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// moduleImport matches the static imports of the painter's ES modules
+// between files of the same folder: import … from './name.js' and
+// import './name.js'.
+var moduleImport = regexp.MustCompile(`((?:^|[\s;}])(?:import|export)\s(?:[^'";]*?\sfrom\s*)?)(['"])\./([A-Za-z0-9_-]+\.js)(['"])`)
+
+// add makes the asset called name, after the modules it imports: a module
+// is served with its imports pointing at their hashed URLs, and its own
+// hash covers them, so a changed dependency gives every importer a new URL
+// too and nothing stale stays cached. Browsers resolve './x.<hash>.js'
+// next to the importer, so no import map (an inline script) is needed.
+// visiting holds the modules being added, to report an import cycle, which
+// content hashes cannot express.
+func (a *Assets) add(name string, bodies map[string][]byte, visiting map[string]bool) (*asset, error) {
+	if as, ok := a.byName[name]; ok {
+		return as, nil
+	}
+	body, ok := bodies[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownAsset, name)
+	}
+	if path.Ext(name) == ".js" {
+		if visiting[name] {
+			return nil, fmt.Errorf("web: static module %s imports itself through a cycle", name)
+		}
+		if visiting == nil {
+			visiting = map[string]bool{}
+		}
+		visiting[name] = true
+		var err error
+		body = moduleImport.ReplaceAllFunc(body, func(m []byte) []byte {
+			sub := moduleImport.FindSubmatch(m)
+			if err != nil || string(sub[2]) != string(sub[4]) {
+				return m
+			}
+			dep, derr := a.add(string(sub[3]), bodies, visiting)
+			if derr != nil {
+				err = fmt.Errorf("web: %s imports %s: %w", name, sub[3], derr)
+				return m
+			}
+			return []byte(string(sub[1]) + string(sub[2]) + "./" + dep.hashed + string(sub[4]))
+		})
+		delete(visiting, name)
 		if err != nil {
 			return nil, err
 		}
-		a.byName[as.name] = as
-		a.byHashed[as.hashed] = as
 	}
-	if len(a.byName) == 0 {
-		return nil, errors.New("web: no static files found")
+	as, err := newAsset(name, body)
+	if err != nil {
+		return nil, err
 	}
-	return a, nil
+	a.byName[as.name] = as
+	a.byHashed[as.hashed] = as
+	return as, nil
 }
 
 func newAsset(name string, body []byte) (*asset, error) {

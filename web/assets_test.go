@@ -26,9 +26,6 @@ func testFS(js string) fstest.MapFS {
 		"custombrush.js": {Data: []byte("/* custom brush */")},
 		".hidden":        {Data: []byte("ignored")},
 	}
-	for _, name := range partScripts() {
-		fsys[name] = &fstest.MapFile{Data: []byte("/* part " + name + " */")}
-	}
 	return fsys
 }
 
@@ -65,8 +62,7 @@ func TestAssetURLIsContentHashed(t *testing.T) {
 	if _, err := a.Lookup("missing.js"); !errors.Is(err, ErrUnknownAsset) {
 		t.Errorf("Lookup(missing.js) error = %v, want ErrUnknownAsset", err)
 	}
-	names := append([]string{"app.css", "app.js", "icon.svg", customBrushScript}, partScripts()...)
-	names = append(names, analysisAssets()...)
+	names := []string{"app.css", "app.js", "icon.svg", "analysis.css", "compare.js", "repair.js", "growth.js", "custombrush.js"}
 	sort.Strings(names)
 	if got, want := strings.Join(a.Names(), ","), strings.Join(names, ","); got != want {
 		t.Errorf("Names() = %s, want %s (dot files skipped)", got, want)
@@ -197,13 +193,15 @@ func TestEmbeddedAssets(t *testing.T) {
 			t.Errorf("GET %s = %d with %d bytes", u, rec.Code, rec.Body.Len())
 		}
 	}
-	js, err := staticFS.ReadFile("static/app.js")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, banned := range []string{"debugger", "console.log("} {
-		if bytes.Contains(js, []byte(banned)) {
-			t.Errorf("app.js contains %q", banned)
+	for _, name := range painterModules() {
+		js, err := staticFS.ReadFile("static/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, banned := range []string{"debugger", "console.log("} {
+			if bytes.Contains(js, []byte(banned)) {
+				t.Errorf("%s contains %q", name, banned)
+			}
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ganpaint-go/ganpaint/painting"
 	"github.com/ganpaint-go/ganpaint/server"
 )
 
@@ -103,7 +104,7 @@ func validate(d server.PageData) error {
 // Pages renders the HTML pages. It is safe for concurrent use.
 type Pages struct {
 	assets *Assets
-	tokens server.TokenEncoder // the sample thumbnails' share tokens
+	tokens painting.TokenEncoder // the sample thumbnails' share tokens
 }
 
 // The server's interfaces, checked by the compiler.
@@ -157,7 +158,6 @@ type view struct {
 	ModelTitle  string
 	Description string
 	CSS, JS     string
-	Parts       []string // URLs of the part scripts, loaded before JS
 	Icon        string
 	OGImage     string // absolute URL or ""
 	OGImageW    int    // its size in pixels
@@ -180,8 +180,9 @@ type view struct {
 	MaxUnits    int
 	Presets     []int
 	Config      clientConfig
-	// Analysis tools of the painter page (compare panel): their styles, and
-	// their scripts join Parts, so each tool stays in its own files.
+	// Analysis tools of the painter page (compare panel): their styles;
+	// their modules are app.js's imports and install where the page has
+	// their elements.
 	ExtraCSS    []string
 	ComparePath string
 	GrowthPath  string
@@ -217,6 +218,11 @@ type clientConfig struct {
 	StateError bool `json:"state_error,omitempty"`
 	// Custom is the page's custom brush (custombrush.js), when it has one.
 	Custom *clientCustom `json:"custom,omitempty"`
+	// Protocol and Limits are the websocket protocol's numbers (frame
+	// header, close codes, message limits) from the server itself, so the
+	// page never carries its own copies; hello repeats the limits.
+	Protocol server.Wire        `json:"protocol"`
+	Limits   server.HelloLimits `json:"limits"`
 }
 
 // clientCustom is a custom brush for custombrush.js.
@@ -226,6 +232,9 @@ type clientCustom struct {
 	Mode  string `json:"mode"` // "add" or "remove"
 	Label string `json:"label"`
 	Color string `json:"color"`
+	// Brushes are its strength steps in each mode, shaped like hello's
+	// brushes of a concept.
+	Brushes server.HelloBrushes `json:"brushes"`
 }
 
 // customColor marks custom brushes and their edits: the colour app.js
@@ -273,7 +282,7 @@ type clientPaths struct {
 // render finishes between parts (the server coalesces the rest).
 const partialStrokeMS = 60
 
-func newView(d server.PageData, a *Assets, tokens *server.TokenEncoder, embed bool) (view, error) {
+func newView(d server.PageData, a *Assets, tokens *painting.TokenEncoder, embed bool) (view, error) {
 	h := d.Hello
 	v := view{
 		ModelTitle: h.Model.Title,
@@ -293,9 +302,6 @@ func newView(d server.PageData, a *Assets, tokens *server.TokenEncoder, embed bo
 		Layers:     h.Layers,
 		Units:      defaultUnits,
 		Presets:    unitPresets(),
-	}
-	for _, name := range partScripts() {
-		v.Parts = append(v.Parts, a.URL(name))
 	}
 	if v.ModelTitle == "" {
 		v.ModelTitle = h.Model.Name
@@ -353,7 +359,7 @@ func newView(d server.PageData, a *Assets, tokens *server.TokenEncoder, embed bo
 		}
 		s := sample{ID: id}
 		if h.Model.Name != "" && v.Layer.Name != "" {
-			tok, err := tokens.Encode(server.ShareState{Model: h.Model.Name, Layer: v.Layer.Name, ID: id})
+			tok, err := tokens.Encode(painting.State{Model: h.Model.Name, Layer: v.Layer.Name, ID: id})
 			if err != nil {
 				return view{}, fmt.Errorf("%w: sample %d: %v", ErrInvalidPageData, id, err)
 			}
@@ -373,19 +379,7 @@ func newView(d server.PageData, a *Assets, tokens *server.TokenEncoder, embed bo
 		if v.ComparePath != "" || v.GrowthPath != "" || v.Repair {
 			v.ExtraCSS = append(v.ExtraCSS, a.URL("analysis.css"))
 		}
-		if v.ComparePath != "" {
-			v.Parts = append(v.Parts, a.URL("compare.js"))
-		}
-		if v.Repair {
-			v.Parts = append(v.Parts, a.URL("repair.js"))
-		}
-		if v.GrowthPath != "" {
-			v.Parts = append(v.Parts, a.URL("growth.js"))
-		}
 		v.Custom, v.CustomError = d.Custom, d.CustomError
-		if v.Custom != nil {
-			v.Parts = append(v.Parts, a.URL(customBrushScript))
-		}
 	}
 	wsPath := d.WSPath
 	if wsPath == "" {
@@ -399,6 +393,8 @@ func newView(d server.PageData, a *Assets, tokens *server.TokenEncoder, embed bo
 		PartialMS:   partialStrokeMS,
 		StateError:  d.StateError != "",
 		ConceptKeys: conceptKeys,
+		Protocol:    server.WireProtocol(),
+		Limits:      h.Limits,
 		Model: clientModel{
 			Name: h.Model.Name, Title: v.ModelTitle,
 			Width: h.Image.Width, Height: h.Image.Height,
@@ -423,7 +419,7 @@ func newView(d server.PageData, a *Assets, tokens *server.TokenEncoder, embed bo
 		if c.Remove {
 			mode = "remove"
 		}
-		cfg.Custom = &clientCustom{Layer: c.Layer, Units: c.Units, Mode: mode, Label: c.Label, Color: customColor}
+		cfg.Custom = &clientCustom{Layer: c.Layer, Units: c.Units, Mode: mode, Label: c.Label, Color: customColor, Brushes: c.Brushes}
 	}
 	v.Config = cfg
 	return v, nil

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ganpaint-go/ganpaint/painting"
 	"github.com/ganpaint-go/ganpaint/server"
 )
 
@@ -67,8 +68,8 @@ func withState(d server.PageData, state, embedPage string) server.PageData {
 		// What the server decodes from the token, and the 4× preview size
 		// it asks /render.png for.
 		d.ImageURL += "&size=512"
-		d.Painting = &server.Painting{ID: 7, Layer: "layer4", Edits: []server.PaintedEdit{
-			{Concept: "tree"}, {Concept: "tree"}, {Concept: "cloud", Remove: true, Everywhere: true},
+		d.Painting = &server.Painting{ID: 7, Layer: "layer4", Edits: []painting.Edit{
+			{Concept: "tree"}, {Concept: "tree"}, {Concept: "cloud", Mode: painting.Remove, Everywhere: true},
 		}}
 	} else {
 		d.ImageURL += "?size=512"
@@ -237,7 +238,7 @@ func TestPageMeta(t *testing.T) {
 		t.Fatalf("%d thumbnails, want %d", len(thumbs), len(d.Hello.SampleIDs))
 	}
 	for i, m := range thumbs {
-		st, err := server.DecodeState(m[1])
+		st, err := painting.DecodeState(m[1])
 		if err != nil {
 			t.Fatalf("thumbnail %d token: %v", i, err)
 		}
@@ -341,11 +342,19 @@ func TestNewPagesNeedsAssets(t *testing.T) {
 // TestConfigMatchesScript keeps the Go config and app.js in step: every
 // cfg.field (and cfg.object.field) the script reads must be in the JSON.
 func TestConfigMatchesScript(t *testing.T) {
-	js, err := staticFS.ReadFile("static/app.js")
-	if err != nil {
-		t.Fatal(err)
+	var js []byte
+	for _, name := range painterModules() {
+		b, err := staticFS.ReadFile("static/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js = append(js, b...)
 	}
-	v, err := newView(basePageData(), mustAssets(t, testFS("x")), new(server.TokenEncoder), false)
+	// A page with every optional field: a bad link and a custom brush.
+	d := basePageData()
+	d.StateError = "bad link"
+	d.Custom = &server.PageCustom{Layer: "layer4", Units: []int{1, 2}, Label: "custom: 2 units @ layer4"}
+	v, err := newView(d, mustAssets(t, testFS("x")), new(painting.TokenEncoder), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ganpaint-go/ganpaint/painting"
 	"github.com/ganpaint-go/ganpaint/server"
 )
 
@@ -24,16 +25,16 @@ type paintedGroup struct {
 
 // groupEdits merges a painting's edits by concept and mode, in the order
 // each first appears.
-func groupEdits(edits []server.PaintedEdit) []paintedGroup {
+func groupEdits(edits []painting.Edit) []paintedGroup {
 	var out []paintedGroup
 	idx := map[string]int{}
 	for _, e := range edits {
-		k := fmt.Sprintf("%s/%t", e.Concept, e.Remove)
+		k := fmt.Sprintf("%s/%v", e.Label(), e.Mode)
 		i, ok := idx[k]
 		if !ok {
 			i = len(out)
 			idx[k] = i
-			out = append(out, paintedGroup{concept: e.Concept, remove: e.Remove})
+			out = append(out, paintedGroup{concept: e.Label(), remove: e.Removes()})
 		}
 		if e.Everywhere {
 			out[i].everywhere = true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"image"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/ganpaint-go/ganpaint/brushes"
 	"github.com/ganpaint-go/ganpaint/inference"
 	"github.com/ganpaint-go/ganpaint/internal/atomicfile"
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 func init() {
@@ -44,23 +46,16 @@ type brushOpts struct {
 // errNoConcepts tells the user why a concept name was refused.
 var errNoConcepts = errors.New("concept names need dissection results for this model (run `ganpaint dissect`); use unit numbers like 12+40+7")
 
-// editSpec is one parsed --edit flag. Units is nil when Concept is set.
-type editSpec struct {
-	Concept        string
-	Units          []int
-	Mode           inference.Mode
-	X0, Y0, X1, Y1 int
-	Whole          bool // no rectangle given: the whole image
-}
-
 // maxEditUnits bounds a unit list so a typo cannot allocate without limit.
 const maxEditUnits = 4096
 
-// parseEditSpec parses CONCEPT_OR_UNITS:add|remove[:x0,y0,x1,y1]; units are
-// joined with '+', coordinates are image pixels with x1, y1 exclusive, and no
-// rectangle means the whole image.
-func parseEditSpec(s string) (editSpec, error) {
-	var e editSpec
+// parseEditSpec parses CONCEPT_OR_UNITS:add|remove[:x0,y0,x1,y1] into the
+// painter's edit type: a concept, or a unit list as a custom brush (its
+// layer left empty: the rendered layer); units are joined with '+',
+// coordinates are image pixels with x1, y1 exclusive (Rect), and no
+// rectangle means the whole image (Everywhere).
+func parseEditSpec(s string) (painting.Edit, error) {
+	var e painting.Edit
 	parts := strings.Split(s, ":")
 	if len(parts) < 2 || len(parts) > 3 {
 		return e, fmt.Errorf("edit %q: want CONCEPT_OR_UNITS:add|remove[:x0,y0,x1,y1]", s)
@@ -70,15 +65,16 @@ func parseEditSpec(s string) (editSpec, error) {
 	case target == "":
 		return e, fmt.Errorf("edit %q: no concept or units", s)
 	case target[0] >= '0' && target[0] <= '9':
+		e.Custom = &painting.CustomBrush{}
 		for _, u := range strings.Split(target, "+") {
 			n, err := strconv.Atoi(strings.TrimSpace(u))
 			if err != nil || n < 0 {
-				return e, fmt.Errorf("edit %q: unit %q is not a non-negative integer", s, u)
+				return painting.Edit{}, fmt.Errorf("edit %q: unit %q is not a non-negative integer", s, u)
 			}
-			if len(e.Units) == maxEditUnits {
-				return e, fmt.Errorf("edit %q: more than %d units", s, maxEditUnits)
+			if len(e.Custom.Units) == maxEditUnits {
+				return painting.Edit{}, fmt.Errorf("edit %q: more than %d units", s, maxEditUnits)
 			}
-			e.Units = append(e.Units, n)
+			e.Custom.Units = append(e.Custom.Units, n)
 		}
 	default:
 		for _, r := range target {
@@ -88,67 +84,75 @@ func parseEditSpec(s string) (editSpec, error) {
 		}
 		e.Concept = target
 	}
-	switch strings.ToLower(strings.TrimSpace(parts[1])) {
-	case "add":
-		e.Mode = inference.ModeAdd
-	case "remove":
-		e.Mode = inference.ModeRemove
-	default:
-		return e, fmt.Errorf("edit %q: mode %q is not add or remove", s, parts[1])
+	mode, err := painting.ParseMode(strings.ToLower(strings.TrimSpace(parts[1])))
+	if err != nil {
+		return painting.Edit{}, fmt.Errorf("edit %q: mode %q is not add or remove", s, parts[1])
 	}
+	e.Mode = mode
 	if len(parts) == 2 {
-		e.Whole = true
+		e.Everywhere = true
 		return e, nil
 	}
 	coords := strings.Split(parts[2], ",")
 	if len(coords) != 4 {
-		return e, fmt.Errorf("edit %q: rectangle %q must be x0,y0,x1,y1", s, parts[2])
+		return painting.Edit{}, fmt.Errorf("edit %q: rectangle %q must be x0,y0,x1,y1", s, parts[2])
 	}
 	var v [4]int
 	for i, c := range coords {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil {
-			return e, fmt.Errorf("edit %q: coordinate %q is not an integer", s, c)
+			return painting.Edit{}, fmt.Errorf("edit %q: coordinate %q is not an integer", s, c)
 		}
 		v[i] = n
 	}
-	e.X0, e.Y0, e.X1, e.Y1 = v[0], v[1], v[2], v[3]
-	if e.X0 < 0 || e.Y0 < 0 || e.X1 <= e.X0 || e.Y1 <= e.Y0 {
-		return e, fmt.Errorf("edit %q: rectangle needs 0 ≤ x0 < x1 and 0 ≤ y0 < y1", s)
+	if v[0] < 0 || v[1] < 0 || v[2] <= v[0] || v[3] <= v[1] {
+		return painting.Edit{}, fmt.Errorf("edit %q: rectangle needs 0 ≤ x0 < x1 and 0 ≤ y0 < y1", s)
 	}
+	e.Rect = image.Rect(v[0], v[1], v[2], v[3])
 	return e, nil
 }
 
-// toEdit resolves the spec against a model's image size and concepts,
-// returning the edit and the layer it applies at. A unit list is switched
-// at layer, at o.Strength (1 when unset).
-func (e editSpec) toEdit(layer string, imgW, imgH int, o brushOpts, concepts conceptResolver) (inference.Edit, string, error) {
-	out := inference.Edit{Units: e.Units, Mode: e.Mode, Strength: 1}
-	if o.Strength != nil {
-		out.Strength = *o.Strength
+// engineEdit is the render CLI's one conversion from the painter's edit
+// type to the engine's: it resolves e against a model's image size and
+// concepts, returning the edit and the layer it applies at. A unit list is
+// switched at its layer (layer when unset), at o.Strength (1 when unset).
+func engineEdit(e painting.Edit, layer string, imgW, imgH int, o brushOpts, concepts conceptResolver) (inference.Edit, string, error) {
+	mode := inference.ModeAdd
+	if e.Removes() {
+		mode = inference.ModeRemove
 	}
+	var out inference.Edit
 	at := layer
-	if e.Concept != "" {
-		if concepts == nil {
-			return out, "", fmt.Errorf("edit %q: %w", e.Concept, errNoConcepts)
+	switch {
+	case e.Custom != nil:
+		out = inference.Edit{Units: e.Custom.Units, Mode: mode, Strength: 1}
+		if o.Strength != nil {
+			out.Strength = *o.Strength
 		}
+		if e.Custom.Layer != "" {
+			at = e.Custom.Layer
+		}
+	case concepts == nil:
+		return out, "", fmt.Errorf("edit %q: %w", e.Concept, errNoConcepts)
+	default:
 		var err error
-		if out, at, err = concepts.Edit(layer, e.Concept, e.Mode == inference.ModeRemove, o); err != nil {
+		if out, at, err = concepts.Edit(layer, e.Concept, e.Removes(), o); err != nil {
 			return out, "", fmt.Errorf("edit %q: %w", e.Concept, err)
 		}
 	}
-	if e.Whole {
+	if e.Everywhere {
 		out.Mask = inference.FullMask(imgW, imgH)
 		return out, at, nil
 	}
-	if e.X1 > imgW || e.Y1 > imgH {
-		return out, "", fmt.Errorf("edit rectangle %d,%d,%d,%d is outside the %dx%d image", e.X0, e.Y0, e.X1, e.Y1, imgW, imgH)
+	r := e.Rect
+	if r.Empty() || !r.In(image.Rect(0, 0, imgW, imgH)) {
+		return out, "", fmt.Errorf("edit rectangle %d,%d,%d,%d is outside the %dx%d image", r.Min.X, r.Min.Y, r.Max.X, r.Max.Y, imgW, imgH)
 	}
-	out.Mask = inference.RectMask(imgW, imgH, e.X0, e.Y0, e.X1, e.Y1)
+	out.Mask = inference.RectMask(imgW, imgH, r.Min.X, r.Min.Y, r.Max.X, r.Max.Y)
 	return out, at, nil
 }
 
-type editFlags []editSpec
+type editFlags []painting.Edit
 
 func (f *editFlags) String() string { return fmt.Sprint(len(*f), " edits") }
 func (f *editFlags) Set(s string) error {
@@ -230,7 +234,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// later layer edit there), in the given order within a layer.
 	byLayer := map[string][]inference.Edit{}
 	for _, spec := range edits {
-		e, at, err := spec.toEdit(li.Name, man.Image.Width, man.Image.Height, opts, concepts)
+		e, at, err := engineEdit(spec, li.Name, man.Image.Width, man.Image.Height, opts, concepts)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/ganpaint-go/ganpaint/brushes"
 	"github.com/ganpaint-go/ganpaint/inference"
 	"github.com/ganpaint-go/ganpaint/internal/testenv"
+	"github.com/ganpaint-go/ganpaint/painting"
 )
 
 var plantedModelDir = testenv.PlantedModel()
@@ -24,28 +26,28 @@ var plantedModelDir = testenv.PlantedModel()
 func TestParseEditSpec(t *testing.T) {
 	tests := []struct {
 		in   string
-		want editSpec
+		want painting.Edit
 		err  string
 	}{
-		{"12+40+7:add:0,0,8,8", editSpec{Units: []int{12, 40, 7}, Mode: inference.ModeAdd, X1: 8, Y1: 8}, ""},
-		{"3:remove:4,5,6,7", editSpec{Units: []int{3}, Mode: inference.ModeRemove, X0: 4, Y0: 5, X1: 6, Y1: 7}, ""},
-		{"tree:add", editSpec{Concept: "tree", Mode: inference.ModeAdd, Whole: true}, ""},
-		{" 5 + 6 :REMOVE: 1, 2, 3, 4", editSpec{Units: []int{5, 6}, Mode: inference.ModeRemove, X0: 1, Y0: 2, X1: 3, Y1: 4}, ""},
-		{"", editSpec{}, "want CONCEPT_OR_UNITS"},
-		{"tree", editSpec{}, "want CONCEPT_OR_UNITS"},
-		{"a:b:c:d", editSpec{}, "want CONCEPT_OR_UNITS"},
-		{":add", editSpec{}, "no concept or units"},
-		{"1+x:add", editSpec{}, "not a non-negative integer"},
-		{"1+:add", editSpec{}, "not a non-negative integer"},
-		{"1+-2:add", editSpec{}, "not a non-negative integer"},
-		{"99999999999999999999:add", editSpec{}, "not a non-negative integer"},
-		{"tr/ee:add", editSpec{}, "may only hold"},
-		{"1:paint", editSpec{}, "not add or remove"},
-		{"1:add:1,2,3", editSpec{}, "x0,y0,x1,y1"},
-		{"1:add:1,2,3,x", editSpec{}, "not an integer"},
-		{"1:add:5,0,5,4", editSpec{}, "x0 < x1"},
-		{"1:add:-1,0,5,4", editSpec{}, "x0 < x1"},
-		{"1:add:0,4,5,2", editSpec{}, "y0 < y1"},
+		{"12+40+7:add:0,0,8,8", painting.Edit{Custom: &painting.CustomBrush{Units: []int{12, 40, 7}}, Mode: painting.Add, Rect: image.Rect(0, 0, 8, 8)}, ""},
+		{"3:remove:4,5,6,7", painting.Edit{Custom: &painting.CustomBrush{Units: []int{3}}, Mode: painting.Remove, Rect: image.Rect(4, 5, 6, 7)}, ""},
+		{"tree:add", painting.Edit{Concept: "tree", Mode: painting.Add, Everywhere: true}, ""},
+		{" 5 + 6 :REMOVE: 1, 2, 3, 4", painting.Edit{Custom: &painting.CustomBrush{Units: []int{5, 6}}, Mode: painting.Remove, Rect: image.Rect(1, 2, 3, 4)}, ""},
+		{"", painting.Edit{}, "want CONCEPT_OR_UNITS"},
+		{"tree", painting.Edit{}, "want CONCEPT_OR_UNITS"},
+		{"a:b:c:d", painting.Edit{}, "want CONCEPT_OR_UNITS"},
+		{":add", painting.Edit{}, "no concept or units"},
+		{"1+x:add", painting.Edit{}, "not a non-negative integer"},
+		{"1+:add", painting.Edit{}, "not a non-negative integer"},
+		{"1+-2:add", painting.Edit{}, "not a non-negative integer"},
+		{"99999999999999999999:add", painting.Edit{}, "not a non-negative integer"},
+		{"tr/ee:add", painting.Edit{}, "may only hold"},
+		{"1:paint", painting.Edit{}, "not add or remove"},
+		{"1:add:1,2,3", painting.Edit{}, "x0,y0,x1,y1"},
+		{"1:add:1,2,3,x", painting.Edit{}, "not an integer"},
+		{"1:add:5,0,5,4", painting.Edit{}, "x0 < x1"},
+		{"1:add:-1,0,5,4", painting.Edit{}, "x0 < x1"},
+		{"1:add:0,4,5,2", painting.Edit{}, "y0 < y1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -75,16 +77,16 @@ func FuzzParseEditSpec(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if (e.Concept == "") == (e.Units == nil) {
+		if (e.Concept == "") == (e.Custom == nil) {
 			t.Fatalf("%q: exactly one of concept and units must be set: %+v", s, e)
 		}
-		if e.Mode != inference.ModeAdd && e.Mode != inference.ModeRemove {
+		if e.Mode != painting.Add && e.Mode != painting.Remove {
 			t.Fatalf("%q: mode %v", s, e.Mode)
 		}
-		if !e.Whole && (e.X0 < 0 || e.Y0 < 0 || e.X1 <= e.X0 || e.Y1 <= e.Y0) {
+		if !e.Everywhere && (e.Rect.Empty() || e.Rect.Min.X < 0 || e.Rect.Min.Y < 0) {
 			t.Fatalf("%q: bad rectangle accepted %+v", s, e)
 		}
-		if _, _, err := e.toEdit("layer", 64, 64, brushOpts{Units: 15}, nil); err != nil && e.Concept == "" && e.Whole {
+		if _, _, err := engineEdit(e, "layer", 64, 64, brushOpts{Units: 15}, nil); err != nil && e.Concept == "" && e.Everywhere {
 			t.Fatalf("%q: whole-image unit edit rejected: %v", s, err)
 		}
 	})
@@ -170,7 +172,7 @@ func TestEditSpecConcepts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := spec.toEdit("layer2", 32, 32, brushOpts{Units: 15}, nil); !errors.Is(err, errNoConcepts) {
+	if _, _, err := engineEdit(spec, "layer2", 32, 32, brushOpts{Units: 15}, nil); !errors.Is(err, errNoConcepts) {
 		t.Fatalf("no resolver error = %v", err)
 	}
 	var asked string
@@ -178,7 +180,7 @@ func TestEditSpecConcepts(t *testing.T) {
 		asked = fmt.Sprintf("%s/%s/%v/%s/%s/%d", layer, concept, remove, o.Brush, o.Step, o.Units)
 		return inference.Edit{Units: []int{3, 1}, Mode: inference.ModeBlend, Strength: 0.75, Weights: []float32{1, 1}, Values: []float32{2, 3}}, "layer3", nil
 	}}
-	e, at, err := spec.toEdit("layer2", 32, 32, brushOpts{Brush: "tree-ace", Step: "low", Units: 15}, res)
+	e, at, err := engineEdit(spec, "layer2", 32, 32, brushOpts{Brush: "tree-ace", Step: "low", Units: 15}, res)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +191,7 @@ func TestEditSpecConcepts(t *testing.T) {
 	unknown := fakeConcepts{edit: func(string, string, bool, brushOpts) (inference.Edit, string, error) {
 		return inference.Edit{}, "", errors.New("unknown concept")
 	}}
-	if _, _, err := spec.toEdit("layer2", 32, 32, brushOpts{}, unknown); err == nil || !strings.Contains(err.Error(), "unknown concept") {
+	if _, _, err := engineEdit(spec, "layer2", 32, 32, brushOpts{}, unknown); err == nil || !strings.Contains(err.Error(), "unknown concept") {
 		t.Fatalf("resolver error not passed on: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 // Real-browser test of the unit editor's custom brush: units picked in the
 // editor go to the painter with one click, the painter shows the brush in
-// its palette and paints with it, the image changes, and the share link
+// its palette and paints with it at the chosen strength step, the image
+// changes, and the share link
 // reproduces the painted image; a bad brush address is explained, not a
 // broken page. Like the other tests it starts no server: web/e2e/run.sh does
 // and passes the painter's URL in GANPAINT_URL.
@@ -69,7 +70,26 @@ test('custom brush: editor units painted in the painter and shared', { timeout: 
     const edits = await page.evaluate(() => window.ganpaint.editList);
     assert.equal(edits.length, 1);
     assert.equal(edits[0].concept, `custom: ${UNITS} units @ ${layer}`);
+    assert.equal(edits[0].strength, 'medium', 'the default step: strength 1');
     await page.screenshot({ path: artifact('custom-brush.png') });
+
+    // The strength steps apply to the custom brush: the same stroke at
+    // "high" paints harder than at the default "medium".
+    assert.deepEqual((await page.locator('.steps button').allTextContents()).map((s) => s.trim()), ['low', 'medium', 'high']);
+    assert.equal(await page.getAttribute('.steps button[data-step="medium"]', 'aria-pressed'), 'true');
+    let fu = await frames(page);
+    await page.click('#undo');
+    await page.waitForFunction(() => window.ganpaint.edits === 0, null, { timeout: waitMS });
+    await waitSettled(page, fu + 1);
+    await page.click('.steps button[data-step="high"]');
+    assert.equal(await page.getAttribute('.steps button[data-step="high"]', 'aria-pressed'), 'true');
+    fu = await frames(page);
+    await drag(page, [0.15, 0.55], [0.85, 0.65], { steps: 20 });
+    await page.waitForFunction(() => window.ganpaint.edits > 0, null, { timeout: waitMS });
+    await waitSettled(page, fu + 1);
+    const high = await pixels(page);
+    assert.equal((await page.evaluate(() => window.ganpaint.editList))[0].strength, 'high');
+    assert.ok(!samePixels(high, after), 'the high step paints differently from medium');
 
     // A concept button goes back to concepts.
     await page.locator('#palette .concept').first().click();
@@ -80,7 +100,7 @@ test('custom brush: editor units painted in the painter and shared', { timeout: 
     const tab = await b.context.newPage();
     await tab.goto(url('/?state=' + encodeURIComponent(tok)), { waitUntil: 'load' });
     await waitSettled(tab);
-    assert.ok(samePixels(await pixels(tab), after), 'the share link reproduces the painted image');
+    assert.ok(samePixels(await pixels(tab), high), 'the share link reproduces the painted image, step included');
     await tab.close();
 
     // The brush address alone opens the brush in a new tab too.

@@ -1,10 +1,8 @@
 // Compare panel: after a removal, the same scene four ways (GAN removal,
 // learned inpainting, Navier–Stokes, Telea) with each method's time, from
-// GET /api/compare (docs/protocol.md). Registered with app.js as a part: it
+// GET /api/compare (docs/protocol.md). Installed by app.js as a part: it
 // follows the painting state through app.on('state').
-(window.GANPaintParts ||= []).push((app) => {
-  'use strict';
-
+export function install(app) {
   const card = document.getElementById('compare-card');
   if (!card) return;
   const endpoint = card.dataset.endpoint || '/api/compare';
@@ -134,4 +132,4 @@
   }
 
   update();
-});
+}

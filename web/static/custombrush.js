@@ -7,11 +7,9 @@
 // again when the button is clicked; a concept button or key goes back to
 // concepts (app.js). Strokes and "remove everywhere" then carry
 // {"custom": {layer, units}} instead of a concept (docs/protocol.md), so
-// they are undone, listed and shared like any other edit. Registered with
-// app.js as a part.
-(window.GANPaintParts ||= []).push((app) => {
-  'use strict';
-
+// they are undone, listed and shared like any other edit. Installed by
+// app.js (see "parts" there).
+export function install(app) {
   const c = app.cfg.custom;
   const button = document.getElementById('custom-brush');
   if (!c || !button) return;
@@ -20,6 +18,9 @@
     label: c.label,
     color: c.color,
     layer: c.layer,
+    // brushes: {add, remove}, each one brush with its strength steps, as
+    // hello lists a concept's (palette.js shows their steps).
+    brushes: c.brushes,
     wire: Object.freeze({ layer: c.layer, units: c.units.slice() }),
   });
 
@@ -37,4 +38,4 @@
   app.on('concept', () => button.setAttribute('aria-pressed', String(app.custom() === brush)));
   app.setMode(c.mode === 'remove' ? 'remove' : 'add');
   choose();
-});
+}

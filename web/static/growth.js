@@ -1,11 +1,9 @@
 // "Where can it grow?" overlay: shades each cell of the paint grid by the
 // measured success of inserting the selected concept there, from the
 // dissection's location maps or measured on the current image
-// (GET /api/growth, docs/protocol.md). Registered with app.js as a part: it
+// (GET /api/growth, docs/protocol.md). Installed by app.js as a part: it
 // follows the state and the selected concept through app.on.
-(window.GANPaintParts ||= []).push((app) => {
-  'use strict';
-
+export function install(app) {
   const row = document.getElementById('growth-row');
   const toggle = document.getElementById('growth-toggle');
   const measure = document.getElementById('growth-measure');
@@ -118,4 +116,4 @@
     if (layerChanged || (map && map.source === 'dissection' && map.layer !== layer)) load(false);
     else if (imageChanged && map && map.source === 'image') setStatus('The image changed since this map was measured; measure again for this image.');
   });
-});
+}

@@ -6,12 +6,10 @@
 // follows the painting, so a reload or a bookmark keeps it. Each image
 // painted in this tab is remembered: going back to it by its thumbnail
 // brings its painting back (app.js asks through hooks.paintingOf).
-// Registered with app.js as a part (see "parts" there); the embed page has
+// Installed by app.js (see "parts" there); the embed page has
 // no history of its own inside a course page, so this only runs on the
 // full painter.
-(window.GANPaintParts ||= []).push((app) => {
-  'use strict';
-
+export function install(app) {
   if (app.cfg.page !== 'painter') return;
 
   const painted = new Map(); // "id/layer" -> { token, edits }
@@ -60,4 +58,4 @@
     const tok = new URL(location.href).searchParams.get('state');
     if (tok) app.openToken(tok);
   });
-});
+}

@@ -1,9 +1,7 @@
 // "Repair artifacts" toggle: switches off the current layer's artifact units
 // (found by `ganpaint artifacts`) with the painter's {"t":"repair"} message
-// (docs/protocol.md). Registered with app.js as a part.
-(window.GANPaintParts ||= []).push((app) => {
-  'use strict';
-
+// (docs/protocol.md). Installed by app.js (see "parts" there).
+export function install(app) {
   const row = document.getElementById('repair-row');
   const toggle = document.getElementById('repair-toggle');
   const hint = document.getElementById('repair-hint');
@@ -26,4 +24,4 @@
     }
   });
   show(cfg.model.default_layer, false);
-});
+}

@@ -4,10 +4,8 @@
 // edit_list, docs/protocol.md): a thumbnail with the edit's layer-grid cells,
 // the concept, draw or remove, and how many cells it changed. Pointing at a
 // row (or focusing it) highlights its cells on the picture; × deletes that
-// one edit (an undoable "delete" message). Registered with app.js as a part.
-(window.GANPaintParts ||= []).push((app) => {
-  'use strict';
-
+// one edit (an undoable "delete" message). Installed by app.js (see "parts" there).
+export function install(app) {
   const list = document.getElementById('edit-list');
   if (!list) return;
   const empty = document.getElementById('edit-list-empty');
@@ -117,4 +115,4 @@
     build();
   });
   app.on('frame', drawThumbs);
-});
+}

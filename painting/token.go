@@ -1,4 +1,4 @@
-package server
+package painting
 
 import (
 	"bytes"
@@ -12,14 +12,21 @@ import (
 	"sync"
 )
 
-// Share tokens carry a whole painter state in a URL. Layout (version 1):
+// Share tokens carry a whole painter state in a URL:
 //
-//	base64url-nopad( 0x01 || deflate( body ) )
+//	base64url-nopad( version || payload )
+//
+// The first byte says how to read the rest, so every link ever shared keeps
+// decoding: a new format adds a version and a decoder to tokenDecoders, and
+// the old decoders stay. The encoder writes TokenVersion. Version 1:
+//
+//	payload = deflate( body )
 //	body   = str(model) str(layer) uv(id) uv(nconcepts) str(concept)* uv(nedits) edit* [uv(1)]
 //	edit   = byte(flags: 1 remove, 2 everywhere, 4 brush, 8 custom)
 //	         ( uv(concept index) uv(units)                              without flag 8
 //	           [ uv(brush index) uv(step index) ]                       flag 4 only
-//	         | uv(layer index) uv(nunits) uv(u0) uv(u[i]−u[i−1]−1)* )   flag 8: custom brush
+//	         | uv(layer index) uv(nunits) uv(u0) uv(u[i]−u[i−1]−1)*      flag 8: custom brush
+//	           [ uv(step index) ] )                                     flags 8 and 4 only
 //	         [ uv(radius) uv(npoints) uv(x0) uv(y0) (sv(dx) sv(dy))* ]   strokes only
 //	str    = uv(len) bytes;  uv = unsigned varint;  sv = zigzag varint
 //
@@ -32,10 +39,19 @@ import (
 // it are the same bytes as before the field existed. A custom brush (flag
 // 8, units chosen in the unit editor) stores its layer in the name table
 // and its units in increasing order as gaps, so one set of units has one
-// token; tokens without it are the same bytes as before it existed.
+// token; tokens without it are the same bytes as before it existed. A
+// custom brush with flag 4 too has a strength step (its name in the table);
+// without it, as in tokens made before custom brushes had steps, it paints
+// at strength 1.
 
 // TokenVersion is the first byte of every token this code writes.
 const TokenVersion = 1
+
+// tokenDecoders read a token's payload (what follows the version byte), by
+// version.
+var tokenDecoders = map[byte]func(payload []byte) (State, error){
+	1: decodeV1,
+}
 
 // Hard limits of the codec itself, independent of any model or Config: they
 // bound what a hostile token can make the decoder allocate.
@@ -54,42 +70,6 @@ const (
 // ErrBadToken is wrapped by every share-token decoding or encoding error.
 var ErrBadToken = errors.New("bad share token")
 
-// Point is a brush point in image pixels.
-type Point struct{ X, Y int }
-
-// ShareEdit is one edit of a share state.
-type ShareEdit struct {
-	Concept    string
-	Remove     bool
-	Everywhere bool // erase_all: the whole image; Radius and Points are unused
-	Units      int
-	Radius     int
-	Points     []Point
-	// Brush and Step name the brush and its strength step; both empty means
-	// the concept's IoU ranking at strength 1 (tokens made before brushes).
-	Brush, Step string
-	// Custom, when set, is the edit's brush instead of a concept: Concept,
-	// Units, Brush and Step are then empty.
-	Custom *CustomBrush
-}
-
-// CustomBrush is a brush of units chosen by hand (in the unit editor):
-// a stroke switches exactly these units of Layer on at their level, or off.
-type CustomBrush struct {
-	Layer string
-	Units []int // strictly increasing
-}
-
-// ShareState is everything needed to reproduce one painted image.
-type ShareState struct {
-	Model string
-	Layer string
-	ID    int64
-	Edits []ShareEdit
-	// Repair: the layer's artifact units are switched off everywhere.
-	Repair bool
-}
-
 const (
 	flagRemove     = 1
 	flagEverywhere = 2
@@ -107,7 +87,7 @@ type TokenEncoder struct {
 
 // EncodeState returns the URL-safe token of st with a fresh flate writer;
 // code that encodes often holds a TokenEncoder instead.
-func EncodeState(st ShareState) (string, error) {
+func EncodeState(st State) (string, error) {
 	var e TokenEncoder
 	return e.Encode(st)
 }
@@ -115,8 +95,8 @@ func EncodeState(st ShareState) (string, error) {
 // Encode returns the URL-safe token of st. It fails only when st is
 // outside the codec's limits (negative or huge numbers, long names, a
 // token longer than MaxTokenLen).
-func (e *TokenEncoder) Encode(st ShareState) (string, error) {
-	body, err := encodeBody(st)
+func (e *TokenEncoder) Encode(st State) (string, error) {
+	body, err := Body(st)
 	if err != nil {
 		return "", err
 	}
@@ -153,8 +133,9 @@ func (e *TokenEncoder) Encode(st ShareState) (string, error) {
 // every painted image stays shareable.
 const MaxShareBody = 12000
 
-// encodeBody returns the uncompressed token body of st.
-func encodeBody(st ShareState) ([]byte, error) {
+// Body returns the uncompressed body of st's token: the canonical bytes of
+// a state (equal states, equal bodies) and what MaxShareBody limits.
+func Body(st State) ([]byte, error) {
 	var body []byte
 	putStr := func(s string) error {
 		if len(s) > maxTokenString {
@@ -191,8 +172,16 @@ func encodeBody(st ShareState) ([]byte, error) {
 		}
 	}
 	for _, e := range st.Edits {
+		if !e.Rect.Empty() {
+			// The render CLI's rectangles are not something the painter
+			// makes; a link holds strokes and "everywhere" only.
+			return nil, fmt.Errorf("%w: a rectangle cannot be shared", ErrBadToken)
+		}
 		if e.Custom != nil {
 			add(e.Custom.Layer)
+			if e.Step != "" {
+				add(e.Step)
+			}
 			continue
 		}
 		add(e.Concept)
@@ -213,7 +202,7 @@ func encodeBody(st ShareState) ([]byte, error) {
 	body = binary.AppendUvarint(body, uint64(len(st.Edits)))
 	for _, e := range st.Edits {
 		var flags byte
-		if e.Remove {
+		if e.Mode == Remove {
 			flags |= flagRemove
 		}
 		if e.Everywhere {
@@ -224,7 +213,7 @@ func encodeBody(st ShareState) ([]byte, error) {
 			flags |= flagBrush
 		}
 		if e.Custom != nil {
-			if brush || e.Concept != "" || e.Units != 0 {
+			if e.Brush != "" || e.Concept != "" || e.Units != 0 {
 				return nil, fmt.Errorf("%w: a custom edit with a concept or brush", ErrBadToken)
 			}
 			flags |= flagCustom
@@ -241,7 +230,10 @@ func encodeBody(st ShareState) ([]byte, error) {
 				return nil, err
 			}
 		}
-		if brush {
+		switch {
+		case brush && e.Custom != nil:
+			body = binary.AppendUvarint(body, uint64(index[e.Step]))
+		case brush:
 			body = binary.AppendUvarint(body, uint64(index[e.Brush]))
 			body = binary.AppendUvarint(body, uint64(index[e.Step]))
 		}
@@ -299,8 +291,8 @@ func appendCustom(body []byte, layer int, units []int) ([]byte, error) {
 // DecodeState parses a token written by EncodeState. It checks the token's
 // structure and the codec's limits; whether the state fits a model is
 // checked by the server.
-func DecodeState(tok string) (ShareState, error) {
-	var st ShareState
+func DecodeState(tok string) (State, error) {
+	var st State
 	if tok == "" {
 		return st, fmt.Errorf("%w: empty", ErrBadToken)
 	}
@@ -314,12 +306,19 @@ func DecodeState(tok string) (ShareState, error) {
 	if len(raw) < 2 {
 		return st, fmt.Errorf("%w: too short", ErrBadToken)
 	}
-	if raw[0] != TokenVersion {
-		return st, fmt.Errorf("%w: version %d, this server reads version %d", ErrBadToken, raw[0], TokenVersion)
+	decode, ok := tokenDecoders[raw[0]]
+	if !ok {
+		return st, fmt.Errorf("%w: version %d, this server reads versions up to %d", ErrBadToken, raw[0], TokenVersion)
 	}
+	return decode(raw[1:])
+}
+
+// decodeV1 reads a version 1 payload: a deflated body.
+func decodeV1(payload []byte) (State, error) {
+	var st State
 	// bytes.Reader is an io.ByteReader, so the inflater reads exactly up to
 	// the end of the deflate stream and src.Len() is what follows it.
-	src := bytes.NewReader(raw[1:])
+	src := bytes.NewReader(payload)
 	zr := flate.NewReader(src)
 	body, err := io.ReadAll(io.LimitReader(zr, MaxTokenBody+1))
 	zr.Close()
@@ -352,19 +351,24 @@ func DecodeState(tok string) (ShareState, error) {
 		d.fail("edit count %d exceeds the data", nEdits)
 	}
 	if d.err == nil && nEdits > 0 {
-		st.Edits = make([]ShareEdit, 0, nEdits)
+		st.Edits = make([]Edit, 0, nEdits)
 	}
 	for i := uint64(0); i < nEdits && d.err == nil; i++ {
-		var e ShareEdit
+		var e Edit
 		flags := d.byte()
-		if flags&^(flagRemove|flagEverywhere|flagBrush|flagCustom) != 0 || flags&(flagBrush|flagCustom) == flagBrush|flagCustom {
+		if flags&^(flagRemove|flagEverywhere|flagBrush|flagCustom) != 0 {
 			d.fail("unknown edit flags %#x", flags)
 			break
 		}
-		e.Remove = flags&flagRemove != 0
+		if flags&flagRemove != 0 {
+			e.Mode = Remove
+		}
 		e.Everywhere = flags&flagEverywhere != 0
 		if flags&flagCustom != 0 {
 			e.Custom = d.custom(names)
+			if flags&flagBrush != 0 {
+				e.Step = d.name("step index", names)
+			}
 		} else {
 			d.concept(&e, flags&flagBrush != 0, names)
 		}
@@ -413,13 +417,13 @@ func DecodeState(tok string) (ShareState, error) {
 		d.fail("%d trailing bytes", d.remaining())
 	}
 	if d.err != nil {
-		return ShareState{}, d.err
+		return State{}, d.err
 	}
 	return st, nil
 }
 
 // concept reads a concept edit's concept, units and optional brush names.
-func (d *tokenReader) concept(e *ShareEdit, brush bool, names []string) {
+func (d *tokenReader) concept(e *Edit, brush bool, names []string) {
 	ci := d.uv("concept index", uint64(len(names)))
 	if d.err == nil && ci >= uint64(len(names)) {
 		d.fail("concept index %d of %d", ci, len(names))
@@ -440,6 +444,18 @@ func (d *tokenReader) concept(e *ShareEdit, brush bool, names []string) {
 	if d.err == nil {
 		e.Brush, e.Step = names[bi], names[si]
 	}
+}
+
+// name reads an index into the name table.
+func (d *tokenReader) name(what string, names []string) string {
+	i := d.uv(what, uint64(len(names)))
+	if d.err == nil && i >= uint64(len(names)) {
+		d.fail("%s %d of %d", what, i, len(names))
+	}
+	if d.err != nil {
+		return ""
+	}
+	return names[i]
 }
 
 // custom reads a custom brush: its layer's name index and its units.

@@ -1,4 +1,4 @@
-package server
+package painting
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"image"
 	"math/rand/v2"
 	"os"
 	"reflect"
@@ -14,13 +15,13 @@ import (
 	"testing"
 )
 
-func sampleState() ShareState {
-	return ShareState{
+func sampleState() State {
+	return State{
 		Model: "scenes128", Layer: "layer4", ID: 123456,
-		Edits: []ShareEdit{
+		Edits: []Edit{
 			{Concept: "tree", Units: 15, Radius: 6, Points: []Point{{10, 20}, {11, 22}, {15, 21}, {0, 0}, {127, 127}}},
-			{Concept: "sky", Remove: true, Everywhere: true, Units: 20},
-			{Concept: "tree", Remove: true, Units: 4, Radius: 1, Points: []Point{{64, 64}}},
+			{Concept: "sky", Mode: Remove, Everywhere: true, Units: 20},
+			{Concept: "tree", Mode: Remove, Units: 4, Radius: 1, Points: []Point{{64, 64}}},
 			{Concept: "dôme", Units: 65535, Radius: 65535, Points: []Point{{65535, 0}, {0, 65535}}},
 		},
 	}
@@ -29,24 +30,28 @@ func sampleState() ShareState {
 func TestStateRoundTrip(t *testing.T) {
 	tests := []struct {
 		name string
-		st   ShareState
+		st   State
 	}{
-		{"empty edits", ShareState{Model: "m", Layer: "layer1", ID: 0}},
+		{"empty edits", State{Model: "m", Layer: "layer1", ID: 0}},
 		{"sample", sampleState()},
-		{"max id", ShareState{Model: "m", Layer: "l", ID: 1<<63 - 1}},
+		{"max id", State{Model: "m", Layer: "l", ID: 1<<63 - 1}},
 		// Custom brushes next to concept edits, the layer name shared with
 		// the state's layer and a concept's name.
-		{"custom brushes", ShareState{Model: "m", Layer: "layer4", ID: 9, Repair: true, Edits: []ShareEdit{
+		{"custom brushes", State{Model: "m", Layer: "layer4", ID: 9, Repair: true, Edits: []Edit{
 			{Concept: "tree", Units: 4, Radius: 3, Points: []Point{{1, 2}}, Brush: "tree-ace", Step: "low"},
 			{Custom: &CustomBrush{Layer: "layer4", Units: []int{0, 1, 7, 511, 65535}}, Radius: 5, Points: []Point{{9, 9}, {12, 8}}},
-			{Custom: &CustomBrush{Layer: "layer6", Units: []int{300}}, Remove: true, Everywhere: true},
+			{Custom: &CustomBrush{Layer: "layer6", Units: []int{300}}, Mode: Remove, Everywhere: true},
+			// A custom brush with a strength step, its name shared with a
+			// concept brush's.
+			{Custom: &CustomBrush{Layer: "layer6", Units: []int{2, 3}}, Step: "low", Radius: 2, Points: []Point{{4, 4}}},
+			{Custom: &CustomBrush{Layer: "layer4", Units: []int{8}}, Step: "high", Mode: Remove, Everywhere: true},
 			{Concept: "layer6", Units: 1, Radius: 1, Points: []Point{{0, 0}}},
 		}}},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	long := ShareState{Model: "scenes128", Layer: "layer4", ID: 7}
+	long := State{Model: "scenes128", Layer: "layer4", ID: 7}
 	for i := 0; i < 50; i++ {
-		e := ShareEdit{Concept: []string{"tree", "grass", "door"}[i%3], Units: 1 + i, Radius: 1 + i%10, Remove: i%2 == 0}
+		e := Edit{Concept: []string{"tree", "grass", "door"}[i%3], Units: 1 + i, Radius: 1 + i%10, Mode: Mode(1 - i%2)}
 		x, y := 64, 64
 		for j := 0; j < 40; j++ {
 			x = min(max(x+rng.IntN(7)-3, 0), 127)
@@ -57,7 +62,7 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 	tests = append(tests, struct {
 		name string
-		st   ShareState
+		st   State
 	}{"50 strokes of 40 points", long})
 
 	for _, tc := range tests {
@@ -136,7 +141,8 @@ func TestDecodeStateErrors(t *testing.T) {
 		{"valid edits just over the body limit", bigToken(t, MaxTokenBody+1)},
 		// Custom edits: body = head, 1 name "l", 1 edit, flags, layer index,
 		// unit count, gaps, then the everywhere flag ends the edit.
-		{"custom and brush flags", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|4|2|1, 0, 1, 0))},
+		{"custom step missing", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|4|2|1, 0, 1, 0))},
+		{"custom step index out of range", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|4|2|1, 0, 1, 0, 1))},
 		{"custom layer index out of range", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|2|1, 1, 1, 0))},
 		{"custom without units", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|2|1, 0, 0))},
 		{"custom unit count beyond data", rawToken(1, append(uv(append(uv(uv(head(), 1), 1), 'l'), 1), 8|2|1, 0, 9, 0))},
@@ -168,15 +174,15 @@ func withTrailer(t testing.TB, tok string, extra ...byte) string {
 // body of that size can ask for.
 func bigToken(t testing.TB, n int) string {
 	t.Helper()
-	st := ShareState{Model: "m", Layer: "l", ID: 1}
+	st := State{Model: "m", Layer: "l", ID: 1}
 	var body []byte
 	for len(body) < n {
-		e := ShareEdit{Concept: "tree", Units: 1, Radius: 1}
+		e := Edit{Concept: "tree", Units: 1, Radius: 1}
 		for j := 0; j < 2048; j++ {
 			e.Points = append(e.Points, Point{(j * 7) % 128, (j % 2) * 127})
 		}
 		st.Edits = append(st.Edits, e)
-		body, _ = encodeBody(st)
+		body, _ = Body(st)
 	}
 	var buf bytes.Buffer
 	buf.WriteByte(TokenVersion)
@@ -200,10 +206,22 @@ func TestOldTokensDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The file spells states as the server's State of the time did.
 	var golden []struct {
 		Name  string
 		Token string
-		State ShareState
+		State struct {
+			Model, Layer string
+			ID           int64
+			Edits        []struct {
+				Concept            string
+				Remove, Everywhere bool
+				Units, Radius      int
+				Points             []Point
+				Brush, Step        string
+			}
+			Repair bool
+		}
 	}
 	if err := json.Unmarshal(raw, &golden); err != nil {
 		t.Fatal(err)
@@ -217,8 +235,17 @@ func TestOldTokensDecode(t *testing.T) {
 			if err != nil {
 				t.Fatalf("old link no longer decodes: %v", err)
 			}
-			if !reflect.DeepEqual(st, g.State) {
-				t.Errorf("decoded\n%+v\nwant\n%+v", st, g.State)
+			want := State{Model: g.State.Model, Layer: g.State.Layer, ID: g.State.ID, Repair: g.State.Repair}
+			for _, e := range g.State.Edits {
+				m := Add
+				if e.Remove {
+					m = Remove
+				}
+				want.Edits = append(want.Edits, Edit{Concept: e.Concept, Mode: m, Everywhere: e.Everywhere, Units: e.Units, Radius: e.Radius, Points: e.Points,
+					Brush: e.Brush, Step: e.Step})
+			}
+			if !reflect.DeepEqual(st, want) {
+				t.Errorf("decoded\n%+v\nwant\n%+v", st, want)
 			}
 		})
 	}
@@ -228,7 +255,7 @@ func TestOldTokensDecode(t *testing.T) {
 // the previous token in the next one, and pooled writers give the tokens a
 // fresh writer gives.
 func TestEncodeReusesWritersCleanly(t *testing.T) {
-	a, b := sampleState(), ShareState{Model: "m", Layer: "l", ID: 9}
+	a, b := sampleState(), State{Model: "m", Layer: "l", ID: 9}
 	first, err := EncodeState(a)
 	if err != nil {
 		t.Fatal(err)
@@ -248,17 +275,19 @@ func TestEncodeReusesWritersCleanly(t *testing.T) {
 func TestEncodeStateErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		st   ShareState
+		st   State
 	}{
-		{"negative id", ShareState{ID: -1}},
-		{"long model", ShareState{Model: strings.Repeat("m", 300)}},
-		{"negative point", ShareState{Edits: []ShareEdit{{Concept: "t", Units: 1, Radius: 1, Points: []Point{{-1, 0}}}}}},
-		{"huge radius", ShareState{Edits: []ShareEdit{{Concept: "t", Units: 1, Radius: 1 << 16, Points: []Point{{1, 0}}}}}},
-		{"no points", ShareState{Edits: []ShareEdit{{Concept: "t", Units: 1, Radius: 1}}}},
-		{"custom units not increasing", ShareState{Edits: []ShareEdit{{Custom: &CustomBrush{Layer: "l", Units: []int{3, 3}}, Remove: true, Everywhere: true}}}},
-		{"custom without units", ShareState{Edits: []ShareEdit{{Custom: &CustomBrush{Layer: "l"}, Remove: true, Everywhere: true}}}},
-		{"custom unit too big", ShareState{Edits: []ShareEdit{{Custom: &CustomBrush{Layer: "l", Units: []int{1 << 16}}, Remove: true, Everywhere: true}}}},
-		{"custom with a concept", ShareState{Edits: []ShareEdit{{Concept: "t", Custom: &CustomBrush{Layer: "l", Units: []int{1}}, Remove: true, Everywhere: true}}}},
+		{"negative id", State{ID: -1}},
+		{"long model", State{Model: strings.Repeat("m", 300)}},
+		{"negative point", State{Edits: []Edit{{Concept: "t", Units: 1, Radius: 1, Points: []Point{{-1, 0}}}}}},
+		{"huge radius", State{Edits: []Edit{{Concept: "t", Units: 1, Radius: 1 << 16, Points: []Point{{1, 0}}}}}},
+		{"no points", State{Edits: []Edit{{Concept: "t", Units: 1, Radius: 1}}}},
+		{"custom units not increasing", State{Edits: []Edit{{Custom: &CustomBrush{Layer: "l", Units: []int{3, 3}}, Mode: Remove, Everywhere: true}}}},
+		{"custom without units", State{Edits: []Edit{{Custom: &CustomBrush{Layer: "l"}, Mode: Remove, Everywhere: true}}}},
+		{"custom unit too big", State{Edits: []Edit{{Custom: &CustomBrush{Layer: "l", Units: []int{1 << 16}}, Mode: Remove, Everywhere: true}}}},
+		{"rectangle", State{Edits: []Edit{{Concept: "t", Units: 1, Rect: image.Rect(0, 0, 2, 2), Radius: 1, Points: []Point{{1, 1}}}}}},
+		{"custom with a brush", State{Edits: []Edit{{Brush: "b", Step: "low", Custom: &CustomBrush{Layer: "l", Units: []int{1}}, Mode: Remove, Everywhere: true}}}},
+		{"custom with a concept", State{Edits: []Edit{{Concept: "t", Custom: &CustomBrush{Layer: "l", Units: []int{1}}, Mode: Remove, Everywhere: true}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -296,4 +325,35 @@ func FuzzDecodeState(f *testing.F) {
 			t.Fatalf("re-encoded state differs: %v\n%+v\n%+v", err, st, st2)
 		}
 	})
+}
+
+func TestRepairTokenRoundTrip(t *testing.T) {
+	st := sampleState()
+	plain, err := EncodeState(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Repair = true
+	tok, err := EncodeState(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeState(tok)
+	if err != nil || !reflect.DeepEqual(back, st) {
+		t.Fatalf("round trip: %v\n%+v\n%+v", err, back, st)
+	}
+	if tok == plain {
+		t.Error("repair did not change the token")
+	}
+	st.Repair = false
+	if again, _ := EncodeState(st); again != plain {
+		t.Error("a state without repair encodes differently than before the field existed")
+	}
+	// After the edits only the value 1 may follow.
+	body, _ := Body(sampleState())
+	for _, tail := range [][]byte{{0}, {2}, {1, 1}} {
+		if _, err := DecodeState(rawToken(1, append(append([]byte(nil), body...), tail...))); err == nil {
+			t.Errorf("trailer %v accepted", tail)
+		}
+	}
 }
