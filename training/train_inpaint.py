@@ -6,8 +6,9 @@
 
 Masks are what the compare panel gives an inpainter (docs/analysis.md):
   - cells: unions of rectangles on the paint layer's grid (CELL px), as a brush stroke covers;
-  - objects: every pixel of one class present in the image, dilated by a few pixels, as "remove
-    everywhere" uses the segmenter's mask of the concept;
+  - objects: every pixel of one class, dilated by a few pixels, as "remove everywhere" uses the
+    segmenter's mask of the concept; taken from another image, so the hole's outline says nothing
+    about what lies under it;
   - strokes: free-form thick lines, so the network does not learn the grid alone.
 The loss is L1 on both stages' raw predictions, the hole weighted HOLE_WEIGHT times the known
 pixels. There is no adversarial term: on this CPU budget it would halve the steps, and the panel
@@ -137,18 +138,27 @@ def to_input(images_u8):
     return torch.from_numpy(images_u8).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
+def random_crop(rng, h, w, crop):
+    return int(rng.integers(0, (h - crop) // CELL + 1)) * CELL, int(rng.integers(0, (w - crop) // CELL + 1)) * CELL
+
+
 def batch(images, labels, idx, rng, crop):
+    """Crops of images[idx] with masks. Object masks come from another image's labels: a hole shaped
+    like an object but lying over an unrelated part of the scene, so the network learns to continue
+    the background, not to paint back the object whose outline the hole has (the compare panel asks
+    it to remove that object)."""
     n, h, w = len(idx), images.shape[1], images.shape[2]
     xs = np.empty((n, crop, crop, 3), np.uint8)
     ms = np.empty((n, crop, crop), np.float32)
     for k, i in enumerate(idx):
-        y = int(rng.integers(0, (h - crop) // CELL + 1)) * CELL
-        x = int(rng.integers(0, (w - crop) // CELL + 1)) * CELL
-        img, lab = images[i, y:y + crop, x:x + crop], labels[i, y:y + crop, x:x + crop]
+        y, x = random_crop(rng, h, w, crop)
+        img = images[i, y:y + crop, x:x + crop]
         if rng.random() < 0.5:
-            img, lab = img[:, ::-1], lab[:, ::-1]
+            img = img[:, ::-1]
         xs[k] = img
-        ms[k] = sample_mask(rng, np.ascontiguousarray(lab))
+        j = int(rng.integers(0, len(labels)))
+        y, x = random_crop(rng, h, w, crop)
+        ms[k] = sample_mask(rng, np.ascontiguousarray(labels[j, y:y + crop, x:x + crop]))
     gt = to_input(xs)
     m = torch.from_numpy(ms)[:, None]
     return torch.cat([gt * (1 - m), m], 1), gt, m
@@ -163,13 +173,15 @@ def loss_fn(model, x, gt, m):
 # --- evaluation ----------------------------------------------------------------------------------
 
 def eval_masks(labels, seed):
-    """One cell mask and one object mask per image, fixed by seed."""
+    """One cell mask and one object mask per image, fixed by seed. The object mask is an object of the
+    next image, so the truth under it is scene the network can infer (ganpaint compare measures the
+    other case, removing an object under its own outline, by what is left of it and FID)."""
     rng = np.random.default_rng(seed)
     out = []
-    for lab in labels:
+    for i, lab in enumerate(labels):
         h, w = lab.shape
         out.append(("cells", cell_mask(rng, h, w)))
-        m = object_mask(rng, lab)
+        m = object_mask(rng, labels[(i + 1) % len(labels)])
         out.append(("object", m if m is not None else cell_mask(rng, h, w)))
     return out
 
@@ -234,6 +246,7 @@ def export_onnx(model, path, size):
         torch.onnx.export(model, example, tmp, input_names=["input"], output_names=["output"],
                           dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
                           opset_version=OPSET, do_constant_folding=True)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
