@@ -23,8 +23,6 @@ type Frame struct {
 	in    []float32   // the edited activations at the paint layer
 	outs  [][]float32 // outs[j]: output of stage layer.Index+1+j; the last is the image
 	img   Images
-
-	cropIn, cropOut []float32
 }
 
 // RepaintStats says what one Repaint did.
@@ -106,12 +104,12 @@ func (m *Model) Repaint(ctx context.Context, fr *Frame, f *Features) (RepaintSta
 		}
 		stg := m.gen[step.stage]
 		c, h, wd := int(stg.in[0]), int(stg.in[1]), int(stg.in[2])
-		fr.cropIn = cropInto(fr.cropIn, src, c, h, wd, step.in)
-		if fr.cropOut, err = m.runCrop(w, step.stage, fr.cropIn, step.in, fr.cropOut); err != nil {
+		w.cropIn = cropInto(w.cropIn, src, c, h, wd, step.in)
+		if w.cropOut, err = m.runCrop(w, step.stage, w.cropIn, step.in, w.cropOut); err != nil {
 			return RepaintStats{}, err
 		}
 		s := stg.loc.scale
-		pasteFrom(fr.outs[j], fr.cropOut, int(stg.out[0]), int(stg.out[1]), int(stg.out[2]),
+		pasteFrom(fr.outs[j], w.cropOut, int(stg.out[0]), int(stg.out[1]), int(stg.out[2]),
 			s*step.in.y.len(), s*step.in.x.len(), s*step.in.y.lo, s*step.in.x.lo, step.out)
 		src = fr.outs[j]
 	}

@@ -165,6 +165,11 @@ type worker struct {
 	segIn   []float32
 	segOut  scratchTensor
 	segFeat scratchTensor
+	// cropIn and cropOut are a region repaint's block crops. They live with
+	// the worker rather than the Frame: a server keeps one Frame per session
+	// and only as many workers as cores, and the crops of a 128 px model
+	// reach 2 MiB.
+	cropIn, cropOut []float32
 }
 
 // scratchTensor keeps a tensor and its backing buffer across calls; it is

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -42,6 +43,9 @@ type loadConfig struct {
 	// server's per-address cap applies per client. Loopback targets only.
 	SpreadIPs bool
 	Seed      uint64
+	// Probe times GET /healthz every 50 ms for the test's duration; nil
+	// probes from a goroutine of this process.
+	Probe func(ctx context.Context, base string) ([]time.Duration, int, error)
 }
 
 // clientResult is what one client saw.
@@ -79,11 +83,26 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	interval := fl.Duration("stroke-interval", 100*time.Millisecond, "time between a painter's strokes")
 	spread := fl.Bool("spread-ips", true, "give each client its own 127.0.x.y source address (loopback targets)")
 	seed := fl.Uint64("seed", 1, "seed of the random strokes")
+	probeProcess := fl.Bool("probe-process", true, "time /healthz from a separate process, so the load client's own scheduling is not counted")
+	probeOnly := fl.Bool("probe-only", false, "only time GET /healthz every 50 ms for --duration and print each latency in ns (the prober process)")
 	if err := parseArgs(fl, args); err != nil {
 		return err
 	}
 	cfg := loadConfig{URL: strings.TrimSuffix(*u, "/"), Painters: *painters, Flooders: *flooders, Duration: *dur,
 		StrokeInterval: *interval, SpreadIPs: *spread, Seed: *seed}
+	if *probeOnly {
+		if _, err := (loadConfig{URL: cfg.URL, Painters: 1, Duration: cfg.Duration, StrokeInterval: time.Second}).check(); err != nil {
+			return err
+		}
+		return runProbeOnly(ctx, cfg.URL, cfg.Duration, stdout)
+	}
+	if *probeProcess {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("--probe-process: %w", err)
+		}
+		cfg.Probe = childProber(exe, cfg.Duration)
+	}
 	rep, err := runLoad(ctx, cfg)
 	if err != nil {
 		return err
@@ -155,12 +174,20 @@ func runLoad(ctx context.Context, cfg loadConfig) (*loadReport, error) {
 		}()
 	}
 	rep := &loadReport{cfg: cfg}
+	var probeErr error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		rep.health, rep.healthFailures = probeHealth(ctx, cfg.URL)
+		if cfg.Probe == nil {
+			rep.health, rep.healthFailures = probeHealth(ctx, cfg.URL)
+			return
+		}
+		rep.health, rep.healthFailures, probeErr = cfg.Probe(ctx, cfg.URL)
 	}()
 	wg.Wait()
+	if probeErr != nil {
+		return nil, probeErr
+	}
 	rep.elapsed = time.Since(start)
 	rep.painters, rep.flooders = results[:cfg.Painters], results[cfg.Painters:]
 	rep.serverRSS, rep.serverFrames = scrapeMetrics(context.Background(), cfg.URL)

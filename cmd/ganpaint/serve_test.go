@@ -56,6 +56,8 @@ func TestServeFlagErrors(t *testing.T) {
 		{"bad env", []string{"env:GANPAINT_MAX_SESSIONS=lots"}, "GANPAINT_MAX_SESSIONS=\"lots\""},
 		{"env is validated too", []string{"env:GANPAINT_JPEG_QUALITY=0"}, "--jpeg-quality 0"},
 		{"report cache 0", []string{"--report-cache-mb", "0"}, "--report-cache-mb 0: must be at least 1"},
+		{"region work 0", []string{"--region-max-work", "0"}, "--region-max-work must be a positive share"},
+		{"region work NaN", []string{"--region-max-work", "NaN"}, "--region-max-work must be a positive share"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
