@@ -209,9 +209,12 @@ func NewRefAPI(cfg RefAPIConfig, deps RefAPIDeps) (*RefAPI, error) {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		a.errs.write(w, r, httpErr(http.StatusNotFound, "no API endpoint %s (see docs/api.md)", truncate(r.URL.Path, 64)))
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		a.errs.write(w, r, httpErr(http.StatusMethodNotAllowed, "method %s not allowed here", r.Method))
-	})
+	r.MethodNotAllowed(a.errs.methodNotAllowed(func(r *http.Request) string {
+		if strings.HasSuffix(r.URL.Path, "/generate") || strings.HasSuffix(r.URL.Path, "/features") {
+			return "POST"
+		}
+		return "GET"
+	}))
 	a.router = r
 	return a, nil
 }

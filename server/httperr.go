@@ -91,6 +91,31 @@ func (p errorPath) write(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }
 
+// methodNotAllowed is a router's 405 answer on this error path. chi keeps
+// the methods it found for the path to itself when a custom handler is set,
+// so allow names them for the request (RFC 9110 requires the header).
+func (p errorPath) methodNotAllowed(allow func(r *http.Request) string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow(r))
+		p.write(w, r, httpErr(http.StatusMethodNotAllowed, "method %s not allowed here", r.Method))
+	}
+}
+
+// upgradeError is the websocket upgrader's Error hook on this error path.
+// gorilla's reasons below 500 are fixed texts about the handshake the client
+// sent (no origin, bad key, wrong version), safe and useful to show; a 500
+// (the connection could not be hijacked) is ours and logged as internal.
+func (p errorPath) upgradeError(w http.ResponseWriter, r *http.Request, status int, reason error) {
+	// What gorilla's default hook sends, so a client with another
+	// protocol version learns the one spoken here (RFC 6455, 4.4).
+	w.Header().Set("Sec-Websocket-Version", "13")
+	if status >= http.StatusInternalServerError {
+		p.write(w, r, fmt.Errorf("websocket upgrade: %w", reason))
+		return
+	}
+	p.write(w, r, httpErr(status, "%v", reason))
+}
+
 // writeJSON answers v as JSON with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -149,5 +150,100 @@ func TestFailedTokenSendsNoEmptyState(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// The routers' 405 answers and the websocket upgrader's refusals go through
+// the error path too: the same headers and body shape as every other error,
+// the Allow header on a 405, and no error log for what the client caused.
+func TestRouterAndUpgradeErrors(t *testing.T) {
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	m, _ := newFakeRefModel()
+	api, err := NewRefAPI(RefAPIConfig{Logger: log}, RefAPIDeps{Model: m, Results: fakeRefResults(), UnitImageURL: unitImg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := NewReportHandler(fakeReportPages{}, fakeReportImages{}, "v1", 0, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := testDeps(detEngine(nil, 0))
+	deps.API, deps.Report = api, rep
+	srv, err := New(Config{Logger: log, AllowedOrigins: []string{"https://course.example.edu"}}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	upgrade := map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+	with := func(kv ...string) map[string]string {
+		h := map[string]string{}
+		for k, v := range upgrade {
+			h[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			h[kv[i]] = kv[i+1]
+		}
+		return h
+	}
+	tests := []struct {
+		name, method, path string
+		header             map[string]string
+		status             int
+		allow              string // 405 only
+		json               bool
+		body               string
+	}{
+		{"painter POST", "POST", "/", nil, 405, "GET, HEAD", false, "method POST not allowed here\n"},
+		{"painter DELETE image", "DELETE", "/render.png", nil, 405, "GET, HEAD", false, "method DELETE not allowed here\n"},
+		{"websocket POST", "POST", "/ws", nil, 405, "GET", false, "method POST not allowed here\n"},
+		{"report PUT", "PUT", "/report/layer4", nil, 405, "GET, HEAD", false, "method PUT not allowed here\n"},
+		{"API GET on POST endpoint", "GET", "/api/generate", nil, 405, "POST", true, `{"error":"method GET not allowed here"}` + "\n"},
+		{"API POST on GET endpoint", "POST", "/api/layers", nil, 405, "GET", true, `{"error":"method POST not allowed here"}` + "\n"},
+		{"websocket without upgrade", "GET", "/ws", nil, 400, "", false, "'upgrade' token not found"},
+		{"websocket foreign origin", "GET", "/ws", with("Origin", "https://evil.example.com"), 403, "", false, "origin not allowed"},
+		{"websocket old version", "GET", "/ws", with("Sec-WebSocket-Version", "8"), 400, "", false, "unsupported version"},
+		{"websocket bad key", "GET", "/ws", with("Sec-WebSocket-Key", "short"), 400, "", false, "Sec-WebSocket-Key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, ts.URL+tc.path, nil)
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			h := resp.Header
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d %q, want %d", resp.StatusCode, b, tc.status)
+			}
+			if !strings.Contains(string(b), tc.body) {
+				t.Errorf("body %q, want it to hold %q", b, tc.body)
+			}
+			if h.Get("Allow") != tc.allow {
+				t.Errorf("Allow %q, want %q", h.Get("Allow"), tc.allow)
+			}
+			if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Cache-Control") != "no-store" {
+				t.Errorf("headers %v, want nosniff and no-store as on every error", h)
+			}
+			ctype := "text/plain; charset=utf-8"
+			if tc.json {
+				ctype = "application/json"
+			}
+			if h.Get("Content-Type") != ctype {
+				t.Errorf("Content-Type %q, want %q", h.Get("Content-Type"), ctype)
+			}
+			if tc.path == "/ws" && tc.status != 405 && h.Get("Sec-Websocket-Version") != "13" {
+				t.Errorf("upgrade refusal without Sec-Websocket-Version: %v", h)
+			}
+			if n := logs.count("level=ERROR"); n != 0 {
+				t.Errorf("a client error was logged as internal:\n%s", logs.b.String())
+			}
+		})
 	}
 }

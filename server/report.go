@@ -72,11 +72,7 @@ func NewReportHandler(pages ReportPages, images ReportImages, version string, ti
 		r.Get(pattern, fn)
 		r.Head(pattern, fn)
 	}
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		setCommonHeaders(w.Header())
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-	})
+	r.MethodNotAllowed(h.errs.methodNotAllowed(func(*http.Request) string { return "GET, HEAD" }))
 	getHead("/", h.page(func(w io.Writer, r *http.Request) error { return pages.Index(w) }))
 	getHead("/edit", h.page(func(w io.Writer, r *http.Request) error { return pages.Editor(w) }))
 	getHead("/img/{version}/*", h.errs.handle(h.image))

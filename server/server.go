@@ -204,9 +204,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		ReadBufferSize:   4096,
 		WriteBufferSize:  16384,
 		CheckOrigin:      s.checkOrigin,
-		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
-			http.Error(w, http.StatusText(status), status)
-		},
+		Error:            s.errs.upgradeError,
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -332,17 +330,14 @@ func (s *Server) routes() http.Handler {
 	if s.static != nil {
 		getHead("/static/*", s.static.ServeHTTP)
 	}
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		// chi knows the allowed methods only inside its own handler; the
-		// route table here is small and fixed, so name them directly.
-		allow := "GET, HEAD"
+	// The route table here is small and fixed: every route takes GET and
+	// HEAD but /ws, which only upgrades.
+	r.MethodNotAllowed(s.errs.methodNotAllowed(func(r *http.Request) string {
 		if r.URL.Path == "/ws" {
-			allow = "GET"
+			return "GET"
 		}
-		setCommonHeaders(w.Header())
-		w.Header().Set("Allow", allow)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-	})
+		return "GET, HEAD"
+	}))
 	if s.extra.API != nil {
 		r.Mount("/api", s.extra.API)
 	}
@@ -388,8 +383,8 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error("handler panic", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
-				http.Error(w, "internal error", http.StatusInternalServerError)
+				// Logged once, by the error path, with the stack.
+				s.errs.write(w, r, fmt.Errorf("handler panic: %v\n%s", v, debug.Stack()))
 			}
 		}()
 		next.ServeHTTP(w, r)
