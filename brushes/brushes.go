@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
-	"strings"
 
 	"github.com/ganpaint-go/ganpaint/dissection"
 	"github.com/ganpaint-go/ganpaint/efficacy"
@@ -26,6 +25,12 @@ const KindIoU = "iou"
 
 // ErrUnknown: no brush of that name, concept or layer.
 var ErrUnknown = errors.New("brushes: unknown brush")
+
+// ErrNoBrush and ErrNoStep say which name Find did not know.
+var (
+	ErrNoBrush = fmt.Errorf("%w: no brush", ErrUnknown)
+	ErrNoStep  = fmt.Errorf("%w: no step", ErrUnknown)
+)
 
 // Concept is what one concept offers at one layer.
 type Concept struct {
@@ -331,55 +336,4 @@ func (s *Set) All(layers ...string) []efficacy.Brush {
 		}
 	}
 	return out
-}
-
-// Pick resolves a brush by concept, mode and optional name ("" = the
-// default brush) at layer, and a step by name ("" = that brush's default
-// step), returning the brush and the step's strength.
-func (s *Set) Pick(layer, concept string, remove bool, name, step string) (efficacy.Brush, efficacy.Step, error) {
-	c := s.Concept(layer, concept)
-	if c == nil {
-		var have []string
-		for _, n := range s.Concepts(layer) {
-			have = append(have, n)
-		}
-		return efficacy.Brush{}, efficacy.Step{}, fmt.Errorf("%w: no brush paints %q at %s (concepts there: %s)", ErrUnknown, concept, layer, strings.Join(have, ", "))
-	}
-	list := c.Add
-	if remove {
-		list = c.Remove
-	}
-	if len(list) == 0 {
-		return efficacy.Brush{}, efficacy.Step{}, fmt.Errorf("%w: %q has no brush of that mode at %s", ErrUnknown, concept, layer)
-	}
-	b := list[0]
-	if name != "" {
-		found := false
-		for _, x := range list {
-			if x.Name == name {
-				b, found = x, true
-				break
-			}
-		}
-		if !found {
-			var names []string
-			for _, x := range list {
-				names = append(names, x.Name)
-			}
-			return efficacy.Brush{}, efficacy.Step{}, fmt.Errorf("%w: %q (for %s at %s: %s)", ErrUnknown, name, concept, layer, strings.Join(names, ", "))
-		}
-	}
-	if step == "" {
-		step = b.Default
-	}
-	for _, st := range b.Steps {
-		if st.Name == step {
-			return b, st, nil
-		}
-	}
-	var names []string
-	for _, st := range b.Steps {
-		names = append(names, st.Name)
-	}
-	return efficacy.Brush{}, efficacy.Step{}, fmt.Errorf("%w: step %q of %s (steps: %s)", ErrUnknown, step, b.Name, strings.Join(names, ", "))
 }

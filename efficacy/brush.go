@@ -44,6 +44,17 @@ func (b Brush) Edit(s float32, mask inference.Mask) inference.Edit {
 	return inference.Edit{Units: b.Units, Mode: b.Mode, Strength: s, Mask: mask, Weights: b.Weights, Values: b.Values}
 }
 
+// BrushName, DefaultStep and StepNames let brushes.Find choose among brushes.
+func (b Brush) BrushName() string   { return b.Name }
+func (b Brush) DefaultStep() string { return b.Default }
+func (b Brush) StepNames() []string {
+	out := make([]string, len(b.Steps))
+	for i, s := range b.Steps {
+		out[i] = s.Name
+	}
+	return out
+}
+
 // Validate checks the brush against its layer.
 func (b Brush) Validate(li inference.LayerInfo) error {
 	if b.Name == "" || b.Concept == "" {

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"errors"
+
 	"github.com/ganpaint-go/ganpaint/brushes"
 	"github.com/ganpaint-go/ganpaint/dissection"
 	"github.com/ganpaint-go/ganpaint/efficacy"
@@ -126,46 +128,41 @@ func (s *Server) resolveBrush(layer, concept string, remove bool, name, step str
 	if name == "" && step == "" {
 		return legacyBrush, legacyBrush.Steps[0], nil
 	}
-	cb := s.brushesOf(layer, concept)
-	list := cb.Add
-	if remove {
-		list = cb.Remove
-	}
-	for _, b := range list {
-		if b.Name != name {
-			continue
-		}
-		for _, st := range b.Steps {
-			if st.Name == step {
-				return b, st, nil
-			}
-		}
+	list := s.brushList(layer, concept, remove)
+	bi, si, err := brushes.Find(list, name, step)
+	switch {
+	case errors.Is(err, brushes.ErrNoStep):
 		return Brush{}, Step{}, perr(codeUnknownBrush, "brush %q has no strength %q", truncate(name, 48), truncate(step, 16))
+	case err != nil:
+		return Brush{}, Step{}, perr(codeUnknownBrush, "no brush %q for %q at %s", truncate(name, 48), truncate(concept, 32), layer)
 	}
-	return Brush{}, Step{}, perr(codeUnknownBrush, "no brush %q for %q at %s", truncate(name, 48), truncate(concept, 32), layer)
+	return list[bi], list[bi].Steps[si], nil
 }
 
 // defaultNames fills in the default brush and step of a live message.
 func (s *Server) defaultNames(layer, concept string, remove bool, name, step string) (string, string) {
+	return brushes.Defaults(s.brushList(layer, concept, remove), name, step)
+}
+
+// brushList is the concept's painting or erasing brushes, the default first.
+func (s *Server) brushList(layer, concept string, remove bool) []Brush {
 	cb := s.brushesOf(layer, concept)
-	list := cb.Add
 	if remove {
-		list = cb.Remove
+		return cb.Remove
 	}
-	if len(list) == 0 {
-		return name, step
+	return cb.Add
+}
+
+// BrushName, DefaultStep and StepNames let brushes.Find resolve an edit's
+// names the same way the CLI does.
+func (b Brush) BrushName() string   { return b.Name }
+func (b Brush) DefaultStep() string { return b.Default }
+func (b Brush) StepNames() []string {
+	out := make([]string, len(b.Steps))
+	for i, st := range b.Steps {
+		out[i] = st.Name
 	}
-	if name == "" {
-		name = list[0].Name
-	}
-	if step == "" {
-		for _, b := range list {
-			if b.Name == name {
-				step = b.Default
-			}
-		}
-	}
-	return name, step
+	return out
 }
 
 // DissectionConcepts with brushes: NewBrushConcepts adds a brushes.Set (the

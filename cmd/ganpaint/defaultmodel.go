@@ -40,20 +40,14 @@ func conceptsFor(modelFS fs.FS, m *inference.Model) (conceptResolver, error) {
 type setResolver struct{ set *brushes.Set }
 
 func (r setResolver) Edit(layer, concept string, remove bool, o brushOpts) (inference.Edit, string, error) {
-	b, st, err := r.set.Pick(layer, concept, remove, o.Brush, o.Step)
+	e, at, _, _, err := r.set.Edit(layer, concept, remove, o.Brush, o.Step, o.Units)
 	if err != nil {
 		return inference.Edit{}, "", err
 	}
-	strength := st.Strength
 	if o.Strength != nil {
-		strength = *o.Strength
+		e.Strength = *o.Strength
 	}
-	e := b.Edit(strength, inference.Mask{})
-	if b.Kind == brushes.KindIoU {
-		ranked := r.set.Concept(layer, concept).Ranked
-		e.Units = append([]int(nil), ranked[:min(o.Units, len(ranked))]...)
-	}
-	return e, b.Layer, nil
+	return e, at, nil
 }
 
 // Units returns the first count units of the concept's IoU ranking at
