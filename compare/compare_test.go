@@ -50,6 +50,11 @@ func plantedReference(t *testing.T, m *inference.Model) *fid.Stats {
 	return &s
 }
 
+// unitsOff is a GAN removal that switches units off, as the IoU eraser does.
+func unitsOff(units ...int) inference.Edit {
+	return inference.Edit{Units: units, Mode: inference.ModeRemove, Strength: 1}
+}
+
 // On the planted model, removing unit 1 at layer2 turns exactly the tree
 // blocks into background and the planted inpainter paints the hole grey
 // (background), so both leave no tree in the region; the classical methods
@@ -59,7 +64,7 @@ func TestEvaluatePlanted(t *testing.T) {
 	ref := plantedReference(t, m)
 	var progress bytes.Buffer
 	tab, err := Evaluate(context.Background(), m, Config{
-		Layer: "layer2", Units: []int{1}, Concept: "tree", Samples: 6, Reference: ref, Progress: &progress,
+		Layer: "layer2", GAN: unitsOff(1), Concept: "tree", Samples: 6, Reference: ref, Progress: &progress,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +107,7 @@ func TestEvaluatePlanted(t *testing.T) {
 		}
 	}
 	// Without a reference the FID column is empty, not zero.
-	tab, err = Evaluate(context.Background(), m, Config{Layer: "layer2", Units: []int{1}, Concept: "tree", Samples: 2})
+	tab, err = Evaluate(context.Background(), m, Config{Layer: "layer2", GAN: unitsOff(1), Concept: "tree", Samples: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +115,28 @@ func TestEvaluatePlanted(t *testing.T) {
 	tab.Write(&out)
 	if !math.IsNaN(tab.Rows[0].FID) || !strings.Contains(out.String(), "FID: not measured") {
 		t.Errorf("FID without a reference: %v\n%s", tab.Rows[0].FID, out.String())
+	}
+}
+
+// The GAN removes with whatever edit the painter's eraser makes: a recipe
+// that blends unit 1 to 0 takes the planted trees away as switching it off
+// does, and the table names the brush.
+func TestEvaluateRecipeEraser(t *testing.T) {
+	m := loadPlanted(t)
+	recipe := inference.Edit{Units: []int{1}, Mode: inference.ModeBlend, Strength: 1, Weights: []float32{1}, Values: []float32{0}}
+	tab, err := Evaluate(context.Background(), m, Config{Layer: "layer2", GAN: recipe, Brush: "tree-erase at high", Concept: "tree", Samples: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range tab.Rows {
+		if r.Method == MethodGAN && (r.Images != 2 || r.ShareAfter != 0) {
+			t.Errorf("%s: %d images, %v of the region still tree", r.Scope, r.Images, r.ShareAfter)
+		}
+	}
+	var out bytes.Buffer
+	tab.Write(&out)
+	if want := `Removing "tree" at layer2 with tree-erase at high (blend, strength 1, 1 units)`; !strings.Contains(out.String(), want) {
+		t.Errorf("table does not name the brush as %q:\n%s", want, out.String())
 	}
 }
 
@@ -121,13 +148,15 @@ func TestEvaluateRejects(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"unknown concept", Config{Layer: "layer2", Units: []int{1}, Concept: "dragon", Samples: 1}, "classes: background, sky"},
-		{"unknown layer", Config{Layer: "layer7", Units: []int{1}, Concept: "tree", Samples: 1}, "layer7"},
+		{"unknown concept", Config{Layer: "layer2", GAN: unitsOff(1), Concept: "dragon", Samples: 1}, "classes: background, sky"},
+		{"unknown layer", Config{Layer: "layer7", GAN: unitsOff(1), Concept: "tree", Samples: 1}, "layer7"},
 		{"no units", Config{Layer: "layer2", Concept: "tree", Samples: 1}, "no units"},
-		{"no samples", Config{Layer: "layer2", Units: []int{1}, Concept: "tree"}, "samples"},
-		{"concept never present", Config{Layer: "layer2", Units: []int{1}, Concept: "background", Samples: 1, MaxTries: 5}, "no image among 5"},
-		{"unit out of range", Config{Layer: "layer2", Units: []int{99}, Concept: "tree", Samples: 1}, "unit"},
-		{"reference size", Config{Layer: "layer2", Units: []int{1}, Concept: "tree", Samples: 1,
+		{"an adding edit", Config{Layer: "layer2", GAN: inference.Edit{Units: []int{1}, Mode: inference.ModeAdd, Strength: 1}, Concept: "tree", Samples: 1}, "must remove"},
+		{"a bad recipe", Config{Layer: "layer2", GAN: inference.Edit{Units: []int{1}, Mode: inference.ModeBlend, Strength: 1}, Concept: "tree", Samples: 1}, "weights"},
+		{"no samples", Config{Layer: "layer2", GAN: unitsOff(1), Concept: "tree"}, "samples"},
+		{"concept never present", Config{Layer: "layer2", GAN: unitsOff(1), Concept: "background", Samples: 1, MaxTries: 5}, "no image among 5"},
+		{"unit out of range", Config{Layer: "layer2", GAN: unitsOff(99), Concept: "tree", Samples: 1}, "unit"},
+		{"reference size", Config{Layer: "layer2", GAN: unitsOff(1), Concept: "tree", Samples: 1,
 			Reference: &fid.Stats{N: 2, Mean: []float64{0}, Cov: []float64{1}}}, "features"},
 	}
 	for _, c := range cases {

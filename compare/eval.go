@@ -31,10 +31,14 @@ const (
 
 // Config is one table run. Zero fields take the documented defaults.
 type Config struct {
-	// Layer the GAN removes at; Units the units it switches off there (the
-	// painter's: the concept's top-ranked units).
+	// Layer the GAN removes at, and GAN the removal it makes there (its
+	// Mask is ignored: each scope brings its own): the painter's default
+	// eraser of the concept (brushes.Set.Edit), a learned recipe blended in
+	// at its calibrated step or ranked units switched off. Brush names it in
+	// the table ("tree-erase at medium").
 	Layer string
-	Units []int
+	GAN   inference.Edit
+	Brush string
 	// Concept is a segmenter class name.
 	Concept string
 	// Samples is the number of images where the concept is present.
@@ -139,12 +143,21 @@ func Evaluate(ctx context.Context, m *inference.Model, cfg Config) (*Table, erro
 	if cfg.Samples <= 0 {
 		return nil, fmt.Errorf("compare: samples must be positive, got %d", cfg.Samples)
 	}
-	if len(cfg.Units) == 0 {
+	if len(cfg.GAN.Units) == 0 {
 		return nil, fmt.Errorf("compare: no units to remove for %q", cfg.Concept)
+	}
+	if cfg.GAN.Mode == inference.ModeAdd {
+		return nil, fmt.Errorf("compare: the GAN edit for %q adds units; it must remove (mode remove or blend)", cfg.Concept)
 	}
 	li, err := m.Layer(cfg.Layer)
 	if err != nil {
 		return nil, err
+	}
+	removeAll := inference.FullMask(li.Width, li.Height)
+	gan := cfg.GAN
+	gan.Mask = removeAll
+	if err := inference.ValidateEdits(li, []inference.Edit{gan}, nil); err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
 	}
 	classes, err := m.Classes()
 	if err != nil {
@@ -184,7 +197,6 @@ func Evaluate(ctx context.Context, m *inference.Model, cfg Config) (*Table, erro
 	}
 	var unedited []float32
 	t := &Table{Config: cfg}
-	removeAll := inference.FullMask(li.Width, li.Height)
 	var edited inference.Features
 
 	for id := cfg.FirstID; len(t.IDs) < cfg.Samples && t.Tried < cfg.MaxTries && id < man.Z.MaxID; id++ {
@@ -242,8 +254,8 @@ func Evaluate(ctx context.Context, m *inference.Model, cfg Config) (*Table, erro
 			errs := map[string]error{}
 			start := time.Now()
 			cpu0, cpuOK := cputime.Process()
-			ed := []inference.Edit{{Units: cfg.Units, Mode: inference.ModeRemove, Strength: 1, Mask: sc.ganMask}}
-			if err := inference.ApplyEdits(&edited, feats, ed, nil, inference.PoolMax); err != nil {
+			gan.Mask = sc.ganMask
+			if err := inference.ApplyEdits(&edited, feats, []inference.Edit{gan}, nil, inference.PoolMax); err != nil {
 				return nil, err
 			}
 			ganImgs, err := m.Tail(ctx, &edited)
@@ -418,8 +430,12 @@ func regionShare(labels []uint8, region []bool, class uint8) float64 {
 // Write prints the table.
 func (t *Table) Write(w io.Writer) {
 	c := t.Config
-	fmt.Fprintf(w, "Removing %q at %s (%d units) from %d images (ids tried: %d, concept on ≥ %.1f%% of the image)\n",
-		c.Concept, c.Layer, len(c.Units), len(t.IDs), t.Tried, 100*c.MinShare)
+	brush := c.Brush
+	if brush == "" {
+		brush = "units"
+	}
+	fmt.Fprintf(w, "Removing %q at %s with %s (%s, strength %g, %d units) from %d images (ids tried: %d, concept on ≥ %.1f%% of the image)\n",
+		c.Concept, c.Layer, brush, c.GAN.Mode, c.GAN.Strength, len(c.GAN.Units), len(t.IDs), t.Tried, 100*c.MinShare)
 	fmt.Fprintf(w, "stroke: brushed cells = cells the concept covers ≥ %.0f%% of; everywhere: the segmenter's mask, grown %d px for the fills\n",
 		100*c.CellShare, c.Dilate)
 	if c.Reference != nil {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ganpaint-go/ganpaint/brushes"
 	"github.com/ganpaint-go/ganpaint/compare"
 	"github.com/ganpaint-go/ganpaint/fid"
 	"github.com/ganpaint-go/ganpaint/inference"
@@ -16,7 +17,7 @@ import (
 
 func init() {
 	subcommands["compare"] = subcommand{
-		summary: "GAN removal against learned, Navier–Stokes and Telea inpainting over many images (table)",
+		summary: "GAN removal (the painter's default eraser) against learned, Navier–Stokes and Telea inpainting over many images (table)",
 		run:     runCompare,
 	}
 }
@@ -28,7 +29,9 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	concept := fl.String("concept", "", "concept to remove, a segmenter class with dissected units (required)")
 	samples := fl.Int("samples", 200, "images where the concept is present")
 	layer := fl.String("layer", "", "layer the GAN removes at (default: the manifest's default_layer)")
-	units := fl.Int("units", 15, "top-ranked units the GAN switches off (the painter's default)")
+	brush := fl.String("brush", "", "erasing brush of the concept, e.g. tree-iou (default: the painter's default eraser)")
+	step := fl.String("step", "", "its strength step: low, medium or high (default: the brush's default step)")
+	units := fl.Int("units", brushes.DefaultUnits, "units of IoU-ranked brushes (the painter's default)")
 	firstID := fl.Int64("first-id", 0, "images are tried in id order from this id")
 	minShare := fl.Float64("min-share", 0.01, "an image counts when the concept covers at least this share of it")
 	cellShare := fl.Float64("cell-share", 0.25, "stroke scope: a layer cell is brushed when the concept covers at least this share of it")
@@ -67,16 +70,18 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if concepts == nil {
 		return errNoConcepts
 	}
-	ranker, ok := concepts.(unitRanker)
+	named, ok := concepts.(namedResolver)
 	if !ok {
 		return errNoConcepts
 	}
-	unitList, err := ranker.Units(li.Name, *concept, *units)
+	// The painter's eraser, resolved as a stroke in the browser is: a
+	// recipe trained at a later layer removes there.
+	gan, at, name, err := named.Named(li.Name, *concept, true, brushOpts{Brush: *brush, Step: *step, Units: *units})
 	if err != nil {
 		return err
 	}
 	cfg := compare.Config{
-		Layer: li.Name, Units: unitList, Concept: *concept, Samples: *samples, FirstID: *firstID,
+		Layer: at, GAN: gan, Brush: name, Concept: *concept, Samples: *samples, FirstID: *firstID,
 		MinShare: *minShare, CellShare: *cellShare, Radius: *radius, Dilate: *dilate,
 	}
 	if *dilate == 0 {
@@ -106,7 +111,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// unitRanker lists a concept's IoU-ranked units (setResolver does).
-type unitRanker interface {
-	Units(layer, concept string, count int) ([]int, error)
+// namedResolver resolves a brush and names it (setResolver does).
+type namedResolver interface {
+	Named(layer, concept string, remove bool, o brushOpts) (inference.Edit, string, string, error)
 }

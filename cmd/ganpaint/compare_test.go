@@ -30,7 +30,7 @@ func TestCompareCommand(t *testing.T) {
 	if code := run("compare", "--model", dir, "--concept", "tree", "--layer", "layer2", "--samples", "3", "--units", "1"); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	for _, want := range []string{"Removing \"tree\" at layer2 (1 units) from 3 images", "| stroke | GAN removal | 3 | 1.000 | 0.000 |",
+	for _, want := range []string{"Removing \"tree\" at layer2 with tree-iou at high (remove, strength 1, 1 units) from 3 images", "| stroke | GAN removal | 3 | 1.000 | 0.000 |",
 		"| everywhere | Learned inpainting | 3 | 1.000 | 0.000 |", "| everywhere | Telea | 3 |", "FID: not measured"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout.String())
@@ -47,6 +47,8 @@ func TestCompareCommand(t *testing.T) {
 		{"compare", "--model", dir, "--concept", "dragon", "--layer", "layer2"},
 		{"compare", "--model", dir, "--concept", "tree", "--layer", "layer9"},
 		{"compare", "--model", dir, "--concept", "tree", "extra"},
+		{"compare", "--model", dir, "--concept", "tree", "--layer", "layer2", "--brush", "tree-ace"},
+		{"compare", "--model", dir, "--concept", "tree", "--layer", "layer2", "--step", "max"},
 	} {
 		if code := run(bad...); code == 0 {
 			t.Errorf("%q: exit 0", bad)

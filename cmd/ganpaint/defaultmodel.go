@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 
 	"github.com/ganpaint-go/ganpaint/assets"
 	"github.com/ganpaint-go/ganpaint/brushes"
@@ -40,26 +39,21 @@ func conceptsFor(modelFS fs.FS, m *inference.Model) (conceptResolver, error) {
 type setResolver struct{ set *brushes.Set }
 
 func (r setResolver) Edit(layer, concept string, remove bool, o brushOpts) (inference.Edit, string, error) {
-	e, at, _, _, err := r.set.Edit(layer, concept, remove, o.Brush, o.Step, o.Units)
-	if err != nil {
-		return inference.Edit{}, "", err
-	}
-	if o.Strength != nil {
-		e.Strength = *o.Strength
-	}
-	return e, at, nil
+	e, at, _, err := r.Named(layer, concept, remove, o)
+	return e, at, err
 }
 
-// Units returns the first count units of the concept's IoU ranking at
-// layer: what switching the concept off means where a tool compares GAN
-// removal with other methods (compare), whatever brush the painter prefers.
-func (r setResolver) Units(layer, concept string, count int) ([]int, error) {
-	c := r.set.Concept(layer, concept)
-	if c == nil || len(c.Ranked) == 0 {
-		return nil, fmt.Errorf("concept %q has no ranked units at %s (concepts: %s)", concept, layer, strings.Join(r.set.Concepts(layer), ", "))
+// Named is Edit that also names the brush and step it chose ("tree-erase
+// at medium"), for tools that report what they painted with.
+func (r setResolver) Named(layer, concept string, remove bool, o brushOpts) (inference.Edit, string, string, error) {
+	e, at, b, st, err := r.set.Edit(layer, concept, remove, o.Brush, o.Step, o.Units)
+	if err != nil {
+		return inference.Edit{}, "", "", err
 	}
-	if count < 1 {
-		return nil, fmt.Errorf("--units %d: must be at least 1", count)
+	name := b.Name + " at " + st.Name
+	if o.Strength != nil {
+		e.Strength = *o.Strength
+		name = fmt.Sprintf("%s at strength %g", b.Name, e.Strength)
 	}
-	return append([]int(nil), c.Ranked[:min(count, len(c.Ranked))]...), nil
+	return e, at, name, nil
 }
