@@ -6,35 +6,10 @@
 //   GANPAINT_URL=http://127.0.0.1:8080/ node --test web/e2e/compare.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { artifact, launch, pageURL, waitMS as stepMS } from './helpers.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const pageURL = process.env.GANPAINT_URL;
-const artifacts = process.env.ARTIFACTS_DIR || join(here, 'artifacts');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 // A comparison runs the generator, the segmenter and three fills on a CPU.
-const waitMS = 2 * Number(process.env.E2E_TIMEOUT_MS || 30000);
-
-async function launch() {
-  const profile = mkdtempSync(join(tmpdir(), 'ganpaint-e2e-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-    viewport: { width: 1280, height: 1000 },
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const errors = [];
-  page.on('pageerror', (err) => errors.push(err.message));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' && !/status of 503/.test(msg.text())) errors.push(msg.text());
-  });
-  return { page, errors, async close() { await context.close(); rmSync(profile, { recursive: true, force: true }); } };
-}
+const waitMS = 2 * stepMS;
 
 async function settled(page, edits) {
   await page.waitForFunction((n) => {
@@ -77,8 +52,7 @@ function checkTiles(got) {
 
 test('compare panel after a removal', { timeout: 8 * waitMS }, async (t) => {
   assert.ok(pageURL, 'GANPAINT_URL must point at the painter page (web/e2e/run.sh sets it)');
-  mkdirSync(artifacts, { recursive: true });
-  const { page, errors, close } = await launch();
+  const { page, errors, close } = await launch({ viewport: { width: 1280, height: 1000 } });
   try {
     await page.goto(pageURL, { waitUntil: 'domcontentloaded' });
     await settled(page, 0);
@@ -94,7 +68,7 @@ test('compare panel after a removal', { timeout: 8 * waitMS }, async (t) => {
       await page.mouse.up();
       await settled(page, 1);
       const got = await compareNow(page);
-      await page.screenshot({ path: join(artifacts, 'compare-stroke.png'), fullPage: true });
+      await page.screenshot({ path: artifact('compare-stroke.png'), fullPage: true });
       checkTiles(got);
       assert.match(await page.textContent('#compare-region'), /brushed cells/);
     });
@@ -103,7 +77,7 @@ test('compare panel after a removal', { timeout: 8 * waitMS }, async (t) => {
       await page.locator('#erase-all').click();
       await settled(page, 2);
       const got = await compareNow(page);
-      await page.screenshot({ path: join(artifacts, 'compare-everywhere.png'), fullPage: true });
+      await page.screenshot({ path: artifact('compare-everywhere.png'), fullPage: true });
       checkTiles(got);
       assert.match(await page.textContent('#compare-region'), /segmenter’s mask of tree/);
     });
@@ -117,7 +91,7 @@ test('compare panel after a removal', { timeout: 8 * waitMS }, async (t) => {
       assert.match(await page.textContent('#compare-status'), /not a removal/);
     });
   } catch (err) {
-    await page.screenshot({ path: join(artifacts, 'compare-failure.png') }).catch(() => {});
+    await page.screenshot({ path: artifact('compare-failure.png') }).catch(() => {});
     throw err;
   } finally {
     await close();

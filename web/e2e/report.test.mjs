@@ -12,49 +12,13 @@
 // ablation of 20 units must change; default 0.01).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { artifact, launch, pageURL as base, waitMS } from './helpers.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const base = process.env.GANPAINT_URL;
-const artifacts = process.env.ARTIFACTS_DIR || join(here, 'artifacts');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-const waitMS = Number(process.env.E2E_TIMEOUT_MS || 30000);
 const minAblation = Number(process.env.E2E_MIN_ABLATION || 0.01);
 
 // A pixel counts as changed when a channel moved by more than this (far
 // above JPEG noise between two encodings of the same image).
 const CHANGED = 24;
-
-async function launch() {
-  const profile = mkdtempSync(join(tmpdir(), 'ganpaint-report-e2e-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-    viewport: { width: 1280, height: 900 },
-    deviceScaleFactor: 1,
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const errors = [];
-  page.on('pageerror', (err) => errors.push(err.message));
-  page.on('console', (msg) => {
-    // CSP violations and failed requests show up here; a busy server's 503
-    // on an image is load shedding, not a failure of the page.
-    if (msg.type() === 'error' && !/status of 503/.test(msg.text())) errors.push(msg.text());
-  });
-  return {
-    page,
-    errors,
-    async close() {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
-}
 
 // imageLoaded waits until an <img> has decoded a picture.
 async function imageLoaded(locator) {
@@ -105,7 +69,6 @@ async function changedFraction(page, a, b) {
 
 test('dissection report: charts, grid sorting, unit page', { timeout: 8 * waitMS }, async (t) => {
   assert.ok(base, 'GANPAINT_URL must point at the server (web/e2e/run.sh sets it)');
-  mkdirSync(artifacts, { recursive: true });
   const browser = await launch();
   const { page, errors } = browser;
   try {
@@ -120,7 +83,7 @@ test('dissection report: charts, grid sorting, unit page', { timeout: 8 * waitMS
       assert.ok((await rows.count()) >= 1, 'the comparison has a row per concept');
       assert.equal(await rows.first().locator('rect.bar').count(), await summaries.count(), 'one bar per layer in each row');
       layerURL = await summaries.first().locator('h2 a').getAttribute('href');
-      await page.screenshot({ path: join(artifacts, 'report-overview.png'), fullPage: true });
+      await page.screenshot({ path: artifact('report-overview.png'), fullPage: true });
     });
 
     await t.test('the layer page sorts and filters its unit grid', async () => {
@@ -151,7 +114,7 @@ test('dissection report: charts, grid sorting, unit page', { timeout: 8 * waitMS
       assert.ok(visible.length >= 1 && visible.length < total, 'the filter hides other concepts');
       assert.ok(visible.every((l) => l === concept), `only ${concept} units are shown`);
       assert.match(await page.locator('#grid-count').textContent(), new RegExp(`^${visible.length} of ${total} units$`));
-      await page.screenshot({ path: join(artifacts, 'report-layer.png') });
+      await page.screenshot({ path: artifact('report-layer.png') });
     });
 
     await t.test('a card opens the unit page with its images and IoU chart', async () => {
@@ -168,7 +131,7 @@ test('dissection report: charts, grid sorting, unit page', { timeout: 8 * waitMS
         await imageLoaded(page.locator('#heat'));
         assert.equal(await page.locator('.tops a[aria-current="page"]').count(), 1);
       }
-      await page.screenshot({ path: join(artifacts, 'report-unit.png'), fullPage: true });
+      await page.screenshot({ path: artifact('report-unit.png'), fullPage: true });
     });
     assert.deepEqual(errors, [], 'no page errors');
   } finally {
@@ -212,7 +175,7 @@ test('unit editor: ablation changes the image, point query lists units', { timeo
       }
       assert.ok(changed >= minAblation, `the ablation changed ${(100 * changed).toFixed(2)}% of the pixels, want ≥ ${100 * minAblation}%`);
       assert.match(await page.locator('#ed-status').textContent(), /removed 20 units everywhere/);
-      await page.screenshot({ path: join(artifacts, 'editor-ablation.png') });
+      await page.screenshot({ path: artifact('editor-ablation.png') });
     });
 
     await t.test('clicking a point lists the units active there', async () => {
@@ -230,7 +193,7 @@ test('unit editor: ablation changes the image, point query lists units', { timeo
       await page.dispatchEvent('#ed-units', 'change');
       await first.click();
       assert.equal(await page.inputValue('#ed-units'), unit);
-      await page.screenshot({ path: join(artifacts, 'editor-query.png') });
+      await page.screenshot({ path: artifact('editor-query.png') });
     });
     assert.deepEqual(errors, [], 'no page errors');
   } finally {

@@ -4,35 +4,10 @@
 // web/e2e/run.sh with GANPAINT_URL.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { artifact, launch, pageURL, waitMS as stepMS } from './helpers.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const pageURL = process.env.GANPAINT_URL;
-const artifacts = process.env.ARTIFACTS_DIR || join(here, 'artifacts');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 // Measuring a map runs the generator 64 times on a CPU.
-const waitMS = 3 * Number(process.env.E2E_TIMEOUT_MS || 30000);
-
-async function launch() {
-  const profile = mkdtempSync(join(tmpdir(), 'ganpaint-e2e-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-    viewport: { width: 1280, height: 1000 },
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const errors = [];
-  page.on('pageerror', (err) => errors.push(err.message));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' && !/status of 503/.test(msg.text())) errors.push(msg.text());
-  });
-  return { page, errors, async close() { await context.close(); rmSync(profile, { recursive: true, force: true }); } };
-}
+const waitMS = 3 * stepMS;
 
 async function settled(page) {
   await page.waitForFunction(() => window.ganpaint && window.ganpaint.settled && Number(document.getElementById('image').dataset.frames) > 0,
@@ -70,8 +45,7 @@ async function overlay(page) {
 
 test('analysis card', { timeout: 6 * waitMS }, async (t) => {
   assert.ok(pageURL, 'GANPAINT_URL must point at the painter page (web/e2e/run.sh sets it)');
-  mkdirSync(artifacts, { recursive: true });
-  const { page, errors, close } = await launch();
+  const { page, errors, close } = await launch({ viewport: { width: 1280, height: 1000 } });
   try {
     await page.goto(pageURL, { waitUntil: 'domcontentloaded' });
     await settled(page);
@@ -88,7 +62,7 @@ test('analysis card', { timeout: 6 * waitMS }, async (t) => {
       o = await overlay(page);
       assert.equal(o.w * o.h, o.green + o.red + o.blue);
       assert.match(await page.textContent('#growth-status'), /Measured on this image \(\d+ ms\)/);
-      await page.screenshot({ path: join(artifacts, 'growth.png'), fullPage: true });
+      await page.screenshot({ path: artifact('growth.png'), fullPage: true });
       await page.locator('#growth-toggle').uncheck();
       assert.equal((await overlay(page)).hidden, true);
     });
@@ -112,7 +86,7 @@ test('analysis card', { timeout: 6 * waitMS }, async (t) => {
       await page.waitForFunction(() => document.getElementById('repair-toggle').checked, null, { timeout: waitMS });
     });
   } catch (err) {
-    await page.screenshot({ path: join(artifacts, 'tools-failure.png') }).catch(() => {});
+    await page.screenshot({ path: artifact('tools-failure.png') }).catch(() => {});
     throw err;
   } finally {
     await close();
