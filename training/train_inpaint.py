@@ -35,7 +35,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import trainio  # noqa: E402
 from inpaint import CHECKPOINT_FORMAT, Inpainter, check_input  # noqa: E402
+from trainio import DataError, save_atomic  # noqa: E402,F401 (DataError: callers and tests catch it here)
 
 CELL = 16
 HOLE_WEIGHT = 6.0
@@ -43,24 +45,9 @@ MAX_HOLE = 0.6
 OPSET = 13
 
 
-class DataError(ValueError):
-    pass
-
-
 def load_npz(path):
-    if not os.path.exists(path):
-        raise DataError(f"dataset {path} does not exist (build it with training/build_dataset.py)")
-    with np.load(path) as z:
-        if "images" not in z or "labels" not in z:
-            raise DataError(f"{path} must hold arrays 'images' and 'labels', has {list(z.keys())}")
-        images, labels = z["images"], z["labels"]
-    if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8 or len(images) == 0:
-        raise DataError(f"{path}: images must be uint8 [N>0,H,W,3], got {images.dtype} {images.shape}")
-    if labels.shape != images.shape[:3]:
-        raise DataError(f"{path}: labels must be [N,H,W] matching images, got {labels.shape}")
-    if images.shape[1] % CELL or images.shape[2] % CELL:
-        raise DataError(f"{path}: image sides must be multiples of {CELL}, got {images.shape[1:3]}")
-    return images, labels
+    """The dataset, with sides a multiple of the mask cells."""
+    return trainio.load_npz(path, side_multiple=CELL)
 
 
 # --- masks ---------------------------------------------------------------------------------------
@@ -273,12 +260,6 @@ def export_to_model(model, model_dir):
 
 
 # --- training ------------------------------------------------------------------------------------
-
-def save_atomic(obj, path):
-    tmp = path + ".tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -27,10 +27,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from segmenter import CHECKPOINT_FORMAT, DEFAULT_WIDTHS, Segmenter  # noqa: E402
-
-
-class DataError(ValueError):
-    """The dataset file is missing, malformed, or inconsistent."""
+from trainio import DataError, load_npz, save_atomic  # noqa: E402
 
 
 def class_names(n):
@@ -41,25 +38,6 @@ def class_names(n):
     except Exception:  # the renderer is optional for training on an existing file
         pass
     return ["class%d" % i for i in range(n)]
-
-
-def load_npz(path, n_classes):
-    if not os.path.exists(path):
-        raise DataError("dataset %s does not exist (build it with training/build_dataset.py)" % path)
-    with np.load(path) as z:
-        if "images" not in z or "labels" not in z:
-            raise DataError("%s must hold arrays 'images' and 'labels', has %s" % (path, list(z.keys())))
-        images, labels = z["images"], z["labels"]
-    if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
-        raise DataError("%s: images must be uint8 [N,H,W,3], got %s %s" % (path, images.dtype, images.shape))
-    if labels.shape != images.shape[:3] or labels.dtype != np.uint8:
-        raise DataError("%s: labels must be uint8 [N,H,W] matching images, got %s %s" %
-                        (path, labels.dtype, labels.shape))
-    if len(images) == 0:
-        raise DataError("%s holds no images" % path)
-    if int(labels.max()) >= n_classes:
-        raise DataError("%s: label %d out of range for %d classes" % (path, int(labels.max()), n_classes))
-    return images, labels
 
 
 def class_weights(labels, n_classes, power=0.5, lo=0.25, hi=4.0):
@@ -193,12 +171,6 @@ def iou_from_confusion(cm):
     miou = float(np.mean(valid)) if valid else 0.0
     acc = float(tp.sum() / max(cm.sum(), 1))
     return ious, miou, acc
-
-
-def save_atomic(obj, path):
-    tmp = path + ".tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def parse_args(argv=None):
