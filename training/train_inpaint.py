@@ -22,7 +22,6 @@ directory and adds it to its manifest.json.
 """
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -37,7 +36,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import trainio  # noqa: E402
 from inpaint import CHECKPOINT_FORMAT, Inpainter, check_input  # noqa: E402
-from trainio import DataError, save_atomic  # noqa: E402,F401 (DataError: callers and tests catch it here)
+from trainio import DataError, TrainLog, save_atomic  # noqa: E402,F401 (DataError: callers and tests catch it here)
 
 CELL = 16
 HOLE_WEIGHT = 6.0
@@ -324,12 +323,7 @@ def main(argv=None):
                      "elapsed": elapsed, "rng": rng.bit_generator.state, "image_size": H}, ckpt_path)
 
     budget = args.minutes * 60
-    log_path = os.path.join(args.out, "log.csv")
-    new_log = not (args.resume and os.path.exists(log_path))
-    logf = open(log_path, "w" if new_log else "a", newline="")
-    log = csv.writer(logf)
-    if new_log:
-        log.writerow(["step", "elapsed_s", "loss", "lr", "crop"])
+    log = TrainLog(args.out, args.resume)
     clock = time.process_time if args.clock == "cpu" else time.time
     t0, last = clock(), time.time()
     ema_loss = None
@@ -362,8 +356,7 @@ def main(argv=None):
             raise SystemExit(f"loss became {lv!r} at step {step}")
         ema_loss = lv if ema_loss is None else 0.98 * ema_loss + 0.02 * lv
         if step % 25 == 0:
-            log.writerow([step, round(elapsed, 1), round(ema_loss, 5), f"{lr:.3g}", c])
-            logf.flush()
+            log.row(step, elapsed, ema_loss, lr, c)
         if step % 200 == 0:
             print(f"step {step}  {elapsed / 60:.1f}/{args.minutes:.1f} min  loss {ema_loss:.4f}  crop {c}", flush=True)
         if time.time() - last > args.ckpt_minutes * 60:
@@ -371,7 +364,7 @@ def main(argv=None):
             last = time.time()
     total = elapsed_before + clock() - t0
     checkpoint(total)
-    logf.close()
+    log.close()
     print(f"trained {step} steps in {total / 60:.1f} min", flush=True)
     ema.eval()
 

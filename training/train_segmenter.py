@@ -14,7 +14,6 @@ which are blurrier and noisier than renders.
 """
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -27,7 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from segmenter import CHECKPOINT_FORMAT, DEFAULT_WIDTHS, Segmenter  # noqa: E402
-from trainio import DataError, load_npz, save_atomic  # noqa: E402
+from trainio import DataError, TrainLog, load_npz, save_atomic  # noqa: E402
 
 
 def class_names(n):
@@ -271,12 +270,7 @@ def main(argv=None):
             "image_size": [H, images.shape[2]],
         }, ckpt_path)
 
-    log_path = os.path.join(args.out, "log.csv")
-    new_log = not (args.resume and os.path.exists(log_path))
-    logf = open(log_path, "w" if new_log else "a", newline="")
-    log = csv.writer(logf)
-    if new_log:
-        log.writerow(["step", "elapsed_s", "loss", "lr", "crop"])
+    log = TrainLog(args.out, args.resume)
     clock = time.process_time if args.clock == "cpu" else time.time
     t0 = clock()
     last_ckpt = t0
@@ -309,8 +303,7 @@ def main(argv=None):
             raise SystemExit("loss became %r at step %d" % (lv, step))
         ema_loss = lv if ema_loss is None else 0.98 * ema_loss + 0.02 * lv
         if step % 25 == 0:
-            log.writerow([step, round(elapsed, 1), round(ema_loss, 5), "%.3g" % lr, c])
-            logf.flush()
+            log.row(step, elapsed, ema_loss, lr, c)
         if step % 200 == 0:
             print("step %d  %.1f/%.1f min  loss %.4f  crop %d" % (step, elapsed / 60, args.minutes, ema_loss, c),
                   flush=True)
@@ -319,7 +312,7 @@ def main(argv=None):
             last_ckpt = time.time()
     total = elapsed_before + clock() - t0
     checkpoint(total)
-    logf.close()
+    log.close()
     print("trained %d steps in %.1f min" % (step, total / 60), flush=True)
 
     if eval_path is None:

@@ -1,6 +1,7 @@
 """Files the trainers share: the rendered dataset they read (images and
 per-pixel labels, written by build_dataset.py) and the checkpoints they
 write, so the segmenter and the inpainter check their input the same way."""
+import csv
 import os
 
 import numpy as np
@@ -42,3 +43,23 @@ def save_atomic(obj, path):
     tmp = path + ".tmp"
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+class TrainLog:
+    """log.csv in a training run's folder: a row every few steps (step, seconds, smoothed loss, learning
+    rate, crop), flushed so a run cut short keeps its log; a resumed run appends to it."""
+
+    def __init__(self, out, resume):
+        path = os.path.join(out, "log.csv")
+        new = not (resume and os.path.exists(path))
+        self._f = open(path, "w" if new else "a", newline="")
+        self._w = csv.writer(self._f)
+        if new:
+            self._w.writerow(["step", "elapsed_s", "loss", "lr", "crop"])
+
+    def row(self, step, elapsed, loss, lr, crop):
+        self._w.writerow([step, round(elapsed, 1), round(loss, 5), "%.3g" % lr, crop])
+        self._f.flush()
+
+    def close(self):
+        self._f.close()
