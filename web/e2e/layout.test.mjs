@@ -8,11 +8,14 @@ import assert from 'node:assert/strict';
 import { DESKTOP, PHONE, PHONE_LANDSCAPE, artifact, inViewport, url, waitMS, waitSettled, withBrowser } from './helpers.mjs';
 
 // Frames a course page may give the embed: the smallest supported, a narrow
-// column, and the size docs/embedding.md suggests.
+// column, the size docs/embedding.md suggests, and two landscape frames (its
+// table lists the picture each one gets).
 const FRAMES = [
   { width: 320, height: 400 },
   { width: 360, height: 480 },
   { width: 520, height: 640 },
+  { width: 640, height: 480 },
+  { width: 800, height: 600 },
 ];
 
 // framed opens a course page (served by the test on the painter's own
