@@ -323,10 +323,9 @@ def main(argv=None):
                      "elapsed": elapsed, "rng": rng.bit_generator.state, "image_size": H}, ckpt_path)
 
     budget = args.minutes * 60
-    log = TrainLog(args.out, args.resume)
+    log = TrainLog(args.out, args.resume, args.minutes)
     clock = time.process_time if args.clock == "cpu" else time.time
     t0, last = clock(), time.time()
-    ema_loss = None
     model.train()
     print(f"data: {len(images)} images {H}px; width {args.width}; {sum(p.numel() for p in model.parameters())} "
           f"parameters; budget {args.minutes} {args.clock}-minutes", flush=True)
@@ -351,14 +350,7 @@ def main(argv=None):
             for pe, pm in zip(ema.parameters(), model.parameters()):
                 pe.lerp_(pm.detach(), 1 - args.ema)
         step += 1
-        lv = float(loss)
-        if not math.isfinite(lv):
-            raise SystemExit(f"loss became {lv!r} at step {step}")
-        ema_loss = lv if ema_loss is None else 0.98 * ema_loss + 0.02 * lv
-        if step % 25 == 0:
-            log.row(step, elapsed, ema_loss, lr, c)
-        if step % 200 == 0:
-            print(f"step {step}  {elapsed / 60:.1f}/{args.minutes:.1f} min  loss {ema_loss:.4f}  crop {c}", flush=True)
+        log.step(step, elapsed, float(loss), lr, c)
         if time.time() - last > args.ckpt_minutes * 60:
             checkpoint(elapsed_before + clock() - t0)
             last = time.time()

@@ -270,11 +270,10 @@ def main(argv=None):
             "image_size": [H, images.shape[2]],
         }, ckpt_path)
 
-    log = TrainLog(args.out, args.resume)
+    log = TrainLog(args.out, args.resume, args.minutes)
     clock = time.process_time if args.clock == "cpu" else time.time
     t0 = clock()
     last_ckpt = t0
-    ema_loss = None
     model.train()
     while True:
         elapsed = elapsed_before + clock() - t0
@@ -298,15 +297,7 @@ def main(argv=None):
         loss.backward()
         opt.step()
         step += 1
-        lv = float(loss)
-        if not math.isfinite(lv):
-            raise SystemExit("loss became %r at step %d" % (lv, step))
-        ema_loss = lv if ema_loss is None else 0.98 * ema_loss + 0.02 * lv
-        if step % 25 == 0:
-            log.row(step, elapsed, ema_loss, lr, c)
-        if step % 200 == 0:
-            print("step %d  %.1f/%.1f min  loss %.4f  crop %d" % (step, elapsed / 60, args.minutes, ema_loss, c),
-                  flush=True)
+        log.step(step, elapsed, float(loss), lr, c)
         if time.time() - last_ckpt > args.ckpt_minutes * 60:
             checkpoint(elapsed_before + clock() - t0)
             last_ckpt = time.time()

@@ -2,6 +2,7 @@
 per-pixel labels, written by build_dataset.py) and the checkpoints they
 write, so the segmenter and the inpainter check their input the same way."""
 import csv
+import math
 import os
 
 import numpy as np
@@ -46,10 +47,13 @@ def save_atomic(obj, path):
 
 
 class TrainLog:
-    """log.csv in a training run's folder: a row every few steps (step, seconds, smoothed loss, learning
-    rate, crop), flushed so a run cut short keeps its log; a resumed run appends to it."""
+    """A training run's progress: the loss smoothed over steps, a row of log.csv in the run's folder every
+    25 steps (step, seconds, smoothed loss, learning rate, crop; flushed, so a run cut short keeps its log;
+    a resumed run appends) and a line on stdout every 200 against the budget of `minutes`."""
 
-    def __init__(self, out, resume):
+    def __init__(self, out, resume, minutes):
+        self.minutes = minutes
+        self.ema = None
         path = os.path.join(out, "log.csv")
         new = not (resume and os.path.exists(path))
         self._f = open(path, "w" if new else "a", newline="")
@@ -57,9 +61,17 @@ class TrainLog:
         if new:
             self._w.writerow(["step", "elapsed_s", "loss", "lr", "crop"])
 
-    def row(self, step, elapsed, loss, lr, crop):
-        self._w.writerow([step, round(elapsed, 1), round(loss, 5), "%.3g" % lr, crop])
-        self._f.flush()
+    def step(self, step, elapsed, loss, lr, crop):
+        """Record the loss of step; a loss that is not finite ends the run (SystemExit)."""
+        if not math.isfinite(loss):
+            raise SystemExit("loss became %r at step %d" % (loss, step))
+        self.ema = loss if self.ema is None else 0.98 * self.ema + 0.02 * loss
+        if step % 25 == 0:
+            self._w.writerow([step, round(elapsed, 1), round(self.ema, 5), "%.3g" % lr, crop])
+            self._f.flush()
+        if step % 200 == 0:
+            print("step %d  %.1f/%.1f min  loss %.4f  crop %d" % (step, elapsed / 60, self.minutes, self.ema, crop),
+                  flush=True)
 
     def close(self):
         self._f.close()
