@@ -25,6 +25,15 @@ func httpErr(status int, format string, args ...any) *httpError {
 	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
 }
 
+// panicError is a handler's panic: a bug, answered 500 and logged with its
+// stack even when the client has gone meanwhile.
+type panicError struct {
+	v     any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("handler panic: %v\n%s", e.v, e.stack) }
+
 // handlerFunc is an HTTP handler that returns its failure instead of
 // writing it, so that every route answers and logs errors the same way.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
@@ -50,9 +59,12 @@ func (p errorPath) handle(h handlerFunc) http.HandlerFunc {
 // client has gone, so nobody reads an answer.
 func errorStatus(r *http.Request, err error) (int, string) {
 	var he *httpError
+	var pe *panicError
 	switch {
 	case errors.As(err, &he):
 		return he.status, he.msg
+	case errors.As(err, &pe):
+		return http.StatusInternalServerError, "internal error"
 	case errors.Is(err, ErrBusy), errors.Is(err, inference.ErrBusy), errors.Is(err, report.ErrBusy):
 		return http.StatusServiceUnavailable, "busy, try again"
 	case errors.Is(err, report.ErrNotFound):

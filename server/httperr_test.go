@@ -42,6 +42,8 @@ func TestErrorPath(t *testing.T) {
 		{"internal as JSON", errors.New("onnx: bad tensor"), false, true, 500, `{"error":"internal error"}` + "\n", false, true},
 		{"internal with its own message", httpErr(http.StatusInternalServerError, "levels of layer4: broken"), false, true, 500, `{"error":"levels of layer4: broken"}` + "\n", false, true},
 		{"client gone", fmt.Errorf("render: %w", context.Canceled), true, false, 0, "", false, false},
+		{"panic", &panicError{v: "engine bug", stack: []byte("stack")}, false, false, 500, "internal error\n", false, true},
+		{"panic after the client has gone", &panicError{v: "engine bug", stack: []byte("stack")}, true, false, 500, "internal error\n", false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

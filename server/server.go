@@ -384,7 +384,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				// Logged once, by the error path, with the stack.
-				s.errs.write(w, r, fmt.Errorf("handler panic: %v\n%s", v, debug.Stack()))
+				s.errs.write(w, r, &panicError{v: v, stack: debug.Stack()})
 			}
 		}()
 		next.ServeHTTP(w, r)
