@@ -12,27 +12,11 @@ sys.path.insert(0, TRAINING)
 
 import scenes  # noqa: E402
 import scenes2  # noqa: E402
+from scene_stats import longest_runs, stats  # noqa: E402
 
 SIZE = 128
 CELL = SIZE // 8
 N_SEEDS = 80
-
-
-def longest_runs(mask):
-    """(longest horizontal run, longest vertical run) of True pixels: an object's width and height
-    where one object of the class dominates, without needing connected components."""
-
-    def runs(m):
-        best = 0
-        for row in m:
-            padded = np.concatenate([[0], row.astype(np.int8), [0]])
-            d = np.diff(padded)
-            starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
-            if len(starts):
-                best = max(best, int((ends - starts).max()))
-        return best
-
-    return runs(mask), runs(mask.T)
 
 
 class SceneWorldV2Test(unittest.TestCase):
@@ -122,3 +106,23 @@ class BuildDatasetWorldTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SceneStatsTest(unittest.TestCase):
+    def test_longest_runs(self):
+        m = np.zeros((6, 8), bool)
+        m[1, 2:7] = True  # a 5-pixel row
+        m[0:4, 0] = True  # a 4-pixel column, apart from the row
+        self.assertEqual(longest_runs(m), (5, 4))
+        self.assertEqual(longest_runs(np.zeros((3, 3), bool)), (0, 0))
+
+    def test_stats_of_known_labels(self):
+        lab = np.full((32, 32), scenes.SKY, np.uint8)
+        lab[10:30, 4:12] = scenes.DOOR     # an 8 x 20 door
+        lab[28:, :16] = scenes.BUILDING    # walls over half the width
+        st = stats([lab, np.full((32, 32), scenes.GRASS, np.uint8)])
+        self.assertEqual(st["parts"]["door"], {"width": 8.0, "height": 18.0, "images": 1})
+        self.assertEqual(st["parts"]["dome"]["images"], 0)
+        self.assertAlmostEqual(st["wall_width_median"], 0.25)
+        self.assertAlmostEqual(sum(st["pixel_shares"].values()), 1.0)
+        self.assertAlmostEqual(st["pixel_shares"]["grass"], 0.5)
