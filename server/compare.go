@@ -61,13 +61,12 @@ type CompareMethod struct {
 // must be a removal (a remove stroke or "remove everywhere"); the answer
 // shows the image before it and the removal four ways.
 func (s *Server) handleCompare(w http.ResponseWriter, r *http.Request) error {
-	tok := r.URL.Query().Get("state")
-	if tok == "" {
-		return httpErr(http.StatusBadRequest, "state is missing: paint something first")
-	}
 	c, bad := s.choose(r.URL.Query())
 	if bad != nil {
 		return restError(bad)
+	}
+	if c.p == nil {
+		return httpErr(http.StatusBadRequest, "state is missing: paint something first")
 	}
 	return c.site.handleCompare(w, r, c.p)
 }
