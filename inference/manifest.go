@@ -45,6 +45,10 @@ type Manifest struct {
 	Segmenter     *SegmenterSpec `json:"segmenter,omitempty"`
 	Discriminator *FileSpec      `json:"discriminator,omitempty"`
 	Inpainter     *FileSpec      `json:"inpainter,omitempty"`
+	// Palette are the concepts' names and colours when the model has no
+	// segmenter: a model slimmed to what its share links need (ganpaint
+	// slim) keeps its painter's colours this way. Ignored with a segmenter.
+	Palette []ClassSpec `json:"palette,omitempty"`
 }
 
 // ZSpec says how an image id becomes a latent vector.
@@ -276,6 +280,14 @@ func (m *Manifest) Validate() error {
 			return bad("segmenter.background %q must name one of at least two classes", s.Background)
 		}
 	}
+	if len(m.Palette) > maxClasses {
+		return bad("palette has %d entries, limit %d", len(m.Palette), maxClasses)
+	}
+	for i, c := range m.Palette {
+		if c.Name == "" || len(c.Name) > 64 || !colorRE.MatchString(c.Color) {
+			return bad("palette[%d]: name must be 1-64 bytes and color #rrggbb", i)
+		}
+	}
 	if d := m.Discriminator; d != nil {
 		if err := useFile("discriminator", d.File); err != nil {
 			return err
@@ -329,6 +341,7 @@ func (m Manifest) clone() Manifest {
 		s.Classes = append([]ClassSpec(nil), m.Segmenter.Classes...)
 		c.Segmenter = &s
 	}
+	c.Palette = append([]ClassSpec(nil), m.Palette...)
 	if m.Discriminator != nil {
 		d := *m.Discriminator
 		c.Discriminator = &d

@@ -201,6 +201,9 @@ func (im *Images) run(ctx context.Context, k Key, key string, c *call) {
 
 // check rejects keys for layers, units or ids the report does not have.
 func (im *Images) check(k Key) error {
+	if k.Kind == KindSeg && !im.rep.Segmented {
+		return fmt.Errorf("%w: the model %s has no segmenter, so no segmentations", ErrNotFound, im.rep.Model)
+	}
 	if k.ID >= im.rep.MaxID {
 		return fmt.Errorf("%w: image id %d (ids are below %d)", ErrNotFound, k.ID, im.rep.MaxID)
 	}

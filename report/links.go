@@ -12,6 +12,25 @@ type Links struct {
 	static  bool
 	base    string
 	version string
+	// painter and api are the painter page and the REST API of the
+	// report's model ("" = "/" and "/api", the default model's).
+	painter, api string
+}
+
+// ForModel returns l pointing at a model's own painter page and REST API:
+// a server with several models serves each model's report under its own
+// prefix (server.ModelPrefix).
+func (l Links) ForModel(painter, api string) Links {
+	l.painter, l.api = painter, api
+	return l
+}
+
+// API is the REST API the unit editor calls.
+func (l Links) API() string {
+	if l.api != "" {
+		return l.api
+	}
+	return "/api"
 }
 
 // ServerLinks are the live server's URLs under base (e.g. "/report");
@@ -80,6 +99,9 @@ func (l Links) Editor() string {
 func (l Links) Painter() string {
 	if l.static {
 		return ""
+	}
+	if l.painter != "" {
+		return l.painter
 	}
 	return "/"
 }

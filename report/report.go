@@ -61,6 +61,9 @@ type Report struct {
 	MaxID   int64
 	Classes []Class
 	Layers  []*Layer // dissected layers in generator order
+	// Segmented is whether the model has its segmenter: without it (a
+	// slimmed old model) the report shows no segmentations.
+	Segmented bool
 	// Version changes whenever the model or its dissection does; image URLs
 	// carry it so they can be cached for good.
 	Version string
@@ -87,11 +90,16 @@ func New(man inference.Manifest, layers []inference.LayerInfo, res *dissection.R
 	if r.Title == "" {
 		r.Title = r.Model
 	}
-	colors := map[string]string{}
+	r.Segmented = man.Segmenter != nil
+	// The classes and colours are the segmenter's, or the palette a
+	// slimmed model keeps in their place.
+	classes := man.Palette
 	if man.Segmenter != nil {
-		for _, c := range man.Segmenter.Classes {
-			colors[c.Name] = c.Color
-		}
+		classes = man.Segmenter.Classes
+	}
+	colors := map[string]string{}
+	for _, c := range classes {
+		colors[c.Name] = c.Color
 	}
 	addClass := func(name string) {
 		if _, ok := r.classIdx[name]; ok {
@@ -104,10 +112,8 @@ func New(man inference.Manifest, layers []inference.LayerInfo, res *dissection.R
 		r.classIdx[name] = len(r.Classes)
 		r.Classes = append(r.Classes, Class{Name: name, Color: col})
 	}
-	if man.Segmenter != nil {
-		for _, c := range man.Segmenter.Classes {
-			addClass(c.Name)
-		}
+	for _, c := range classes {
+		addClass(c.Name)
 	}
 	h := sha256.New()
 	h.Write([]byte(man.Name))

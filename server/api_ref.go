@@ -273,9 +273,20 @@ type refProjectInfo struct {
 
 // handleAllProjects answers a bare list, not an envelope: the reference
 // server does, and its clients read the list directly.
+// On a server with several models the list is every model's (models.go
+// puts it in the request's context).
 func (a *RefAPI) handleAllProjects(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, []refProject{{Project: a.project, Info: refProjectInfo{Layers: a.layerNames()}}})
+	if all, ok := r.Context().Value(allProjectsKey{}).([]refProject); ok {
+		writeJSON(w, http.StatusOK, all)
+		return nil
+	}
+	writeJSON(w, http.StatusOK, []refProject{a.projectEntry()})
 	return nil
+}
+
+// projectEntry is this API's entry of /api/all_projects.
+func (a *RefAPI) projectEntry() refProject {
+	return refProject{Project: a.project, Info: refProjectInfo{Layers: a.layerNames()}}
 }
 
 func (a *RefAPI) layerNames() []string {

@@ -80,7 +80,7 @@ func modelDeps(b *testing.B, dir string) (Deps, string) {
 		}
 		concepts = unitConcepts{ch}
 	}
-	return Deps{Engine: eng, Concepts: concepts, Pages: testPages()}, concept
+	return Deps{ModelDeps: ModelDeps{Engine: eng, Concepts: concepts}, Pages: testPages()}, concept
 }
 
 // browserPNGMaxPixels is PNG_MAX_PIXELS of web/static/app.js: the browser

@@ -107,7 +107,7 @@ func helloBrushes(cb ConceptBrushes) *HelloBrushes {
 }
 
 // brushesOf asks the Concepts for brushes when it offers them.
-func (s *Server) brushesOf(layer, concept string) ConceptBrushes {
+func (s *site) brushesOf(layer, concept string) ConceptBrushes {
 	if bs, ok := s.concepts.(BrushSource); ok {
 		return bs.Brushes(layer, concept)
 	}
@@ -124,7 +124,7 @@ var legacyBrush = Brush{Ranked: true, Steps: []Step{{Strength: 1}}}
 // stroke and eraseAll fill the names in before the edit is made, so a share
 // token always records them. Names left empty here (tokens made before
 // brushes existed) mean the legacy brush.
-func (s *Server) resolveBrush(layer, concept string, remove bool, name, step string) (Brush, Step, *protoError) {
+func (s *site) resolveBrush(layer, concept string, remove bool, name, step string) (Brush, Step, *protoError) {
 	if name == "" && step == "" {
 		return legacyBrush, legacyBrush.Steps[0], nil
 	}
@@ -140,12 +140,12 @@ func (s *Server) resolveBrush(layer, concept string, remove bool, name, step str
 }
 
 // defaultNames fills in the default brush and step of a live message.
-func (s *Server) defaultNames(layer, concept string, remove bool, name, step string) (string, string) {
+func (s *site) defaultNames(layer, concept string, remove bool, name, step string) (string, string) {
 	return brushes.Defaults(s.brushList(layer, concept, remove), name, step)
 }
 
 // brushList is the concept's painting or erasing brushes, the default first.
-func (s *Server) brushList(layer, concept string, remove bool) []Brush {
+func (s *site) brushList(layer, concept string, remove bool) []Brush {
 	cb := s.brushesOf(layer, concept)
 	if remove {
 		return cb.Remove

@@ -33,23 +33,23 @@ func TestPlantedRecipeBrush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hb := s.hello.Layers[0].Brushes["tree"]; hb == nil || len(hb.Add) != 2 || hb.Add[0].Name != "tree-iou" || hb.Add[1].Name != "tree-exact" {
+	if hb := s.def.hello.Layers[0].Brushes["tree"]; hb == nil || len(hb.Add) != 2 || hb.Add[0].Name != "tree-iou" || hb.Add[1].Name != "tree-exact" {
 		t.Fatalf("hello brushes %+v", hb)
 	}
-	p := s.defaultPainter()
+	p := s.def.defaultPainter()
 	if _, err := applyRaw(p, `{"t":"stroke","seq":1,"concept":"tree","mode":"add","units":1,"radius":1,"points":[[2,2]],"brush":"tree-exact","strength":"high"}`); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	f, err := s.engine.Features(ctx, "layer2", p.id)
+	f, err := s.def.engine.Features(ctx, "layer2", p.id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	before, err := s.engine.Render(ctx, f, nil)
+	before, err := s.def.engine.Render(ctx, f, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	after, err := s.engine.Render(ctx, f, engineEdits(p.edits()))
+	after, err := s.def.engine.Render(ctx, f, engineEdits(p.edits()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestPlantedCrossLayerRecipe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := s.defaultPainter()
+	p := s.def.defaultPainter()
 	if p.layer.info.Name != "layer2" {
 		t.Fatalf("session at %s", p.layer.info.Name)
 	}
@@ -110,12 +110,12 @@ func TestPlantedCrossLayerRecipe(t *testing.T) {
 		t.Fatalf("session-grid cells %q", sum[0].Cells)
 	}
 	ctx := context.Background()
-	f, err := s.engine.Features(ctx, "layer2", p.id)
+	f, err := s.def.engine.Features(ctx, "layer2", p.id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	before, _ := s.engine.Render(ctx, f, nil)
-	after, err := s.engine.Render(ctx, f, engineEdits(p.edits()))
+	before, _ := s.def.engine.Render(ctx, f, nil)
+	after, err := s.def.engine.Render(ctx, f, engineEdits(p.edits()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestPlantedCrossLayerRecipe(t *testing.T) {
 		}
 	}
 	// The cached features are untouched: rendering without edits again gives the original.
-	again, _ := s.engine.Render(ctx, f, nil)
+	again, _ := s.def.engine.Render(ctx, f, nil)
 	if !bytesEqualImages(before, again) {
 		t.Fatal("a layered render changed the cached features")
 	}

@@ -50,7 +50,7 @@ func brushServer(t *testing.T) *Server {
 func TestHelloListsBrushes(t *testing.T) {
 	s := brushServer(t)
 	var h Hello
-	if err := json.Unmarshal(s.modelJSON, &h); err != nil {
+	if err := json.Unmarshal(s.def.modelJSON, &h); err != nil {
 		t.Fatal(err)
 	}
 	var l4 HelloLayer
@@ -71,7 +71,7 @@ func TestHelloListsBrushes(t *testing.T) {
 		t.Fatal("sky has no brushes beyond its ranking")
 	}
 	// A Concepts without brushes gives the old hello.
-	if plain := testServer(t, Config{}); plain.hello.Layers[0].Brushes != nil {
+	if plain := testServer(t, Config{}); plain.def.hello.Layers[0].Brushes != nil {
 		t.Fatal("brushes in a hello without BrushSource")
 	}
 }
@@ -108,7 +108,7 @@ func TestStrokeBrushes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := brushServer(t).defaultPainter()
+			p := brushServer(t).def.defaultPainter()
 			_, err := applyRaw(p, c.msg)
 			if c.wantError != "" {
 				if err == nil || err.Code != c.wantError {
@@ -136,7 +136,7 @@ func TestStrokeBrushes(t *testing.T) {
 
 func TestBrushesInShareTokensAndContinuations(t *testing.T) {
 	s := brushServer(t)
-	p := s.defaultPainter()
+	p := s.def.defaultPainter()
 	msgs := []string{
 		`{"t":"stroke","seq":1,"concept":"tree","mode":"add","units":2,"radius":2,"points":[[9,9]],"strength":"low","stroke":4}`,
 		`{"t":"stroke","seq":2,"concept":"tree","mode":"add","units":2,"radius":2,"points":[[20,9]],"strength":"low","stroke":4}`,
@@ -156,7 +156,7 @@ func TestBrushesInShareTokensAndContinuations(t *testing.T) {
 	if _, err := applyRaw(p, `{"t":"stroke","seq":5,"concept":"tree","mode":"add","units":2,"radius":2,"points":[[40,9]],"strength":"low","stroke":4}`); err == nil {
 		t.Fatal("a continued stroke changed its strength")
 	}
-	st := shareOf(s.info.Name, p.layer, p.id, p.edits(), false)
+	st := shareOf(s.def.info.Name, p.layer, p.id, p.edits(), false)
 	tok, err := painting.EncodeState(st)
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +168,7 @@ func TestBrushesInShareTokensAndContinuations(t *testing.T) {
 	if !reflect.DeepEqual(back, st) {
 		t.Fatalf("token round trip:\n%+v\n%+v", back, st)
 	}
-	q, perr := s.painterFromShare(back)
+	q, perr := s.def.painterFromShare(back)
 	if perr != nil {
 		t.Fatal(perr)
 	}
@@ -184,7 +184,7 @@ func TestBrushesInShareTokensAndContinuations(t *testing.T) {
 // strength 1, even for a concept whose default is now a recipe.
 func TestLegacyTokenKeepsItsMeaning(t *testing.T) {
 	s := brushServer(t)
-	tok, err := painting.EncodeState(painting.State{Model: s.info.Name, Layer: "layer4", ID: 5,
+	tok, err := painting.EncodeState(painting.State{Model: s.def.info.Name, Layer: "layer4", ID: 5,
 		Edits: []painting.Edit{{Concept: "tree", Units: 3, Radius: 2, Points: []painting.Point{{X: 9, Y: 9}}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +193,7 @@ func TestLegacyTokenKeepsItsMeaning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, perr := s.painterFromShare(st)
+	p, perr := s.def.painterFromShare(st)
 	if perr != nil {
 		t.Fatal(perr)
 	}

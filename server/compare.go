@@ -61,16 +61,20 @@ type CompareMethod struct {
 // must be a removal (a remove stroke or "remove everywhere"); the answer
 // shows the image before it and the removal four ways.
 func (s *Server) handleCompare(w http.ResponseWriter, r *http.Request) error {
-	if s.comparer == nil {
-		return httpErr(http.StatusNotFound, "comparison is not available on this server")
+	c, bad := s.choose(r.URL.Query())
+	if bad != nil {
+		return restError(bad)
 	}
-	tok := r.URL.Query().Get("state")
-	if tok == "" {
+	if c.p == nil {
 		return httpErr(http.StatusBadRequest, "state is missing: paint something first")
 	}
-	p, bad := s.decodeShare(tok)
-	if bad != nil {
-		return httpErr(http.StatusBadRequest, "%s", bad.Message)
+	return c.site.handleCompare(w, r, c.p)
+}
+
+// handleCompare compares p's last edit on this model.
+func (s *site) handleCompare(w http.ResponseWriter, r *http.Request, p *painter) error {
+	if s.comparer == nil {
+		return httpErr(http.StatusNotFound, "comparison is not available for the model %q (it has no segmenter)", s.info.Name)
 	}
 	edits := p.edits()
 	if len(edits) == 0 || !edits[len(edits)-1].Removes() {
@@ -98,7 +102,7 @@ func (s *Server) handleCompare(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) compareState(ctx context.Context, p *painter) (*CompareResult, error) {
+func (s *site) compareState(ctx context.Context, p *painter) (*CompareResult, error) {
 	edits := p.edits()
 	last := edits[len(edits)-1]
 	f, err := s.engine.Features(ctx, p.layer.info.Name, p.id)

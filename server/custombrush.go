@@ -62,7 +62,7 @@ func customBrushes(cb *painting.CustomBrush) HelloBrushes {
 // pageCustom reads a custom brush from the painter page's query. It returns
 // nil and "" when the address has none, and a message for the user when it
 // has one that cannot be used.
-func (s *Server) pageCustom(q url.Values) (*PageCustom, string) {
+func (s *site) pageCustom(q url.Values) (*PageCustom, string) {
 	layer, units, mode := q.Get(CustomLayerParam), q.Get(CustomUnitsParam), q.Get(CustomModeParam)
 	if !q.Has(CustomLayerParam) && !q.Has(CustomUnitsParam) && !q.Has(CustomModeParam) {
 		return nil, ""
@@ -104,7 +104,7 @@ func (s *Server) pageCustom(q url.Values) (*PageCustom, string) {
 // stroke message): a paintable layer and 1..MaxUnits distinct units within
 // its channels. The units come back sorted, so one set of units has one
 // share token.
-func (s *Server) customBrush(layer string, units []float64) (*painting.CustomBrush, *protoError) {
+func (s *site) customBrush(layer string, units []float64) (*painting.CustomBrush, *protoError) {
 	l, ok := s.layers[layer]
 	if !ok {
 		return nil, perr(codeUnknownLayer, "layer %q cannot be painted (layers: %s)", truncate(layer, 32), strings.Join(s.layerNames(), ", "))
@@ -132,7 +132,7 @@ func (s *Server) customBrush(layer string, units []float64) (*painting.CustomBru
 }
 
 // layerNames are the paintable layers in generator order.
-func (s *Server) layerNames() []string {
+func (s *site) layerNames() []string {
 	var out []string
 	for _, l := range s.hello.Layers {
 		out = append(out, l.Name)
@@ -172,7 +172,7 @@ func customStrength(remove bool, step string) (float32, *protoError) {
 // messageCustom validates a message's custom brush and fills in its step
 // (the message's strength, or the default one, so a share token records
 // it); a custom brush has no concept or brush of its own.
-func (s *Server) messageCustom(m *clientMsg, se *painting.Edit) *protoError {
+func (s *site) messageCustom(m *clientMsg, se *painting.Edit) *protoError {
 	if m.Concept != nil || m.Brush != nil {
 		return perr(codeBadMessage, "a custom brush has no concept or brush")
 	}
@@ -193,7 +193,7 @@ func (s *Server) messageCustom(m *clientMsg, se *painting.Edit) *protoError {
 
 // checkCustomEdit is checkEdit for an edit of a custom brush at session
 // layer l.
-func (s *Server) checkCustomEdit(l *layerEnv, se painting.Edit) *protoError {
+func (s *site) checkCustomEdit(l *layerEnv, se painting.Edit) *protoError {
 	if se.Concept != "" || se.Brush != "" || se.Units != 0 {
 		return perr(codeBadMessage, "a custom brush has no concept or brush")
 	}
@@ -220,7 +220,7 @@ func (s *Server) checkCustomEdit(l *layerEnv, se painting.Edit) *protoError {
 
 // newCustomEdit is newEdit for a custom brush: its units, on at their
 // level or off, at its step's strength, painted at the brush's layer.
-func (s *Server) newCustomEdit(l *layerEnv, se painting.Edit) (*edit, *protoError) {
+func (s *site) newCustomEdit(l *layerEnv, se painting.Edit) (*edit, *protoError) {
 	if err := s.checkCustomEdit(l, se); err != nil {
 		return nil, err
 	}

@@ -188,7 +188,7 @@ func TestCustomBrushMessageErrors(t *testing.T) {
 		{"no points", customStroke("layer4", []int{1}, "add", 2), codeBadMessage, "no points"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := s.defaultPainter()
+			p := s.def.defaultPainter()
 			tc.msg["seq"] = 1
 			raw, jerr := json.Marshal(tc.msg)
 			if jerr != nil {
@@ -204,21 +204,21 @@ func TestCustomBrushMessageErrors(t *testing.T) {
 		})
 	}
 	t.Run("fractional unit number", func(t *testing.T) {
-		p := s.defaultPainter()
+		p := s.def.defaultPainter()
 		_, err := applyRaw(p, `{"t":"stroke","seq":1,"mode":"add","radius":2,"points":[[1,1]],"custom":{"layer":"layer4","units":[1.5]}}`)
 		if err == nil || err.Code != codeOutOfRange {
 			t.Errorf("got %v", err)
 		}
 	})
 	t.Run("units of the wrong type", func(t *testing.T) {
-		p := s.defaultPainter()
+		p := s.def.defaultPainter()
 		_, err := applyRaw(p, `{"t":"stroke","seq":1,"mode":"add","radius":2,"points":[[1,1]],"custom":{"layer":"layer4","units":"1,2"}}`)
 		if err == nil || err.Code != codeBadMessage {
 			t.Errorf("got %v", err)
 		}
 	})
 	t.Run("a layer before the image's", func(t *testing.T) {
-		p := s.defaultPainter()
+		p := s.def.defaultPainter()
 		if _, err := applyRaw(p, `{"t":"stroke","seq":1,"mode":"add","radius":2,"points":[[1,1]],"custom":{"layer":"layer2","units":[1]}}`); err == nil ||
 			err.Code != codeUnknownLayer || !strings.Contains(err.Message, "switch the layer to layer2") {
 			t.Errorf("got %v", err)
@@ -235,7 +235,7 @@ func TestCustomBrushMessageErrors(t *testing.T) {
 		}
 	})
 	t.Run("a continued stroke keeps its units", func(t *testing.T) {
-		p := s.defaultPainter()
+		p := s.def.defaultPainter()
 		if _, err := applyRaw(p, `{"t":"stroke","seq":1,"stroke":7,"mode":"add","radius":2,"points":[[1,1]],"custom":{"layer":"layer4","units":[1,2]}}`); err != nil {
 			t.Fatal(err)
 		}
@@ -280,7 +280,7 @@ func TestCustomShareTokenChecks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, perr := s.decodeShare(tok)
+			_, perr := s.def.decodeShare(tok)
 			if (perr == nil) != tc.ok {
 				t.Errorf("decodeShare = %v, want ok %v", perr, tc.ok)
 			}
@@ -322,7 +322,7 @@ func TestCustomBrushSteps(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := s.defaultPainter()
+			p := s.def.defaultPainter()
 			if _, err := applyRaw(p, string(raw)); err != nil {
 				t.Fatal(err)
 			}
@@ -330,12 +330,12 @@ func TestCustomBrushSteps(t *testing.T) {
 			if e.Step != tc.step || e.engine().Strength != tc.want || e.Summary().Strength != tc.step {
 				t.Fatalf("step %q strength %v (summary %q), want %q at %v", e.Step, e.engine().Strength, e.Summary().Strength, tc.step, tc.want)
 			}
-			st := shareOf(s.info.Name, p.layer, p.id, p.edits(), false)
+			st := shareOf(s.def.info.Name, p.layer, p.id, p.edits(), false)
 			tok, err := painting.EncodeState(st)
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, perr := s.decodeShare(tok)
+			q, perr := s.def.decodeShare(tok)
 			if perr != nil {
 				t.Fatal(perr)
 			}
@@ -350,11 +350,11 @@ func TestCustomBrushSteps(t *testing.T) {
 			if remove {
 				e.Mode = painting.Remove
 			}
-			tok, err := painting.EncodeState(painting.State{Model: s.info.Name, Layer: "layer4", ID: 5, Edits: []painting.Edit{e}})
+			tok, err := painting.EncodeState(painting.State{Model: s.def.info.Name, Layer: "layer4", ID: 5, Edits: []painting.Edit{e}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, perr := s.decodeShare(tok)
+			p, perr := s.def.decodeShare(tok)
 			if perr != nil {
 				t.Fatal(perr)
 			}

@@ -102,6 +102,13 @@ type PageData struct {
 	// StateError is a short user-facing message when the URL carried a
 	// token that could not be used.
 	StateError string
+	// ModelError says, for the user, that the link's token or ?model=
+	// names a model this server does not have (the page then paints with
+	// Hello's model, the default); "" otherwise.
+	ModelError string
+	// Models is the model picker: every model the server paints with, the
+	// page's marked Current; nil when the server has one model.
+	Models []ModelChoice
 	// WSPath is the websocket path, relative to the site root ("/ws").
 	WSPath string
 	// BaseURL is the absolute site root without a trailing slash, e.g.
@@ -153,27 +160,43 @@ type Pages interface {
 	Embed(w io.Writer, data PageData) error
 }
 
-// Deps are the collaborators a Server is built from.
-type Deps struct {
+// ModelDeps are one model's collaborators: what the server paints, renders
+// and analyses that model with.
+type ModelDeps struct {
 	Engine   Engine   // required
 	Concepts Concepts // required
-	Pages    Pages    // required
-	// Static serves the UI's content-hashed assets; it is mounted at
-	// /static/ and receives the full request path. Optional.
-	Static http.Handler
-	// API serves the reference-shaped REST API (a *RefAPI), mounted at
-	// /api next to /api/model. Optional.
+	// API serves the reference-shaped REST API (a *RefAPI) of this model,
+	// mounted at /api next to /api/model (models.go: which model a request
+	// reaches). Optional.
 	API http.Handler
 	// Report serves the dissection report and the unit editor, mounted at
-	// /report. Optional.
+	// /report for the default model and at ModelPrefix(name)+"/report" for
+	// every model. Optional.
 	Report http.Handler
-	// Comparer enables GET /api/compare (the compare panel). Optional.
+	// Comparer enables GET /api/compare (the compare panel). Optional: a
+	// model without a segmenter has none.
 	Comparer Comparer
 	// Artifacts enables the "repair artifacts" toggle. Optional.
 	Artifacts Artifacts
 	// Growth enables GET /api/growth (the "where can it grow" overlay).
 	// Optional.
 	Growth Growth
+}
+
+// Deps are the collaborators a Server is built from: the default model's,
+// the other models' and the web UI.
+type Deps struct {
+	// ModelDeps are the default model's: what a request that names no
+	// model paints with.
+	ModelDeps
+	// Models are further models the server serves besides the default;
+	// share tokens and ?model= choose among them (models.go). Their names
+	// (Engine.Model().Name) must differ.
+	Models []ModelDeps
+	Pages  Pages // required
+	// Static serves the UI's content-hashed assets; it is mounted at
+	// /static/ and receives the full request path. Optional.
+	Static http.Handler
 }
 
 // Artifacts gives the units the "repair artifacts" toggle switches off at

@@ -200,7 +200,7 @@ func testPages() fakePages {
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func testDeps(eng Engine) Deps {
-	return Deps{Engine: eng, Concepts: testConcepts(), Pages: testPages()}
+	return Deps{ModelDeps: ModelDeps{Engine: eng, Concepts: testConcepts()}, Pages: testPages()}
 }
 
 // startServer runs a Server on a real loopback listener.

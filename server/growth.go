@@ -58,17 +58,23 @@ type Growth interface {
 
 // handleGrowth answers GET /api/growth?state=TOKEN&concept=C[&image=1].
 func (s *Server) handleGrowth(w http.ResponseWriter, r *http.Request) error {
+	c, bad := s.choose(r.URL.Query())
+	if bad != nil {
+		return restError(bad)
+	}
+	p := c.p
+	if p == nil {
+		p = c.site.defaultPainter()
+	}
+	return c.site.handleGrowth(w, r, p)
+}
+
+// handleGrowth answers for p's image on this model.
+func (s *site) handleGrowth(w http.ResponseWriter, r *http.Request, p *painter) error {
 	if s.growth == nil {
-		return httpErr(http.StatusNotFound, "growth maps are not available on this server")
+		return httpErr(http.StatusNotFound, "growth maps are not available for the model %q (it has no segmenter)", s.info.Name)
 	}
 	q := r.URL.Query()
-	p := s.defaultPainter()
-	if tok := q.Get("state"); tok != "" {
-		var bad *protoError
-		if p, bad = s.decodeShare(tok); bad != nil {
-			return httpErr(http.StatusBadRequest, "%s", bad.Message)
-		}
-	}
 	concept := q.Get("concept")
 	ranked, bad := s.rankedUnits(p.layer, concept)
 	if bad != nil {

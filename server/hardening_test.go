@@ -49,7 +49,7 @@ func TestWorkBombTokens(t *testing.T) {
 	}
 	// The refusal must come before the strokes are decoded and rasterised:
 	// a few allocations for inflating, not thousands for points and masks.
-	if n := testing.AllocsPerRun(3, func() { srv.decodeShare(bomb) }); n > 60 {
+	if n := testing.AllocsPerRun(3, func() { srv.def.decodeShare(bomb) }); n > 60 {
 		t.Errorf("refusing the bomb took %.0f allocations; it is decoded before the size check", n)
 	}
 }

@@ -57,7 +57,7 @@ func TestOpenToken(t *testing.T) {
 		code  string
 	}{
 		{"garbage", "garbage!", codeBadState},
-		{"other model", mustToken(t, painting.State{Model: "other", Layer: "layer4", ID: 1}), codeBadState},
+		{"other model", mustToken(t, painting.State{Model: "other", Layer: "layer4", ID: 1}), codeUnknownModel},
 		{"empty", "", codeBadMessage},
 		{"missing", nil, codeBadMessage},
 		{"not a string", 12, codeBadMessage},

@@ -101,8 +101,14 @@ func TestRenderPNGErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := httpGet(t, ts.URL+"/render.png?state="+url.QueryEscape(tc.tok), nil)
-			if resp.StatusCode != http.StatusBadRequest || len(body) == 0 || len(body) > 200 {
-				t.Errorf("status %d body %q, want 400 with a short message", resp.StatusCode, body)
+			// A model the server does not have is not found; the rest is
+			// a bad request.
+			want := http.StatusBadRequest
+			if tc.tok == otherModel {
+				want = http.StatusNotFound
+			}
+			if resp.StatusCode != want || len(body) == 0 || len(body) > 200 {
+				t.Errorf("status %d body %q, want %d with a short message", resp.StatusCode, body, want)
 			}
 		})
 	}
@@ -291,10 +297,10 @@ func TestNewRejects(t *testing.T) {
 		deps Deps
 		want error
 	}{
-		{"no engine", Config{}, Deps{Concepts: testConcepts(), Pages: testPages()}, ErrConfig},
-		{"no concepts anywhere", Config{}, Deps{Engine: detEngine(nil, 0), Concepts: noConcepts, Pages: testPages()}, ErrNoConcepts},
-		{"unit beyond channels", Config{}, Deps{Engine: detEngine(nil, 0), Concepts: badUnit, Pages: testPages()}, ErrConfig},
-		{"duplicate concept", Config{}, Deps{Engine: detEngine(nil, 0), Concepts: dup, Pages: testPages()}, ErrConfig},
+		{"no engine", Config{}, Deps{ModelDeps: ModelDeps{Concepts: testConcepts()}, Pages: testPages()}, ErrConfig},
+		{"no concepts anywhere", Config{}, Deps{ModelDeps: ModelDeps{Engine: detEngine(nil, 0), Concepts: noConcepts}, Pages: testPages()}, ErrNoConcepts},
+		{"unit beyond channels", Config{}, Deps{ModelDeps: ModelDeps{Engine: detEngine(nil, 0), Concepts: badUnit}, Pages: testPages()}, ErrConfig},
+		{"duplicate concept", Config{}, Deps{ModelDeps: ModelDeps{Engine: detEngine(nil, 0), Concepts: dup}, Pages: testPages()}, ErrConfig},
 		{"zero image", Config{}, testDeps(zeroImage), ErrConfig},
 		{"no ids", Config{}, testDeps(noIDs), ErrConfig},
 		{"negative sessions", Config{MaxSessions: -1}, testDeps(detEngine(nil, 0)), ErrConfig},

@@ -67,7 +67,7 @@ func plantedDeps(t testing.TB) Deps {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Deps{Engine: eng, Concepts: concepts, Pages: testPages()}
+	return Deps{ModelDeps: ModelDeps{Engine: eng, Concepts: concepts}, Pages: testPages()}
 }
 
 func TestDissectionConcepts(t *testing.T) {

@@ -54,7 +54,7 @@ func (c *pngCache) put(key string, b []byte) {
 // strip of thumbnails fires many requests at once, and they should wait
 // rather than fail) and answers ErrBusy when the wait is over or too many
 // requests already wait.
-func (s *Server) renderPainter(ctx context.Context, p *painter) (*image.RGBA, error) {
+func (s *site) renderPainter(ctx context.Context, p *painter) (*image.RGBA, error) {
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.RenderWait)
 	err := s.turns.acquireHTTP(wctx, s.cfg.MaxRenderWaiting)
 	cancel()

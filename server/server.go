@@ -114,35 +114,28 @@ type Server struct {
 	log      *slog.Logger
 	errs     errorPath // text answers
 	jsonErrs errorPath // {"error": message} answers
-	engine   Engine
-	concepts Concepts
 	pages    Pages
 	static   http.Handler
-	extra    Deps // the optional API and Report handlers
 
-	info         ModelInfo
-	layers       map[string]*layerEnv
-	defaultLayer string
-	defaultID    int64
-	hello        Hello
-	helloJSON    []byte // the hello message, sent to every session
-	modelJSON    []byte // GET /api/model
-	cspPage      string
-	cspEmbed     string
-	origins      map[string]bool
-	anyOrigin    bool
-	upgrader     websocket.Upgrader
-	handler      http.Handler
-	pngs         *pngCache
-	tokens       painting.TokenEncoder // share tokens of every frame, with reused flate writers
+	// sites are the models the server paints with, by name, and in the
+	// order given (the default first); models.go chooses one per request.
+	sites     map[string]*site
+	siteOrder []*site
+	def       *site
+
+	cspPage   string
+	cspEmbed  string
+	origins   map[string]bool
+	anyOrigin bool
+	upgrader  websocket.Upgrader
+	handler   http.Handler
+	pngs      *pngCache
+	tokens    painting.TokenEncoder // share tokens of every frame, with reused flate writers
 
 	turns   *turns
 	metrics *metrics
 
-	comparer     Comparer
-	compareSlots chan struct{}
-	artifacts    Artifacts
-	growth       Growth
+	compareSlots chan struct{} // /api/compare and /api/growth, over every model
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
@@ -158,35 +151,35 @@ type Server struct {
 // New checks cfg and the model description and builds a Server. Every
 // error it returns wraps ErrConfig: the server cannot start as configured.
 func New(cfg Config, deps Deps) (*Server, error) {
-	if deps.Engine == nil || deps.Concepts == nil || deps.Pages == nil {
-		return nil, fmt.Errorf("%w: Engine, Concepts and Pages are required", ErrConfig)
+	if deps.Pages == nil {
+		return nil, fmt.Errorf("%w: Pages are required", ErrConfig)
 	}
+	if err := checkModelDeps(deps.ModelDeps); err != nil {
+		return nil, err
+	}
+	// Limits that depend on the image size follow the default model.
 	info := deps.Engine.Model()
-	if info.ImageWidth <= 0 || info.ImageHeight <= 0 || info.ImageWidth > maxImageSide || info.ImageHeight > maxImageSide {
-		return nil, fmt.Errorf("%w: model image size %d×%d is not supported", ErrConfig, info.ImageWidth, info.ImageHeight)
-	}
-	if info.MaxID <= 0 {
-		return nil, fmt.Errorf("%w: model max id %d must be positive", ErrConfig, info.MaxID)
-	}
 	cfg = cfg.withDefaults(info.ImageWidth, info.ImageHeight)
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, errs: errorPath{log: cfg.Logger}, jsonErrs: errorPath{log: cfg.Logger, json: true}, engine: deps.Engine, concepts: deps.Concepts, pages: deps.Pages,
-		static: deps.Static, extra: deps, info: info, layers: map[string]*layerEnv{}, sessions: map[*session]struct{}{},
+		cfg: cfg, log: cfg.Logger, errs: errorPath{log: cfg.Logger}, jsonErrs: errorPath{log: cfg.Logger, json: true}, pages: deps.Pages,
+		static: deps.Static, sites: map[string]*site{}, sessions: map[*session]struct{}{},
 		origins: map[string]bool{}, closeDone: make(chan struct{}), pngs: newPNGCache(cfg.RenderCache),
 		perIP: map[netip.Addr]int{}, turns: newTurns(cfg.RenderSlots),
-		comparer: deps.Comparer, compareSlots: make(chan struct{}, cfg.MaxCompares), artifacts: deps.Artifacts,
-		growth: deps.Growth,
+		compareSlots: make(chan struct{}, cfg.MaxCompares),
 	}
 	s.metrics = newMetrics(func() float64 { return float64(s.turns.depth()) })
-	if err := s.buildHello(); err != nil {
-		if !errors.Is(err, ErrConfig) {
-			err = fmt.Errorf("%w: %w", ErrConfig, err)
+	for _, md := range append([]ModelDeps{deps.ModelDeps}, deps.Models...) {
+		if err := s.addSite(md); err != nil {
+			return nil, err
 		}
+	}
+	if err := s.checkModelNames(); err != nil {
 		return nil, err
 	}
+	s.def = s.siteOrder[0]
 	for _, o := range cfg.AllowedOrigins {
 		if o == "*" {
 			s.anyOrigin = true
@@ -210,7 +203,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) buildHello() error {
+func (s *site) buildHello() error {
 	info := s.info
 	h := Hello{
 		Protocol:  ProtocolVersion,
@@ -298,8 +291,8 @@ func (s *Server) buildHello() error {
 	return err
 }
 
-// Hello returns the model description (without T).
-func (s *Server) Hello() Hello { return s.hello }
+// Hello returns the default model's description (without T).
+func (s *Server) Hello() Hello { return s.def.hello }
 
 // Config returns the effective configuration with defaults filled in.
 func (s *Server) Config() Config { return s.cfg }
@@ -320,7 +313,7 @@ func (s *Server) routes() http.Handler {
 	getHead("/embed", s.errs.handle(s.handlePage(true)))
 	r.Get("/ws", s.handleWS)
 	getHead("/render.png", s.errs.handle(s.handleRender))
-	getHead("/api/model", s.handleModel)
+	getHead("/api/model", s.jsonErrs.handle(s.handleModel))
 	getHead("/api/compare", s.jsonErrs.handle(s.handleCompare))
 	getHead("/api/growth", s.jsonErrs.handle(s.handleGrowth))
 	getHead("/healthz", s.handleHealth)
@@ -338,12 +331,7 @@ func (s *Server) routes() http.Handler {
 		}
 		return "GET, HEAD"
 	}))
-	if s.extra.API != nil {
-		r.Mount("/api", s.extra.API)
-	}
-	if s.extra.Report != nil {
-		r.Mount("/report", s.extra.Report)
-	}
+	s.mountModels(r)
 	return r
 }
 
@@ -512,36 +500,38 @@ func (s *Server) baseURL(r *http.Request) string {
 func (s *Server) handlePage(embed bool) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		base := s.baseURL(r)
-		data := PageData{Hello: s.hello, WSPath: "/ws", BaseURL: base, Embed: embed}
-		if s.extra.Report != nil {
-			data.ReportURL = "/report/"
-		}
-		if s.comparer != nil {
+		c, bad := s.choose(r.URL.Query())
+		st := c.site
+		data := PageData{Hello: st.hello, WSPath: "/ws" + st.modelQuery(), BaseURL: base, Embed: embed,
+			ReportURL: st.reportPath(), Models: s.modelChoices(st)}
+		if st.comparer != nil {
 			data.ComparePath = "/api/compare"
 		}
-		if s.growth != nil {
+		if st.growth != nil {
 			data.GrowthPath = "/api/growth"
 		}
 		if !embed {
-			data.Custom, data.CustomError = s.pageCustom(r.URL.Query())
+			data.Custom, data.CustomError = st.pageCustom(r.URL.Query())
 		}
-		if tok := r.URL.Query().Get("state"); tok != "" {
-			if p, err := s.decodeShare(tok); err != nil {
-				data.StateError = err.Message
-				s.log.Debug("page with unusable state", "path", r.URL.Path, "err", err)
-			} else {
-				data.State = tok
-				data.Painting = paintingOf(p)
-			}
+		switch {
+		case bad != nil && bad.Code == codeUnknownModel:
+			data.ModelError = bad.Message
+			s.log.Debug("page for a model this server does not have", "path", r.URL.Path, "err", bad)
+		case bad != nil:
+			data.StateError = bad.Message
+			s.log.Debug("page with unusable state", "path", r.URL.Path, "err", bad)
+		case c.p != nil:
+			data.State = r.URL.Query().Get("state")
+			data.Painting = paintingOf(c.p)
 		}
-		q := ""
+		q := st.modelQuery()
 		if data.State != "" {
 			q = "?state=" + url.QueryEscape(data.State)
 		}
 		data.PainterURL = base + "/" + q
-		k := previewScale(s.info.ImageWidth, s.info.ImageHeight)
+		k := previewScale(st.info.ImageWidth, st.info.ImageHeight)
 		data.ImageURL = base + "/render.png" + q
-		data.ImageWidth, data.ImageHeight = s.info.ImageWidth*k, s.info.ImageHeight*k
+		data.ImageWidth, data.ImageHeight = st.info.ImageWidth*k, st.info.ImageHeight*k
 		if k > 1 {
 			sep := "?"
 			if q != "" {
@@ -592,16 +582,21 @@ func setCommonHeaders(h http.Header) {
 	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
 }
 
-func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleModel(w http.ResponseWriter, r *http.Request) error {
+	c, bad := s.choose(r.URL.Query())
+	if bad != nil {
+		return restError(bad)
+	}
 	h := w.Header()
 	setCommonHeaders(h)
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-cache")
-	_, _ = w.Write(s.modelJSON)
+	_, _ = w.Write(c.site.modelJSON)
+	return nil
 }
 
 // decodeShare decodes and validates a token against this model.
-func (s *Server) decodeShare(tok string) (*painter, *protoError) {
+func (s *site) decodeShare(tok string) (*painter, *protoError) {
 	st, err := painting.DecodeState(tok)
 	if err != nil {
 		return nil, perr(codeBadState, "%s", err.Error())
@@ -611,19 +606,21 @@ func (s *Server) decodeShare(tok string) (*painter, *protoError) {
 
 func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) error {
 	setCommonHeaders(w.Header())
-	scale, serr := renderScale(r.URL.Query().Get("size"), s.info.ImageWidth, s.info.ImageHeight)
+	c, bad := s.choose(r.URL.Query())
+	if bad != nil {
+		s.log.Debug("render.png with unusable state", "err", bad)
+		return restError(bad)
+	}
+	st := c.site
+	scale, serr := renderScale(r.URL.Query().Get("size"), st.info.ImageWidth, st.info.ImageHeight)
 	if serr != nil {
 		return httpErr(http.StatusBadRequest, "%s", serr.Error())
 	}
-	p := s.defaultPainter()
-	if tok := r.URL.Query().Get("state"); tok != "" {
-		var bad *protoError
-		if p, bad = s.decodeShare(tok); bad != nil {
-			s.log.Debug("render.png with unusable state", "err", bad)
-			return httpErr(http.StatusBadRequest, "%s", bad.Message)
-		}
+	p := c.p
+	if p == nil {
+		p = st.defaultPainter()
 	}
-	key, kerr := painting.Body(shareOf(s.info.Name, p.layer, p.id, p.edits(), p.repairOn()))
+	key, kerr := painting.Body(shareOf(st.info.Name, p.layer, p.id, p.edits(), p.repairOn()))
 	key = fmt.Appendf(key, "\x00%d", scale)
 	if kerr == nil {
 		if b, ok := s.pngs.get(string(key)); ok {
@@ -634,7 +631,7 @@ func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RenderTimeout)
 	defer cancel()
-	img, err := s.renderPainter(ctx, p)
+	img, err := st.renderPainter(ctx, p)
 	if err != nil {
 		if errors.Is(err, ErrBusy) {
 			s.metrics.pngRenders.WithLabelValues("busy").Inc()

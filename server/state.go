@@ -199,7 +199,7 @@ func roundedField(name string, v *float64, lo, hi int) (int, *protoError) {
 // painter is one session's painting state and history. It is not safe for
 // concurrent use; the websocket session guards it with a mutex.
 type painter struct {
-	srv *Server
+	srv *site
 	// layer and id are those of history[cur], kept in fields because every
 	// edit is validated against them.
 	layer *layerEnv
@@ -228,7 +228,7 @@ type step struct {
 	edits []*edit
 }
 
-func newPainter(s *Server, l *layerEnv, id int64, edits []*edit) *painter {
+func newPainter(s *site, l *layerEnv, id int64, edits []*edit) *painter {
 	return &painter{srv: s, layer: l, id: id, history: []step{{layer: l, id: id, edits: edits}}}
 }
 
@@ -496,7 +496,7 @@ func appendEdit(cur []*edit, e *edit) []*edit {
 }
 
 // rankedUnits resolves a concept name at a layer.
-func (s *Server) rankedUnits(l *layerEnv, concept string) ([]int, *protoError) {
+func (s *site) rankedUnits(l *layerEnv, concept string) ([]int, *protoError) {
 	ranked := s.concepts.Ranked(l.info.Name, concept)
 	if len(ranked) == 0 {
 		return nil, perr(codeUnknownConcept, "unknown concept %q", truncate(concept, 32))
@@ -505,7 +505,7 @@ func (s *Server) rankedUnits(l *layerEnv, concept string) ([]int, *protoError) {
 }
 
 // points rounds and range-checks client coordinates.
-func (s *Server) points(l *layerEnv, raw [][]float64) ([]painting.Point, *protoError) {
+func (s *site) points(l *layerEnv, raw [][]float64) ([]painting.Point, *protoError) {
 	pts := make([]painting.Point, len(raw))
 	for i, xy := range raw {
 		if len(xy) != 2 {
@@ -523,7 +523,7 @@ func (s *Server) points(l *layerEnv, raw [][]float64) ([]painting.Point, *protoE
 // newEdit validates one edit at layer l and builds its mask. Live messages
 // and share tokens both go through here, so a token can only describe
 // states a client could have painted.
-func (s *Server) newEdit(l *layerEnv, se painting.Edit) (*edit, *protoError) {
+func (s *site) newEdit(l *layerEnv, se painting.Edit) (*edit, *protoError) {
 	if se.Custom != nil {
 		return s.newCustomEdit(l, se)
 	}
@@ -562,7 +562,7 @@ func (e *edit) paint() {
 
 // brushEnv resolves an edit's brush and step, and the layer it paints at:
 // a recipe trained at a later layer paints there.
-func (s *Server) brushEnv(l *layerEnv, se painting.Edit) (Brush, Step, *layerEnv, *protoError) {
+func (s *site) brushEnv(l *layerEnv, se painting.Edit) (Brush, Step, *layerEnv, *protoError) {
 	b, st, err := s.resolveBrush(l.info.Name, se.Concept, se.Mode == painting.Remove, se.Brush, se.Step)
 	if err != nil {
 		return Brush{}, Step{}, nil, err
@@ -578,7 +578,7 @@ func (s *Server) brushEnv(l *layerEnv, se painting.Edit) (Brush, Step, *layerEnv
 
 // checkEdit is every check of newEdit that does not rasterise; it returns
 // the concept's ranked units.
-func (s *Server) checkEdit(l *layerEnv, se painting.Edit) ([]int, *protoError) {
+func (s *site) checkEdit(l *layerEnv, se painting.Edit) ([]int, *protoError) {
 	if se.Custom != nil {
 		return se.Custom.Units, s.checkCustomEdit(l, se)
 	}
@@ -603,7 +603,7 @@ func (s *Server) checkEdit(l *layerEnv, se painting.Edit) ([]int, *protoError) {
 
 // checkStroke checks where an edit paints: everywhere (removal only) or a
 // stroke of 1..MaxStrokePoints points in the image.
-func (s *Server) checkStroke(l *layerEnv, se painting.Edit) *protoError {
+func (s *site) checkStroke(l *layerEnv, se painting.Edit) *protoError {
 	if se.Everywhere {
 		if se.Mode != painting.Remove {
 			return perr(codeBadMessage, "only removal can apply everywhere")
@@ -625,9 +625,13 @@ func (s *Server) checkStroke(l *layerEnv, se painting.Edit) *protoError {
 }
 
 // painterFromShare validates a decoded share state against the model.
-func (s *Server) painterFromShare(st painting.State) (*painter, *protoError) {
+func (s *site) painterFromShare(st painting.State) (*painter, *protoError) {
 	if st.Model != s.info.Name {
-		return nil, perr(codeBadState, "the link is for model %q, this server has %q", truncate(st.Model, 32), s.info.Name)
+		if _, ok := s.sites[st.Model]; ok {
+			// A session paints with one model for its whole life.
+			return nil, perr(codeBadState, "the link is for the model %q and this page paints with %q: open the link in a new page", truncate(st.Model, 32), s.info.Name)
+		}
+		return nil, perr(codeUnknownModel, "this link was made with the model %q, which this server does not have (it has %s)", truncate(st.Model, 32), s.modelNames())
 	}
 	l, ok := s.layers[st.Layer]
 	if !ok {
@@ -666,7 +670,7 @@ func (s *Server) painterFromShare(st painting.State) (*painter, *protoError) {
 }
 
 // defaultPainter starts at the default layer and first sample image.
-func (s *Server) defaultPainter() *painter {
+func (s *site) defaultPainter() *painter {
 	return newPainter(s, s.layers[s.defaultLayer], s.defaultID, nil)
 }
 

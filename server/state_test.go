@@ -29,7 +29,7 @@ func applyRaw(p *painter, raw string) (bool, *protoError) {
 
 func TestHistoryIsBounded(t *testing.T) {
 	s := testServer(t, Config{MaxHistory: 3})
-	p := s.defaultPainter()
+	p := s.def.defaultPainter()
 	for i := 1; i <= 6; i++ {
 		if _, err := applyRaw(p, fmt.Sprintf(`{"t":"stroke","seq":%d,"concept":"tree","mode":"add","units":2,"radius":2,"points":[[%d,1]]}`, i, i)); err != nil {
 			t.Fatal(err)
@@ -62,7 +62,7 @@ func TestHistoryIsBounded(t *testing.T) {
 
 func TestSnapshotsAreImmutable(t *testing.T) {
 	s := testServer(t, Config{})
-	p := s.defaultPainter()
+	p := s.def.defaultPainter()
 	applyRaw(p, `{"t":"stroke","seq":1,"concept":"tree","mode":"add","units":2,"radius":2,"points":[[1,1]],"stroke":5}`)
 	before := p.edits()
 	first := before[0]
@@ -98,7 +98,7 @@ func FuzzClientMessage(f *testing.F) {
 		codeBadState: true}
 	s := testServer(f, Config{MaxEdits: 5, MaxHistory: 4, MaxPoints: 16, MaxStrokePoints: 32})
 	f.Fuzz(func(t *testing.T, raw string) {
-		p := s.defaultPainter()
+		p := s.def.defaultPainter()
 		// Apply the message a few times with rising seqs so that history,
 		// continuation and limits are exercised, not just the first step.
 		for i := 0; i < 4; i++ {
@@ -135,7 +135,7 @@ func FuzzClientMessage(f *testing.F) {
 
 func TestStateStaysShareable(t *testing.T) {
 	s := testServer(t, Config{MaxEdits: 1000, MaxPoints: 1024, MaxStrokePoints: 4096})
-	p := s.defaultPainter()
+	p := s.def.defaultPainter()
 	rng := uint64(12345)
 	next := func() int {
 		rng = rng*6364136223846793005 + 1442695040888963407
@@ -156,7 +156,7 @@ func TestStateStaysShareable(t *testing.T) {
 			}
 			rejected = true
 		}
-		tok, err := painting.EncodeState(shareOf(s.info.Name, p.layer, p.id, p.edits(), p.repair))
+		tok, err := painting.EncodeState(shareOf(s.def.info.Name, p.layer, p.id, p.edits(), p.repair))
 		if err != nil || len(tok) > painting.MaxTokenLen {
 			t.Fatalf("after stroke %d the state is not shareable: %v (%d chars)", i, err, len(tok))
 		}

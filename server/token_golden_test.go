@@ -81,7 +81,7 @@ func goldenMeaning(t testing.TB, s *Server, tok string) (goldenState, []goldenEn
 		t.Fatalf("old link no longer decodes: %v", err)
 	}
 	gs := goldenStateOf(st)
-	p, perr := s.painterFromShare(st)
+	p, perr := s.def.painterFromShare(st)
 	if perr != nil {
 		t.Fatalf("old link no longer opens: %v", perr)
 	}
@@ -94,7 +94,7 @@ func goldenMeaning(t testing.TB, s *Server, tok string) (goldenState, []goldenEn
 		}
 		ge = append(ge, g)
 	}
-	img, err := detRender(s.info, fakeFeatures{layer: p.layer.info.Name, id: p.id}, edits)
+	img, err := detRender(s.def.info, fakeFeatures{layer: p.layer.info.Name, id: p.id}, edits)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ const maxBusyBackoff = time.Second
 // rendering, so a render naturally coalesces everything that arrived while
 // the previous one ran (latest wins).
 type session struct {
-	srv  *Server
+	srv  *site
 	conn *websocket.Conn
 	log  *slog.Logger
 	ip   netip.Addr
@@ -99,11 +99,12 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	// Reserve the slot before upgrading so concurrent handshakes cannot
 	// overshoot MaxSessions.
 	ip := s.clientAddr(r)
+	c, bad := s.choose(r.URL.Query())
 	s.mu.Lock()
 	full := len(s.sessions) >= s.cfg.MaxSessions
 	ipFull := s.perIP[ip] >= s.cfg.MaxSessionsPerIP
 	closed := s.closed || s.draining
-	ss := &session{srv: s, ip: ip, dirty: make(chan struct{}, 1), out: make(chan []byte, outQueue), done: make(chan struct{}), format: formatJPEG}
+	ss := &session{srv: c.site, ip: ip, dirty: make(chan struct{}, 1), out: make(chan []byte, outQueue), done: make(chan struct{}), format: formatJPEG}
 	refused := full || ipFull || closed
 	if !refused {
 		s.nextID++
@@ -168,22 +169,22 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		conn.Close()
 		return
 	}
-	ss.run(r.URL.Query().Get("state"))
+	ss.run(c.p, bad)
 }
 
-// run serves the session until the connection ends.
-func (ss *session) run(token string) {
+// run serves the session until the connection ends. It starts on p (a
+// share token's painting) or, when p is nil, the model's default image;
+// bad is why the address's token or model could not be used.
+func (ss *session) run(p *painter, bad *protoError) {
 	s := ss.srv
 	ss.lastMsg.Store(time.Now().UnixNano())
 	ss.out <- s.helloJSON
-	p := s.defaultPainter()
-	if token != "" {
-		if tp, err := s.decodeShare(token); err != nil {
-			ss.log.Debug("session start with unusable state", "err", err)
-			ss.sendError(0, err)
-		} else {
-			p = tp
-		}
+	if bad != nil {
+		ss.log.Debug("session start with unusable state or model", "err", bad)
+		ss.sendError(0, bad)
+	}
+	if p == nil {
+		p = s.defaultPainter()
 	}
 	ss.p = p
 	ss.markDirty()

@@ -167,19 +167,22 @@ type view struct {
 	PainterURL  string // link from the embed page to the full painter
 	DownloadURL string
 	StateError  string
-	Width       int
-	Height      int
-	MaxID       int64
-	Concepts    []server.HelloConcept
-	Samples     []sample
-	Layers      []server.HelloLayer
-	Layer       server.HelloLayer // the default layer
-	Radius      int               // default brush radius
-	MaxRadius   int
-	Units       int
-	MaxUnits    int
-	Presets     []int
-	Config      clientConfig
+	// Models is the model picker (painter page, servers with several
+	// models); the current model is marked.
+	Models    []server.ModelChoice
+	Width     int
+	Height    int
+	MaxID     int64
+	Concepts  []server.HelloConcept
+	Samples   []sample
+	Layers    []server.HelloLayer
+	Layer     server.HelloLayer // the default layer
+	Radius    int               // default brush radius
+	MaxRadius int
+	Units     int
+	MaxUnits  int
+	Presets   []int
+	Config    clientConfig
 	// Analysis tools of the painter page (compare panel): their styles;
 	// their modules are app.js's imports and install where the page has
 	// their elements.
@@ -294,7 +297,7 @@ func newView(d server.PageData, a *Assets, tokens *painting.TokenEncoder, embed 
 		OGImageH:   d.ImageHeight,
 		OGURL:      d.PainterURL,
 		ReportURL:  d.ReportURL,
-		StateError: friendlyStateError(d.StateError),
+		StateError: friendlyStateError(d.StateError, d.ModelError),
 		Width:      h.Image.Width,
 		Height:     h.Image.Height,
 		MaxID:      h.MaxID,
@@ -380,6 +383,7 @@ func newView(d server.PageData, a *Assets, tokens *painting.TokenEncoder, embed 
 			v.ExtraCSS = append(v.ExtraCSS, a.URL("analysis.css"))
 		}
 		v.Custom, v.CustomError = d.Custom, d.CustomError
+		v.Models = d.Models
 	}
 	wsPath := d.WSPath
 	if wsPath == "" {
@@ -391,7 +395,7 @@ func newView(d server.PageData, a *Assets, tokens *painting.TokenEncoder, embed 
 		State:       d.State,
 		BaseURL:     strings.TrimSuffix(d.BaseURL, "/"),
 		PartialMS:   partialStrokeMS,
-		StateError:  d.StateError != "",
+		StateError:  d.StateError != "" || d.ModelError != "",
 		ConceptKeys: conceptKeys,
 		Protocol:    server.WireProtocol(),
 		Limits:      h.Limits,
@@ -428,7 +432,14 @@ func newView(d server.PageData, a *Assets, tokens *painting.TokenEncoder, embed 
 // friendlyStateError is what a page opened from an unusable share link says.
 // The server's reason ("not base64url", "image id out of range") means
 // nothing to the person who clicked the link; it stays in the server's log.
-func friendlyStateError(reason string) string {
+//
+// A link for a model the server does not have says so: the server's
+// message names that model and the ones it has, which helps the person
+// who clicked it, and it never shows another model's picture as that link.
+func friendlyStateError(reason, modelReason string) string {
+	if modelReason != "" {
+		return strings.ToUpper(modelReason[:1]) + modelReason[1:] + ", so the default image was loaded instead."
+	}
 	if reason == "" {
 		return ""
 	}

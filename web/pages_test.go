@@ -116,12 +116,27 @@ func TestGoldenPages(t *testing.T) {
 	badCustom := basePageData()
 	badCustom.CustomError = "The custom brush in this address cannot be used: unit 600 is not in 0..511 of layer4."
 
+	// A server with two models: the picker, on the second model's page
+	// (its websocket path carries ?model=); and a link for a model the
+	// server does not have, which names that model.
+	twoModels := basePageData()
+	twoModels.WSPath = "/ws?model=scenes128v2"
+	twoModels.Hello.Model = server.HelloModel{Name: "scenes128v2", Title: "Scene world v2, 128 px"}
+	twoModels.Models = []server.ModelChoice{
+		{Name: "scenes128", Title: "Procedural outdoor scenes, 128 px", Path: "/"},
+		{Name: "scenes128v2", Title: "Scene world v2, 128 px", Path: "/?model=scenes128v2", Current: true},
+	}
+	unknownModel := basePageData()
+	unknownModel.ModelError = "this link was made with the model \"scenes64\", which this server does not have (it has \"scenes128\")"
+
 	tests := []struct {
 		name  string
 		embed bool
 		data  server.PageData
 	}{
 		{"painter", false, basePageData()},
+		{"painter_two_models", false, twoModels},
+		{"painter_unknown_model", false, unknownModel},
 		{"painter_custom", false, withCustom},
 		{"painter_custom_error", false, badCustom},
 		{"painter_state", false, withState(basePageData(), "AQtoken_-1", "/")},

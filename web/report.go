@@ -348,6 +348,9 @@ func (p *Report) Unit(w io.Writer, layer string, unit int, id int64) error {
 		Image: p.links.Image(report.ImageKey(id)), Seg: p.links.Image(report.SegKey(id)),
 		Heat: p.links.Image(report.HeatKey(layer, unit, id)), Mask: p.links.Image(report.MaskKey(layer, unit, id)),
 		ImageW: p.rep.ImageW, ImageH: p.rep.ImageH, EditorURL: p.links.Editor(), Static: p.links.Static()}
+	if !p.rep.Segmented {
+		v.Seg = ""
+	}
 	interp := "no"
 	if rec.Interpretable {
 		interp = "yes"
@@ -435,8 +438,11 @@ func (p *Report) UnitImageKeys(layer string, unit int) ([]string, error) {
 	if len(rec.TopIDs) > 0 {
 		id = rec.TopIDs[0]
 	}
-	keys := []string{report.StripKey(layer, unit), report.ImageKey(id), report.SegKey(id),
+	keys := []string{report.StripKey(layer, unit), report.ImageKey(id),
 		report.HeatKey(layer, unit, id), report.MaskKey(layer, unit, id)}
+	if p.rep.Segmented {
+		keys = append(keys, report.SegKey(id))
+	}
 	for i, tid := range rec.TopIDs {
 		if i == staticTops {
 			break

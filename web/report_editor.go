@@ -59,7 +59,7 @@ const editorMaxIDs = 12
 func (p *Report) Editor(w io.Writer) error {
 	h := p.head("Unit editor · "+p.rep.Title, "edit")
 	v := editorView{Head: h, ImageW: p.rep.ImageW, ImageH: p.rep.ImageH, EditJS: p.asset("editor.js"),
-		Config: editorConfig{Project: p.rep.Model, API: "/api", Width: p.rep.ImageW, Height: p.rep.ImageH,
+		Config: editorConfig{Project: p.rep.Model, API: p.links.API(), Width: p.rep.ImageW, Height: p.rep.ImageH,
 			MaxID: p.rep.MaxID, MaxIDs: editorMaxIDs, Colors: map[string]string{},
 			UnitURL: p.links.Unit("{layer}", 0), PainterURL: p.links.Painter(),
 			CustomParams: customParams{Layer: server.CustomLayerParam, Units: server.CustomUnitsParam, Mode: server.CustomModeParam}}}

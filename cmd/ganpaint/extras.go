@@ -27,14 +27,15 @@ type extraConfig struct {
 // addExtras builds the REST API and the report from the model and its
 // dissection and hands them to the server. The API's unit images are the
 // report's strips, so /api/units links work only with the report on.
-func addExtras(deps *server.Deps, ex extraConfig, logger *slog.Logger, m *inference.Model, res *dissection.Results, assets *web.Assets) error {
+// links places the model's report (modelLinks).
+func addExtras(deps *server.ModelDeps, ex extraConfig, logger *slog.Logger, m *inference.Model, res *dissection.Results, assets *web.Assets, links func(version string) report.Links) error {
 	var unitURL func(layer string, unit int) string
 	if ex.Report {
 		rep, err := report.New(m.Manifest(), m.Layers(), res)
 		if err != nil {
 			return err
 		}
-		links := report.ServerLinks("/report", rep.Version)
+		links := links(rep.Version)
 		imgs, err := report.NewImages(rep, m, report.ImagesConfig{CacheBytes: ex.ReportCacheBytes})
 		if err != nil {
 			return err

@@ -18,9 +18,10 @@ import (
 	"time"
 
 	"github.com/ganpaint-go/ganpaint/artifacts"
-	"github.com/ganpaint-go/ganpaint/brushes"
+	"github.com/ganpaint-go/ganpaint/assets"
 	"github.com/ganpaint-go/ganpaint/dissection"
 	"github.com/ganpaint-go/ganpaint/inference"
+	"github.com/ganpaint-go/ganpaint/report"
 	"github.com/ganpaint-go/ganpaint/server"
 	"github.com/ganpaint-go/ganpaint/web"
 )
@@ -93,10 +94,10 @@ func (p *prefixFlag) Set(v string) error {
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fset.SetOutput(stderr)
-	var origins, ancestors listFlag
+	var origins, ancestors, modelDirs listFlag
 	var proxies prefixFlag
 	addr := fset.String("addr", "127.0.0.1:8080", "listen address")
-	modelDir := fset.String("model", "", "model directory (default: the model embedded in the binary)")
+	fset.Var(&modelDirs, "model", "model directory (repeatable, comma list; the first is the default; default: every model embedded in the binary, "+assets.DefaultModelName+" first)")
 	ortLib := ortLibFlag(fset)
 	workers := fset.Int("workers", 0, "inference workers and render slots (0: one per CPU)")
 	renderNice := fset.Int("render-nice", 5, "nice value (0-19) of the threads that run the generator; above 0, network, websocket and health-check threads go first when every core renders (Linux)")
@@ -181,7 +182,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer pprof.StopCPUProfile()
 	}
 
-	modelFS, source, err := modelSource(*modelDir)
+	sources, err := modelSources(modelDirs)
 	if err != nil {
 		return err
 	}
@@ -195,18 +196,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *renderNice < 0 || *renderNice > 19 {
 		return fmt.Errorf("--render-nice %d: must be 0-19", *renderNice)
 	}
-	m, err := loadModel(modelFS, source, *ortLib, inference.Options{Workers: slots, RegionMaxWork: *regionMaxWork,
-		WorkerNice: *renderNice, Logger: logger})
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	set, res, _, err := brushes.Load(modelFS, brushes.Options{})
-	if err != nil {
-		if errors.Is(err, dissection.ErrNoResults) {
-			return fmt.Errorf("model %s has no dissection, so there is nothing to paint with: run `ganpaint dissect --model DIR` first", source)
+	var models []*servedModel
+	defer func() {
+		for _, sm := range models {
+			sm.m.Close()
 		}
-		return err
+	}()
+	for _, src := range sources {
+		// Each model keeps its own ONNX session pool (slots workers).
+		sm, err := loadServedModel(src, *ortLib, inference.Options{Workers: slots, RegionMaxWork: *regionMaxWork,
+			WorkerNice: *renderNice, Logger: logger})
+		if err != nil {
+			return err
+		}
+		models = append(models, sm)
 	}
 
 	cfg := server.Config{
@@ -228,7 +231,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		extras.API = &server.RefAPIConfig{CORSOrigins: apiCORS, Logger: logger}
 	}
 	extras.Report = *reportOn
-	srv, err := newPainterServer(cfg, extras, m, res, set, modelFS)
+	srv, err := newPainterServer(cfg, extras, models)
 	if err != nil {
 		return err
 	}
@@ -241,7 +244,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	h := srv.Hello()
 	logger.Info("ganpaint serve",
 		"url", "http://"+ln.Addr().String()+"/",
-		"model", h.Model.Name, "model_source", source, "ort", inference.RuntimeLibrary(),
+		"model", h.Model.Name, "model_source", models[0].source, "models", servedNames(models), "ort", inference.RuntimeLibrary(),
 		"default_layer", h.DefaultLayer, "concepts", len(h.Concepts),
 		"max_sessions", eff.MaxSessions, "max_sessions_per_ip", eff.MaxSessionsPerIP, "render_slots", eff.RenderSlots,
 		"max_edits", eff.MaxEdits, "max_history", eff.MaxHistory,
@@ -256,25 +259,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return err
 }
 
-// newPainterServer wires the real model, its dissection, its brushes and
-// the web UI into a painter server: dissection levels become the model's
-// "add" levels, the rankings (ordered and coloured by the segmenter's
-// classes) become the palette, set (brushes.Load: recipes, steps and the
-// brush-efficacy benchmark's defaults) the brushes of each concept, and
-// artifact rankings (dissection/artifacts-<layer>.json) the "repair
-// artifacts" toggle. extras adds the REST API and the report.
-func newPainterServer(cfg server.Config, extras extraConfig, m *inference.Model, res *dissection.Results, set *brushes.Set, modelFS fs.FS) (*server.Server, error) {
-	eng, err := server.NewModelEngine(m, res)
-	if err != nil {
-		return nil, err
-	}
-	classes, err := m.Classes()
-	if err != nil && !errors.Is(err, inference.ErrNoSegmenter) {
-		return nil, err
-	}
-	concepts, err := server.NewBrushConcepts(res, set, classes)
-	if err != nil {
-		return nil, err
+// newPainterServer wires the real models, their dissections, their brushes
+// and the web UI into a painter server, the first model the default. For
+// each model, dissection levels become its "add" levels, the rankings
+// (ordered and coloured by the segmenter's classes) its palette, its
+// brushes.Set (recipes, steps and the brush-efficacy benchmark's defaults)
+// the brushes of each concept, and artifact rankings
+// (dissection/artifacts-<layer>.json) the "repair artifacts" toggle. The
+// parts that need a segmenter (compare panel, growth overlay) are on only
+// for models that ship one. extras adds the REST API and the report.
+func newPainterServer(cfg server.Config, extras extraConfig, models []*servedModel) (*server.Server, error) {
+	if len(models) == 0 {
+		return nil, errors.New("no model to serve")
 	}
 	assets, err := web.NewAssets()
 	if err != nil {
@@ -284,22 +280,53 @@ func newPainterServer(cfg server.Config, extras extraConfig, m *inference.Model,
 	if err != nil {
 		return nil, err
 	}
-	deps := server.Deps{Engine: eng, Concepts: concepts, Pages: pages, Static: assets.Handler()}
-	if err := addExtras(&deps, extras, cfg.Logger, m, res, assets); err != nil {
-		return nil, err
-	}
-	if classes != nil {
-		// The "everywhere" mask and the growth measurement need the segmenter.
-		deps.Comparer, deps.Growth = eng, eng
-	}
-	repairs, err := loadRepairs(modelFS, res)
-	if err != nil {
-		return nil, err
-	}
-	if len(repairs) > 0 {
-		deps.Artifacts = repairs
+	deps := server.Deps{Pages: pages, Static: assets.Handler()}
+	for i, sm := range models {
+		md, err := modelDeps(sm, i == 0, extras, cfg.Logger, assets)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", sm.source, err)
+		}
+		if i == 0 {
+			deps.ModelDeps = md
+		} else {
+			deps.Models = append(deps.Models, md)
+		}
 	}
 	return server.New(cfg, deps)
+}
+
+// modelDeps are one model's parts of the server.
+func modelDeps(sm *servedModel, isDefault bool, extras extraConfig, logger *slog.Logger, assets *web.Assets) (server.ModelDeps, error) {
+	eng, err := server.NewModelEngine(sm.m, sm.res)
+	if err != nil {
+		return server.ModelDeps{}, err
+	}
+	classes, err := modelClasses(sm.m)
+	if err != nil {
+		return server.ModelDeps{}, err
+	}
+	concepts, err := server.NewBrushConcepts(sm.res, sm.set, classes)
+	if err != nil {
+		return server.ModelDeps{}, err
+	}
+	md := server.ModelDeps{Engine: eng, Concepts: concepts}
+	if err := addExtras(&md, extras, logger, sm.m, sm.res, assets, func(version string) report.Links {
+		return modelLinks(sm.m.Manifest().Name, isDefault, version)
+	}); err != nil {
+		return server.ModelDeps{}, err
+	}
+	if sm.m.Manifest().Segmenter != nil {
+		// The "everywhere" mask and the growth measurement need the segmenter.
+		md.Comparer, md.Growth = eng, eng
+	}
+	repairs, err := loadRepairs(sm.fsys, sm.res)
+	if err != nil {
+		return server.ModelDeps{}, err
+	}
+	if len(repairs) > 0 {
+		md.Artifacts = repairs
+	}
+	return md, nil
 }
 
 // repairUnits are the "repair artifacts" units per layer.

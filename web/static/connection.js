@@ -22,8 +22,11 @@ export function install(ctx) {
 
     url() {
       const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-      const q = session.token ? '?state=' + encodeURIComponent(session.token) : '';
-      return scheme + '//' + location.host + cfg.paths.ws + q;
+      // The token names its model; without one, paths.ws carries the
+      // page's ?model= (a server with several models).
+      const url = new URL(cfg.paths.ws, location.href);
+      if (session.token) url.search = '?state=' + encodeURIComponent(session.token);
+      return scheme + '//' + location.host + url.pathname + url.search;
     },
 
     open() {

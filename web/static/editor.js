@@ -104,7 +104,10 @@
     p.set(cfg.custom_params.units, state.units.join(','));
     p.set(cfg.custom_params.mode, mode());
     const ok = state.units.length > 0;
-    el.toPainter.href = cfg.painter_url + (ok ? '?' + p.toString() : '');
+    // painter_url may carry ?model= (a server with several models).
+    const to = new URL(cfg.painter_url, location.href);
+    if (ok) for (const [k, v] of p) to.searchParams.set(k, v);
+    el.toPainter.href = to.pathname + to.search;
     el.toPainter.setAttribute('aria-disabled', String(!ok));
     el.toPainter.title = ok ? `Paint with ${state.units.length} units of ${state.layer.name} (${mode()})` : 'Choose units first';
   }

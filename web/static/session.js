@@ -85,7 +85,7 @@ export function install(ctx) {
     let text = Object.prototype.hasOwnProperty.call(ctx.errorText, e.code) ? ctx.errorText[e.code] : null;
     if (!text) text = e.message || ('Error: ' + e.code);
     const quiet = e.code === 'nothing_to_undo' || e.code === 'nothing_to_redo';
-    ctx.setStatus(text, quiet ? 'info' : e.code === 'busy' ? 'warn' : 'error', e.code === 'bad_state');
+    ctx.setStatus(text, quiet ? 'info' : e.code === 'busy' ? 'warn' : 'error', e.code === 'bad_state' || e.code === 'unknown_model');
     if (e.code === 'too_big' && paint.activeDrag) ctx.endDrag(false);
   }
 
