@@ -152,7 +152,7 @@ func (m *Model) repaintFull(ctx context.Context, fr *Frame, f *Features, li Laye
 			return fmt.Errorf("%w: output tensor: %v", ErrRuntime, err)
 		}
 		defer out.Destroy()
-		if err := w.run(w.gen[k], []ort.Value{cur}, []ort.Value{out}); err != nil {
+		if err := w.gen[k].Run([]ort.Value{cur}, []ort.Value{out}); err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrRuntime, m.gen[k].what, err)
 		}
 		cur = out

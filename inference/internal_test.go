@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 )
 
@@ -86,30 +85,5 @@ func TestResolveLibraryStopsAtModuleRoot(t *testing.T) {
 	dirs := upToModuleRoot(filepath.Join(mod, "pkg"))
 	if len(dirs) != 2 || dirs[1] != mod {
 		t.Fatalf("upToModuleRoot = %v, want [pkg, module root]", dirs)
-	}
-}
-
-// A render thread runs its jobs at its own nice value and leaves the
-// caller's thread as it was.
-func TestRenderThreadNice(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	before, err := threadNice()
-	if err != nil {
-		t.Skip(err)
-	}
-	th, err := startRenderThread(before + 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer th.stop()
-	var got int
-	var gotErr error
-	th.do(func() { got, gotErr = threadNice() })
-	if gotErr != nil || got != before+3 {
-		t.Fatalf("render thread nice %d (%v), want %d", got, gotErr, before+3)
-	}
-	if n, _ := threadNice(); n != before {
-		t.Errorf("caller's thread nice changed from %d to %d", before, n)
 	}
 }

@@ -49,12 +49,6 @@ type Options struct {
 	// CloseTimeout bounds how long Close waits for running requests.
 	// Default DefaultCloseTimeout.
 	CloseTimeout time.Duration
-	// WorkerNice, when positive, runs each worker's ONNX Runtime calls on an
-	// OS thread of its own at this nice value (1–19, Linux), below the rest of
-	// the process, so that a server's network and health-check threads are
-	// not kept waiting by renders. Default 0: calls run on the caller's
-	// thread at the process's priority.
-	WorkerNice int
 }
 
 // DefaultCloseTimeout is Options.CloseTimeout's default: longer than any
@@ -90,9 +84,6 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.CloseTimeout == 0 {
 		o.CloseTimeout = DefaultCloseTimeout
-	}
-	if o.WorkerNice < 0 || o.WorkerNice > 19 {
-		return o, fmt.Errorf("inference: options: WorkerNice %d is not in 0..19", o.WorkerNice)
 	}
 	return o, nil
 }
@@ -179,18 +170,6 @@ type worker struct {
 	// and only as many workers as cores, and the crops of a 128 px model
 	// reach 2 MiB.
 	cropIn, cropOut []float32
-	// thread runs the ONNX Runtime calls when Options.WorkerNice is set.
-	thread *renderThread
-}
-
-// run runs one session on the worker's render thread when it has one.
-func (w *worker) run(s *ort.DynamicAdvancedSession, in, out []ort.Value) error {
-	if w.thread == nil {
-		return s.Run(in, out)
-	}
-	var err error
-	w.thread.do(func() { err = s.Run(in, out) })
-	return err
 }
 
 // scratchTensor keeps a tensor and its backing buffer across calls; it is
@@ -421,14 +400,6 @@ func (m *Model) startWorkers(opts Options) error {
 	for i := 0; i < opts.Workers; i++ {
 		w := &worker{between: make([]scratchTensor, len(m.gen))}
 		made = append(made, w)
-		if opts.WorkerNice > 0 {
-			// A sandbox that forbids changing a thread's priority costs only
-			// the priority, not the model.
-			if w.thread, err = startRenderThread(opts.WorkerNice); err != nil {
-				opts.Logger.Warn("renders run at the process's priority", "err", err)
-				opts.WorkerNice = 0
-			}
-		}
 		for _, s := range m.gen {
 			sess, err := newSession(s)
 			if err != nil {
@@ -459,9 +430,6 @@ func (m *Model) startWorkers(opts Options) error {
 }
 
 func (w *worker) destroy() {
-	if w.thread != nil {
-		w.thread.stop()
-	}
 	for i := range w.between {
 		w.between[i].destroy()
 	}
@@ -611,7 +579,7 @@ func (m *Model) runChain(ctx context.Context, w *worker, first, last, n int, in,
 		} else if out, err = w.between[k].get(shape); err != nil {
 			return err
 		}
-		if err := w.run(w.gen[k], []ort.Value{cur}, []ort.Value{out}); err != nil {
+		if err := w.gen[k].Run([]ort.Value{cur}, []ort.Value{out}); err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrRuntime, m.gen[k].what, err)
 		}
 		if dst := capture[k]; dst != nil {
@@ -850,7 +818,7 @@ func (m *Model) segment(ctx context.Context, imgs *Images, wantFeatures bool) ([
 		}
 		outs = append(outs, featT)
 	}
-	if err := w.run(w.seg, []ort.Value{inT}, outs); err != nil {
+	if err := w.seg.Run([]ort.Value{inT}, outs); err != nil {
 		return nil, nil, fmt.Errorf("%w: segmenter: %v", ErrRuntime, err)
 	}
 	logits := out.GetData()
@@ -933,7 +901,7 @@ func (m *Model) Inpaint(ctx context.Context, imgs *Images, masks []float32) (*Im
 		return nil, fmt.Errorf("%w: output tensor: %v", ErrRuntime, err)
 	}
 	defer outT.Destroy()
-	if err := w.run(w.inp, []ort.Value{inT}, []ort.Value{outT}); err != nil {
+	if err := w.inp.Run([]ort.Value{inT}, []ort.Value{outT}); err != nil {
 		return nil, fmt.Errorf("%w: inpainter: %v", ErrRuntime, err)
 	}
 	for n := 0; n < imgs.N; n++ {
@@ -977,7 +945,7 @@ func (m *Model) Discriminate(ctx context.Context, imgs *Images) ([]float32, erro
 		return nil, fmt.Errorf("%w: output tensor: %v", ErrRuntime, err)
 	}
 	defer outT.Destroy()
-	if err := w.run(w.disc, []ort.Value{inT}, []ort.Value{outT}); err != nil {
+	if err := w.disc.Run([]ort.Value{inT}, []ort.Value{outT}); err != nil {
 		return nil, fmt.Errorf("%w: discriminator: %v", ErrRuntime, err)
 	}
 	return scores, nil

@@ -133,7 +133,7 @@ func (m *Model) runCrop(w *worker, k int, in []float32, r rect, out []float32) (
 		return nil, fmt.Errorf("%w: crop output tensor: %v", ErrRuntime, err)
 	}
 	defer outT.Destroy()
-	if err := w.run(w.gen[k], []ort.Value{inT}, []ort.Value{outT}); err != nil {
+	if err := w.gen[k].Run([]ort.Value{inT}, []ort.Value{outT}); err != nil {
 		return nil, fmt.Errorf("%w: %s on a %dx%d crop: %v", ErrRuntime, st.what, r.x.len(), r.y.len(), err)
 	}
 	return out, nil

@@ -100,7 +100,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fset.Var(&modelDirs, "model", "model directory (repeatable, comma list; the first is the default; default: every model embedded in the binary, "+assets.DefaultModelName+" first)")
 	ortLib := ortLibFlag(fset)
 	workers := fset.Int("workers", 0, "inference workers and render slots (0: one per CPU)")
-	renderNice := fset.Int("render-nice", 5, "nice value (0-19) of the threads that run the generator; above 0, network, websocket and health-check threads go first when every core renders (Linux)")
 	regionMaxWork := fset.Float64("region-max-work", inference.DefaultRegionMaxWork, "largest share of the generator tail's work a stroke's region repaint may take before the whole tail runs (negative: always the whole tail)")
 	fset.Var(&origins, "allow-origin", "extra origin allowed to open the websocket, e.g. https://course.example.edu (repeatable, comma list; * = any)")
 	fset.Var(&ancestors, "frame-ancestors", "origin allowed to frame /embed besides this site (repeatable, comma list; * = any)")
@@ -193,9 +192,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if math.IsNaN(*regionMaxWork) || *regionMaxWork == 0 {
 		return fmt.Errorf("--region-max-work must be a positive share of the tail's work, or negative for the whole tail always")
 	}
-	if *renderNice < 0 || *renderNice > 19 {
-		return fmt.Errorf("--render-nice %d: must be 0-19", *renderNice)
-	}
 	var models []*servedModel
 	defer func() {
 		for _, sm := range models {
@@ -205,7 +201,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, src := range sources {
 		// Each model keeps its own ONNX session pool (slots workers).
 		sm, err := loadServedModel(src, *ortLib, inference.Options{Workers: slots, RegionMaxWork: *regionMaxWork,
-			WorkerNice: *renderNice, Logger: logger})
+			Logger: logger})
 		if err != nil {
 			return err
 		}
@@ -252,7 +248,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"ping_period", eff.PingPeriod, "messages_per_second", eff.MessagesPerSecond, "message_burst", eff.MessageBurst,
 		"allow_origins", eff.AllowedOrigins, "frame_ancestors", eff.FrameAncestors,
 		"jpeg_quality", eff.JPEGQuality, "public_url", eff.PublicBaseURL, "api", *apiOn, "api_cors", []string(apiCORS), "report", *reportOn,
-		"request_timeout", extras.RequestTimeout, "region_max_work", *regionMaxWork, "render_nice", *renderNice)
+		"request_timeout", extras.RequestTimeout, "region_max_work", *regionMaxWork)
 	start := time.Now()
 	err = srv.Serve(ctx, ln)
 	logger.Info("ganpaint serve stopped", "uptime", time.Since(start).Round(time.Second))

@@ -56,7 +56,6 @@ func TestServeFlagErrors(t *testing.T) {
 		{"bad env", []string{"env:GANPAINT_MAX_SESSIONS=lots"}, "GANPAINT_MAX_SESSIONS=\"lots\""},
 		{"env is validated too", []string{"env:GANPAINT_JPEG_QUALITY=0"}, "--jpeg-quality 0"},
 		{"report cache 0", []string{"--report-cache-mb", "0"}, "--report-cache-mb 0: must be at least 1"},
-		{"render nice 20", []string{"--render-nice", "20"}, "--render-nice 20: must be 0-19"},
 		{"region work 0", []string{"--region-max-work", "0"}, "--region-max-work must be a positive share"},
 		{"region work NaN", []string{"--region-max-work", "NaN"}, "--region-max-work must be a positive share"},
 	}
