@@ -179,7 +179,7 @@ def replace_block(text, begin, end, body):
     return None
 
 
-def template(name, title):
+def template(name, title, sheets):
     return f"""# {name} — {title}
 
 Written by `training/model_card.py` from the pipeline's measurements (`training/make_model_v2.sh`);
@@ -202,9 +202,10 @@ prose outside the marked blocks is kept when it runs again.
 
 ## Sheets
 
-- `sheets/grid.jpg`: generated images, ids 0–31.
-- `sheets/seg.jpg`: 20 generated images with the segmenter's labels (by-eye check of the segmenter).
-- `sheets/brushes.jpg`: before/after of the seven reference brushes, adding and removing, with the
+By `training/sheets.py`, in `{sheets}/`:
+- `grid.jpg`: generated images, ids 0–31.
+- `seg.jpg`: 20 generated images with the segmenter's labels (by-eye check of the segmenter).
+- `brushes.jpg`: before/after of the seven reference brushes, adding and removing, with the
   painter's default brush and step.
 
 ## Licence
@@ -222,7 +223,7 @@ def write_atomic(path, text):
     os.replace(tmp, path)
 
 
-def update_card(model_dir, quality_md=None, v1_metrics=None, v1_model=None):
+def update_card(model_dir, quality_md=None, v1_metrics=None, v1_model=None, sheets="training/runs"):
     m = load_json(os.path.join(model_dir, "metrics.json"))
     eff = load_json(os.path.join(model_dir, "efficacy.json"))
     v1m = load_json(v1_metrics)
@@ -238,13 +239,15 @@ def update_card(model_dir, quality_md=None, v1_metrics=None, v1_model=None):
         with open(card) as f:
             text = f.read()
     except FileNotFoundError:
-        text = template(man.get("name", os.path.basename(model_dir)), man.get("title", "model"))
+        text = template(man.get("name", os.path.basename(model_dir)), man.get("title", "model"), sheets)
     body = targets_block(target_rows(m, eff, v1m, v1eff, v1own), sources)
     new = replace_block(text, TARGETS_BEGIN, TARGETS_END, body)
     if new is None:
         new = text.rstrip("\n") + "\n\n## Targets (issue 9)\n\n" + TARGETS_BEGIN + "\n" + body + "\n" + TARGETS_END + "\n"
     text = new
-    if quality_md:
+    if quality_md and not os.path.exists(quality_md):
+        print(f"model_card: {quality_md} is missing; the quality block is left as it was", file=sys.stderr)
+    elif quality_md:
         with open(quality_md) as f:
             q = f.read()
         # Drop eval_quality's own title: the card's section has one.
@@ -262,9 +265,10 @@ def main(argv=None):
     p.add_argument("--v1-metrics", default="training/eval_v1_segv2/metrics.json",
                    help="v1's generator measured with the same segmenter ('' = none)")
     p.add_argument("--v1-model", default="assets/models/scenes128", help="v1's model directory ('' = none)")
+    p.add_argument("--sheets", default="training/runs", help="where sheets.py wrote the model's sheets (for the template)")
     args = p.parse_args(argv)
     try:
-        card = update_card(args.model, args.quality, args.v1_metrics or None, args.v1_model or None)
+        card = update_card(args.model, args.quality, args.v1_metrics or None, args.v1_model or None, args.sheets)
     except (CardError, OSError, ValueError, KeyError) as e:
         print(f"model_card: {e}", file=sys.stderr)
         return 1

@@ -568,6 +568,8 @@ def main(argv=None):
     p.add_argument("--dry-run", action="store_true", help="train and report, but do not write the recipes")
     p.add_argument("--shard", default="", help="i/n: train only shard i of n of the concepts (see --jobs)")
     p.add_argument("--jobs", type=int, default=1, help="run as this many processes over disjoint concept sets")
+    p.add_argument("--missing", action="store_true",
+                   help="skip concepts whose recipes are all in the layer files already (resuming a run)")
     args = p.parse_args(argv)
     if args.jobs < 1:
         print(f"recipes: --jobs {args.jobs} must be at least 1", file=sys.stderr)
@@ -604,6 +606,16 @@ def main(argv=None):
         for c in concepts + small:
             if c not in classes:
                 raise RecipeError(f"unknown concept {c!r} (classes: {', '.join(classes)})")
+        if args.missing:
+            have = {l: set((layers[l].get("recipes") or {}).keys()) for l in layers}
+
+            def done(c):
+                want = [(layer, f"{c}-{k}") for k in kinds] + ([(small_layer, f"{c}-dense-{small_layer}")] if c in small else [])
+                return all(name in have.get(l, ()) for l, name in want)
+            skipped = [c for c in concepts if done(c)]
+            concepts = [c for c in concepts if not done(c)]
+            if skipped:
+                print(f"recipes: --missing: {', '.join(skipped)} already trained", flush=True)
         if args.shard:
             i, n = parse_shard(args.shard)
             concepts = shard_concepts(concepts, i, n, lambda c: recipe_count(c, kinds, small))

@@ -205,6 +205,22 @@ class RecipeTest(unittest.TestCase):
                     r["training"].pop("seconds")
                 got[name] = rs
             self.assertIn("[1/2] recipes: shard 1/2", out.getvalue())
+            # Resuming: --missing trains only what is not in the file yet.
+            model = os.path.join(d, "two")
+            path = os.path.join(model, "dissection", "layer2.json")
+            with open(path) as f:
+                layer = json.load(f)
+            del layer["recipes"]["sky-erase"]
+            with open(path, "w") as f:
+                json.dump(layer, f)
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                self.assertEqual(recipes.main(["--model", model, "--missing"] + args), 0)
+            self.assertIn("--missing: tree already trained", out.getvalue())
+            with open(path) as f:
+                again = json.load(f)["recipes"]
+            again["sky-erase"]["training"].pop("seconds")
+            self.assertEqual(again["sky-erase"], got["one"]["sky-erase"])
         self.assertEqual(sorted(got["one"]), ["sky-dense", "sky-erase", "tree-dense", "tree-erase"])
         self.assertEqual(got["one"], got["two"])
 
