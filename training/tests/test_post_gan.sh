@@ -16,6 +16,8 @@ mkdir -p "$W"
 cp -r "$TOY/model" "$W/model"
 fail() { echo "test_post_gan: $*" >&2; exit 1; }
 
+# The toy segmenter, barely trained, sees sky (and little else): the recipes are sky's, at layer4 and,
+# as a "small" concept, at layer6; the second shard gets no concept.
 # A toy inpainter run that has reached its budget (2 steps), as the lead's v2 run will have.
 INP=(--steps 2 --batch 2 --crop 32 --width 4 --eval-n 4 --amp 0)
 "$PYTHON" training/train_inpaint.py --data "$TOY/data/toy32.npz" --out "$W/inpaint" "${INP[@]}" >/dev/null
@@ -25,10 +27,10 @@ run() {
     TITLE="Toy pipeline model, 32 px" WORLD=v1 EVAL_DIR="$W/eval" EVAL_N=16 \
     EVAL_FLAGS="--renders $TOY/data/toy32.npz --batch 16 --grid 4" \
     LAYERS=layer4,layer6 DISSECT_SAMPLES=24 DISSECT_FLAGS="--causal-samples 4 --location-images 0" \
-    JOBS=2 RECIPE_FLAGS="--concepts sky,grass --small grass --steps 2 --images 24 --val 4 --batch 4" \
-    EFFICACY_FLAGS="--images 6 --plausible 4 --other 2 --present 2 --everywhere 2 --calibrate-images 6" \
+    JOBS=2 RECIPE_FLAGS="--concepts sky --small sky --steps 2 --images 24 --val 4 --batch 4" \
+    EFFICACY_FLAGS="--images 4 --plausible 4 --other 2 --present 2 --everywhere 2 --calibrate-images 4" \
     INPAINT_CKPT="$W/inpaint" INPAINT_DATA="$TOY/data/toy32.npz" INPAINT_EVAL="$TOY/data/toy32.npz" \
-    INPAINT_FLAGS="${INP[*]}" SHEETS="$W/sheets" SHEET_FLAGS="--images 1 --concepts sky,grass" \
+    INPAINT_FLAGS="${INP[*]}" SHEETS="$W/sheets" SHEET_FLAGS="--images 1 --concepts sky" \
     bash training/post_gan.sh
 }
 run > "$W/first.log" 2>&1 || { cat "$W/first.log"; fail "first run failed"; }
@@ -42,11 +44,11 @@ grep -q '"inpainter"' "$W/model/manifest.json" || fail "inpainter not in the man
 "$PYTHON" - "$W/model" <<'PY' || fail "recipes or card incomplete"
 import json, sys
 d = sys.argv[1]
-r4 = json.load(open(f"{d}/dissection/layer4.json"))["recipes"]
-r6 = json.load(open(f"{d}/dissection/layer6.json"))["recipes"]
-want4 = {f"{c}-{k}" for c in ("sky", "grass") for k in ("dense", "ace", "erase")}
+r4 = json.load(open(f"{d}/dissection/layer4.json")).get("recipes", {})
+r6 = json.load(open(f"{d}/dissection/layer6.json")).get("recipes", {})
+want4 = {f"sky-{k}" for k in ("dense", "ace", "erase")}
 assert want4 <= set(r4), sorted(r4)
-assert "grass-dense-layer6" in r6, sorted(r6)
+assert "sky-dense-layer6" in r6, sorted(r6)
 card = open(f"{d}/MODEL.md").read()
 for marker in ("targets:begin", "quality:begin", "efficacy:begin", "efficacy:end"):
     assert marker in card, marker
