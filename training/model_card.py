@@ -24,6 +24,8 @@ TARGETS_BEGIN = "<!-- targets:begin (written by training/model_card.py; edits in
 TARGETS_END = "<!-- targets:end -->"
 QUALITY_BEGIN = "<!-- quality:begin (written by training/model_card.py from eval_quality.py's metrics.md) -->"
 QUALITY_END = "<!-- quality:end -->"
+INPAINT_BEGIN = "<!-- inpainter:begin (written by training/model_card.py from train_inpaint.py's eval.json) -->"
+INPAINT_END = "<!-- inpainter:end -->"
 EFFICACY_BEGIN = "<!-- efficacy:begin (written by `ganpaint efficacy`; edits inside are replaced) -->"
 EFFICACY_END = "<!-- efficacy:end -->"
 
@@ -169,6 +171,22 @@ def targets_block(rows, sources):
     return "\n".join(out)
 
 
+def inpaint_block(ev, v1ev):
+    """The learned inpainter on held-out renders, v1's beside."""
+    out = ["| mask | hole share | MAE in the hole (0–255): learned / mean fill | segmenter agrees in the hole: "
+           "learned / mean fill | v1: MAE, agreement |", "| --- | --- | --- | --- | --- |"]
+    for kind, name in (("cells", "1–4 brushed blocks"), ("object", "another image's object outline")):
+        r = ev.get(kind, {})
+        m, f = r.get("model", {}), r.get("mean_fill", {})
+        v1 = (v1ev or {}).get(kind, {}).get("model", {})
+        out.append(f"| {name} | {pct(r.get('hole_share'))} | {num(m.get('hole_mae'), 1)} / {num(f.get('hole_mae'), 1)} | "
+                   f"{pct(m.get('seg_accuracy'))} / {pct(f.get('seg_accuracy'))} | "
+                   f"{num(v1.get('hole_mae'), 1)}, {pct(v1.get('seg_accuracy'))} |")
+    out += ["", f"{ev.get('images', '?')} held-out renders; {ev.get('steps', '?')} steps in {ev.get('minutes', '?')} "
+            f"{ev.get('clock', '')}-minutes (`training/train_inpaint.py`)."]
+    return "\n".join(out)
+
+
 def replace_block(text, begin, end, body):
     block = begin + "\n" + body.rstrip("\n") + "\n" + end
     i, j = text.find(begin), text.find(end)
@@ -200,6 +218,11 @@ prose outside the marked blocks is kept when it runs again.
 {EFFICACY_BEGIN}
 {EFFICACY_END}
 
+## Learned inpainter (`inpainter.onnx`, compare panel)
+
+{INPAINT_BEGIN}
+{INPAINT_END}
+
 ## Sheets
 
 By `training/sheets.py`, in `{sheets}/`:
@@ -223,7 +246,8 @@ def write_atomic(path, text):
     os.replace(tmp, path)
 
 
-def update_card(model_dir, quality_md=None, v1_metrics=None, v1_model=None, sheets="training/runs"):
+def update_card(model_dir, quality_md=None, v1_metrics=None, v1_model=None, sheets="training/runs",
+                inpaint_eval=None, v1_inpaint_eval=None):
     m = load_json(os.path.join(model_dir, "metrics.json"))
     eff = load_json(os.path.join(model_dir, "efficacy.json"))
     v1m = load_json(v1_metrics)
@@ -254,6 +278,11 @@ def update_card(model_dir, quality_md=None, v1_metrics=None, v1_model=None, shee
         q = "\n".join(l for l in q.splitlines() if not l.startswith("# "))
         new = replace_block(text, QUALITY_BEGIN, QUALITY_END, q.strip("\n"))
         text = new if new is not None else text.rstrip("\n") + "\n\n## Quality\n\n" + QUALITY_BEGIN + "\n" + q.strip("\n") + "\n" + QUALITY_END + "\n"
+    ev = load_json(inpaint_eval)
+    if ev:
+        body = inpaint_block(ev, load_json(v1_inpaint_eval))
+        new = replace_block(text, INPAINT_BEGIN, INPAINT_END, body)
+        text = new if new is not None else text.rstrip("\n") + "\n\n## Learned inpainter\n\n" + INPAINT_BEGIN + "\n" + body + "\n" + INPAINT_END + "\n"
     write_atomic(card, text)
     return card
 
@@ -265,10 +294,13 @@ def main(argv=None):
     p.add_argument("--v1-metrics", default="training/eval_v1_segv2/metrics.json",
                    help="v1's generator measured with the same segmenter ('' = none)")
     p.add_argument("--v1-model", default="assets/models/scenes128", help="v1's model directory ('' = none)")
+    p.add_argument("--inpaint-eval", help="train_inpaint.py's eval.json of the model's inpainter")
+    p.add_argument("--v1-inpaint-eval", default="training/runs/inpaint_v1/eval.json", help="v1's, beside ('' = none)")
     p.add_argument("--sheets", default="training/runs", help="where sheets.py wrote the model's sheets (for the template)")
     args = p.parse_args(argv)
     try:
-        card = update_card(args.model, args.quality, args.v1_metrics or None, args.v1_model or None, args.sheets)
+        card = update_card(args.model, args.quality, args.v1_metrics or None, args.v1_model or None, args.sheets,
+                           args.inpaint_eval, args.v1_inpaint_eval or None)
     except (CardError, OSError, ValueError, KeyError) as e:
         print(f"model_card: {e}", file=sys.stderr)
         return 1

@@ -18,7 +18,7 @@
 #                          (trains the rest of its budget first if it is not finished)
 #   SHEETS (training/runs/<NAME>), SHEET_FLAGS                           sheets.py
 #   V1_METRICS, V1_MODEL   v1's numbers beside v2's in MODEL.md
-#   PYTHON, GANPAINT (bin/ganpaint, built with `make build` when missing)
+#   PYTHON, GANPAINT (default: `make build`, then bin/ganpaint)
 set -euo pipefail
 
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -42,7 +42,7 @@ INPAINT_MINUTES=${INPAINT_MINUTES:-62}
 SHEETS=${SHEETS:-training/runs/$NAME}
 V1_METRICS=${V1_METRICS:-training/eval_v1_segv2/metrics.json}
 V1_MODEL=${V1_MODEL:-assets/models/scenes128}
-GANPAINT=${GANPAINT:-bin/ganpaint}
+GANPAINT=${GANPAINT:-}
 # One thread per process: the steps that can use both cores run two processes (recipes) or
 # ONNX Runtime's own workers (dissect, efficacy).
 export OPENBLAS_NUM_THREADS=1
@@ -85,9 +85,10 @@ if [[ ! -f "$OUT/metrics.json" ]]; then
     cp "$EVAL_DIR/metrics.json" "$OUT/metrics.json"
 fi
 
-if [[ ! -x "$GANPAINT" ]]; then
+if [[ -z "$GANPAINT" ]]; then
     step "build"
     make build
+    GANPAINT=bin/ganpaint
 fi
 
 if ! has_layers; then
@@ -124,5 +125,5 @@ for kind in grid seg brushes; do
     fi
 done
 
-card --quality "$EVAL_DIR/metrics.md"
+card --quality "$EVAL_DIR/metrics.md" --inpaint-eval "$SHEETS/inpaint_eval.json"
 step "done: model in $OUT, sheets in $SHEETS"

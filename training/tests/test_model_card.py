@@ -107,6 +107,21 @@ class ModelCardTest(unittest.TestCase):
         model_card.update_card(self.dir, v1_metrics=self.v1)
         self.assertEqual(self.card(), text, "same inputs, same card")
 
+    def test_inpainter_block(self):
+        ev = {"cells": {"model": {"hole_mae": 20.04, "seg_accuracy": 0.75}, "mean_fill": {"hole_mae": 45.0, "seg_accuracy": 0.2},
+                        "hole_share": 0.15},
+              "object": {"model": {"hole_mae": 21.0}, "mean_fill": {"hole_mae": 47.0}, "hole_share": 0.14},
+              "images": 300, "steps": 10, "minutes": 62.0, "clock": "cpu"}
+        path = os.path.join(self.tmp.name, "eval.json")
+        with open(path, "w") as f:
+            json.dump(ev, f)
+        model_card.update_card(self.dir, v1_metrics=self.v1, inpaint_eval=path)
+        model_card.update_card(self.dir, v1_metrics=self.v1, inpaint_eval=path)
+        text = self.card()
+        self.assertEqual(text.count(model_card.INPAINT_BEGIN), 1)
+        self.assertIn("| 1–4 brushed blocks | 15% | 20.0 / 45.0 | 75% / 20% | –, – |", text)
+        self.assertIn("| another image's object outline | 14% | 21.0 / 47.0 | – / – | –, – |", text)
+
     def test_different_extractors_refused(self):
         with open(self.v1, "w") as f:
             json.dump(dict(V1, fid_feature_dim=16), f)

@@ -5,6 +5,7 @@
 #
 #   bash training/tests/test_post_gan.sh TOY_DIR     # TOY_DIR: training/toy_pipeline.sh's output
 set -euo pipefail
+# Needs bin/ganpaint (make build; `make test-toy` builds it).
 
 PYTHON=${PYTHON:-/usr/bin/python3}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -30,7 +31,7 @@ run() {
     JOBS=2 RECIPE_FLAGS="--concepts sky --small sky --steps 2 --images 24 --val 4 --batch 4" \
     EFFICACY_FLAGS="--images 4 --plausible 4 --other 2 --present 2 --everywhere 2 --calibrate-images 4" \
     INPAINT_CKPT="$W/inpaint" INPAINT_DATA="$TOY/data/toy32.npz" INPAINT_EVAL="$TOY/data/toy32.npz" \
-    INPAINT_FLAGS="${INP[*]}" SHEETS="$W/sheets" SHEET_FLAGS="--images 1 --concepts sky" \
+    INPAINT_FLAGS="${INP[*]}" SHEETS="$W/sheets" SHEET_FLAGS="--images 1 --concepts sky" GANPAINT="$ROOT/bin/ganpaint" \
     bash training/post_gan.sh
 }
 run > "$W/first.log" 2>&1 || { cat "$W/first.log"; fail "first run failed"; }
@@ -54,6 +55,7 @@ for marker in ("targets:begin", "quality:begin", "efficacy:begin", "efficacy:end
     assert marker in card, marker
 assert "| class TV distance | ≤ 0.08 |" in card
 assert "**Painting**" in card, "efficacy filled its table in the card"
+assert "| 1–4 brushed blocks |" in card, "the inpainter's evaluation is in the card"
 PY
 run > "$W/second.log" 2>&1 || { cat "$W/second.log"; fail "second run failed"; }
 if grep -E "post_gan: (export|eval_quality|dissect|recipes|efficacy|inpainter|sheet)" "$W/second.log"; then
