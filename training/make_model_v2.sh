@@ -65,7 +65,8 @@ fi
 
 # The recipe chosen by the 64 px comparison in training/runs/cmp/ (docs/training.md).
 GAN=training/ckpt/gan_v2
-"$PYTHON" training/train_gan.py --data "$D/v2_gan128.npz" --out "$GAN" --runs training/runs/gan_v2 \
+# A finished run is not resumed again: that would load the 1.5 GB dataset to write the same checkpoint.
+[[ -f "$GAN/done.json" ]] || "$PYTHON" training/train_gan.py --data "$D/v2_gan128.npz" --out "$GAN" --runs training/runs/gan_v2 \
     --compact "$GAN_COMPACT" --resume --clock cpu --minutes "$GAN_CPU_MINUTES" --chunk-minutes "$CHUNK_MINUTES" \
     --fractions 0.03,0.07,0.13,0.27,0.5 --batch 8:32,16:32,32:24,64:16,128:12 --amp 1 \
     --threads 1 --seed 0 --ema-kimg 3 --ckpt-every 300
