@@ -5,8 +5,10 @@ SHELL := /bin/bash
 GO ?= go
 PYTHON ?= /usr/bin/python3
 ADDR ?= 127.0.0.1:8080
-# The model that dissect, recipes and efficacy work on.
-MODEL ?= assets/models/scenes128
+# The model that dissect, recipes and efficacy work on: model v2 once it is exported, else v1.
+MODEL ?= $(if $(wildcard assets/models/scenes128v2/manifest.json),assets/models/scenes128v2,assets/models/scenes128)
+# Recipe training processes (one torch thread each).
+JOBS ?= 2
 BIN := bin/ganpaint
 ORT_LIB := $(CURDIR)/.ort/libonnxruntime.so.1
 TEMPL := $(GO) run github.com/a-h/templ/cmd/templ@v0.3.1100
@@ -16,7 +18,7 @@ TEMPL := $(GO) run github.com/a-h/templ/cmd/templ@v0.3.1100
 export ONNXRUNTIME_LIB := $(ORT_LIB)
 export GANPAINT_REQUIRE_RUNTIME := 1
 
-.PHONY: run build ort test test-go fuzz-smoke check-deploy test-python test-toy test-browser check-generated lint bench model dissect recipes efficacy clean
+.PHONY: run build ort test test-go fuzz-smoke check-deploy test-python test-toy test-browser check-generated lint bench model model-v1 dissect recipes efficacy clean
 
 ## run: fetch ONNX Runtime if missing, build, and serve the painter on the embedded model.
 run: build
@@ -68,10 +70,11 @@ test-python:
 	$(PYTHON) -m unittest discover -s training/tests -v
 
 # The whole training pipeline at toy size, then ONNX Runtime (Go) against torch on its export.
-test-toy: ort
+test-toy: build
 	bash scripts/install-deps.sh python
 	toy=$$(mktemp -d -t ganpaint-toy.XXXXXX) && trap 'rm -rf "$$toy"' EXIT && \
 	bash training/toy_pipeline.sh "$$toy" && \
+	bash training/tests/test_post_gan.sh "$$toy" && \
 	$(PYTHON) training/recipes.py --model "$$toy/model" --check-out "$$toy/recipe-check.npz" && \
 	GANPAINT_EXPORT_MODEL="$$toy/model" GANPAINT_EXPORT_REF="$$toy/model-check.npz" \
 	GANPAINT_RECIPE_MODEL="$$toy/model" GANPAINT_RECIPE_REF="$$toy/recipe-check.npz" \
@@ -95,20 +98,29 @@ bench: build
 	$(PYTHON) training/quantize_tail.py --model assets/models/scenes128 --out "$$q/fp16" --from-layer layer5 --scheme fp16 && \
 	./$(BIN) bench --compare-torch --python $(PYTHON) --variant int8="$$q/int8" --variant fp16="$$q/fp16"
 
-## model: retrain the default model from scratch (hours on a 2-core CPU) and re-export it,
-## then dissect it, learn its concept recipes and measure its brushes.
+## model: model v2 (scenes128v2) from scratch: scene world v2, segmenter, the GAN in resumable
+## chunks (about 7 CPU-hours; CHUNK_MINUTES=150 stops after a chunk, run again to continue), then
+## training/post_gan.sh: export, quality metrics, dissection of layer3..layer8, recipes, brush
+## efficacy, inpainter, sheets and MODEL.md, each step skipped when its output exists
+## (docs/training.md; about 100 minutes on an idle 2-core machine after the GAN).
 model:
 	bash scripts/install-deps.sh python
-	bash training/make_model.sh
-	$(MAKE) dissect
-	$(MAKE) recipes
+	bash training/make_model_v2.sh
 
-## recipes: learn the concept recipes of MODEL (39 recipes, about 80 minutes on an idle 2-core
-## machine with one torch thread, hours under load), then measure
-## every brush with calibrated strength steps and pick the painter's defaults.
+## model-v1: reproduce model v1 (scenes128, the embedded default until v2 beats it) and re-export
+## it, then dissect it, learn its concept recipes and measure its brushes.
+model-v1:
+	bash scripts/install-deps.sh python
+	bash training/make_model.sh
+	$(MAKE) dissect MODEL=assets/models/scenes128
+	$(MAKE) recipes MODEL=assets/models/scenes128
+
+## recipes: learn the concept recipes of MODEL (39 recipes for v1: about 80 minutes on an idle
+## 2-core machine in one process, about half in JOBS=2 processes over disjoint concepts), then
+## measure every brush with calibrated strength steps and pick the painter's defaults.
 recipes: build
 	bash scripts/install-deps.sh python
-	$(PYTHON) training/recipes.py --model $(MODEL)
+	$(PYTHON) training/recipes.py --model $(MODEL) --jobs $(JOBS)
 	./$(BIN) efficacy --model $(MODEL) --calibrate
 
 ## dissect: re-run the dissection of the default model and store it next to the model.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Model v2 (scenes128v2): scene world v2, segmenter v2, a GAN trained for GAN_CPU_MINUTES of CPU time
-# in resumable chunks, export, quality metrics and dissection of layer3..layer8.
+# in resumable chunks, then training/post_gan.sh: export, quality metrics, dissection of
+# layer3..layer8, recipes, brush efficacy, inpainter, sheets and MODEL.md (`make model`).
 #
 #   bash training/make_model_v2.sh                 # everything; the GAN alone is ~7 CPU-hours here
 #   CHUNK_MINUTES=150 bash training/make_model_v2.sh   # one GAN chunk; run again to continue
@@ -10,7 +11,8 @@
 # Adam second moments in bfloat16; see train_gan.compact_checkpoint) when training/ckpt/ is empty.
 #
 # Environment: PYTHON (default /usr/bin/python3), GAN_CPU_MINUTES (420), CHUNK_MINUTES (0 = to the end),
-# SEG_MINUTES (24), SEG_FT_MINUTES (30), OUT (assets/models/scenes128v2).
+# SEG_MINUTES (24), SEG_FT_MINUTES (30), OUT (assets/models/scenes128v2); the post-GAN steps take
+# theirs from training/post_gan.sh (JOBS, INPAINT_MINUTES, ...).
 set -euo pipefail
 
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -63,7 +65,8 @@ fi
 
 # The recipe chosen by the 64 px comparison in training/runs/cmp/ (docs/training.md).
 GAN=training/ckpt/gan_v2
-"$PYTHON" training/train_gan.py --data "$D/v2_gan128.npz" --out "$GAN" --runs training/runs/gan_v2 \
+# A finished run is not resumed again: that would load the 1.5 GB dataset to write the same checkpoint.
+[[ -f "$GAN/done.json" ]] || "$PYTHON" training/train_gan.py --data "$D/v2_gan128.npz" --out "$GAN" --runs training/runs/gan_v2 \
     --compact "$GAN_COMPACT" --resume --clock cpu --minutes "$GAN_CPU_MINUTES" --chunk-minutes "$CHUNK_MINUTES" \
     --fractions 0.03,0.07,0.13,0.27,0.5 --batch 8:32,16:32,32:24,64:16,128:12 --amp 1 \
     --threads 1 --seed 0 --ema-kimg 3 --ckpt-every 300
@@ -72,11 +75,8 @@ if [[ ! -f "$GAN/done.json" ]]; then
     exit 0
 fi
 
-"$PYTHON" training/export.py --ckpt "$GAN/latest.pt" --seg "$SEG/final/latest.pt" --out "$OUT" \
-    --name scenes128v2 --title "Procedural close-up scenes (v2), 128 px" --check-out "$GAN/export-check.npz"
-"$PYTHON" training/eval_quality.py --model-ckpt "$GAN/latest.pt" --seg "$SEG/final/latest.pt" --world v2 \
-    --n 2000 --out training/eval_v2
-cp training/eval_v2/metrics.json "$OUT/metrics.json"
-make build
-./bin/ganpaint dissect --model "$OUT" --layers layer3,layer4,layer5,layer6,layer7,layer8 --samples 1000 --threshold iqr
+# After the GAN: export, eval_quality -> metrics.json, dissection of layer3..layer8, recipes (two
+# processes), efficacy --calibrate, the v2 inpainter (evaluated and exported from
+# training/ckpt/inpaint_v2), the sheets and MODEL.md; each step skipped when its output exists.
+GAN_CKPT="$GAN/latest.pt" SEG_CKPT="$SEG/final/latest.pt" OUT="$OUT" PYTHON="$PYTHON" bash training/post_gan.sh
 echo "make_model_v2: model in $OUT"

@@ -2,6 +2,7 @@
 
   recipes.py --model DIR [--layer layer4] [--concepts sky,tree,...] [--kinds dense,ace,erase]
              [--small-layer layer6 --small door,window,dome] [--images 480] [--steps 150] [--batch 8]
+             [--shard i/n | --jobs n]
 
 A recipe is an edit of the paint layer's activations inside the brushed cells,
 x' = x + m·s·w_u·(v_u − x) per unit u (m the brush mask, s the strength, docs/engine.md), with
@@ -30,6 +31,12 @@ Recipes are stored in DIR/dissection/<layer>.json under "recipes" (schema versio
 docs/dissection-format.md) as "<concept>-<kind>"; other recipes in the file are kept. Then run
 `ganpaint efficacy --model DIR --calibrate` to measure them and let the painter pick.
 torch runs on one thread (the machine is shared).
+
+Two cores: `--jobs 2` starts two processes over disjoint concept sets (`--shard 0/2`, `--shard 1/2`,
+balanced by the number of recipes each concept gets), each with one torch thread. Every concept
+draws its training regions from its own random stream (seeded by --seed and the concept's class
+index), so a concept's recipes do not depend on which other concepts a process trains: sharded and
+single-process runs write the same recipes. The shards merge into the layer files under a lock.
 """
 
 import argparse
@@ -298,6 +305,11 @@ class Trainer:
         l_keep = (diff * keep).sum() / keep.sum().clamp(min=1)
         return l_rm, l_keep, was.sum()
 
+    def reseed(self, seed, concept):
+        """Gives the concept its own stream of training draws: its recipes are then the same
+        whichever concepts were trained before it in this process (--shard)."""
+        self.rng = np.random.default_rng([seed, self.classes.index(concept)])
+
     def _draw(self, pool, n):
         k = self.rng.integers(0, len(pool), size=n)
         return [pool[i] for i in k]
@@ -468,6 +480,83 @@ def write_check(path, model, layer, recipe_w, recipe_v):
         np.savez(f, **arrays)
 
 
+def recipe_count(concept, kinds, small):
+    return len(kinds) + (1 if concept in small else 0)
+
+
+def shard_concepts(concepts, i, n, cost):
+    """The concepts of shard i of n: greedy by cost (most expensive first, each to the least
+    loaded shard, ties to the lower shard and the earlier concept), so shards finish together.
+    Order within a shard follows the input order."""
+    load = [0] * n
+    owner = {}
+    for c in sorted(concepts, key=lambda c: -cost(c)):
+        k = min(range(n), key=lambda j: (load[j], j))
+        owner[c] = k
+        load[k] += cost(c)
+    return [c for c in concepts if owner[c] == i]
+
+
+def parse_shard(s):
+    try:
+        i, n = (int(x) for x in s.split("/"))
+    except ValueError:
+        raise RecipeError(f"--shard {s!r}: want i/n, e.g. 0/2") from None
+    if n < 1 or not 0 <= i < n:
+        raise RecipeError(f"--shard {s!r}: need 0 ≤ i < n")
+    return i, n
+
+
+def run_jobs(argv, jobs):
+    """Runs this script as `jobs` processes, --shard k/jobs each, their output prefixed with [k];
+    returns the first non-zero exit code (every shard runs to its end either way)."""
+    import subprocess
+    import threading
+    procs, threads = [], []
+
+    def pump(k, stream):
+        for line in stream:
+            sys.stdout.write(f"[{k}/{jobs}] {line}")
+            sys.stdout.flush()
+
+    for k in range(jobs):
+        p = subprocess.Popen([sys.executable, os.path.abspath(__file__)] + argv + ["--shard", f"{k}/{jobs}"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        t = threading.Thread(target=pump, args=(k, p.stdout), daemon=True)
+        t.start()
+        procs.append(p)
+        threads.append(t)
+    codes = []
+    for k, p in enumerate(procs):
+        # wait4 for the shard's own CPU time: with both cores free, the step takes about the
+        # largest of them (the figure docs/training.md's estimate comes from).
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        codes.append(p.returncode)
+        print(f"recipes: shard {k}/{jobs} exited {p.returncode}, {ru.ru_utime + ru.ru_stime:.0f} CPU-s", flush=True)
+    for t, p in zip(threads, procs):
+        t.join()
+        p.stdout.close()
+    bad = [c for c in codes if c != 0]
+    return bad[0] if bad else 0
+
+
+def strip_jobs(argv):
+    """argv without --jobs and its value (either spelling)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--jobs":
+            skip = True
+            continue
+        if a.startswith("--jobs="):
+            continue
+        out.append(a)
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="model directory with a dissection")
@@ -484,7 +573,19 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     p.add_argument("--check-out", default=None, help="write a torch reference (.npz) for the Go test and exit")
     p.add_argument("--dry-run", action="store_true", help="train and report, but do not write the recipes")
+    p.add_argument("--shard", default="", help="i/n: train only shard i of n of the concepts (see --jobs)")
+    p.add_argument("--jobs", type=int, default=1, help="run as this many processes over disjoint concept sets")
+    p.add_argument("--missing", action="store_true",
+                   help="skip concepts whose recipes are all in the layer files already (resuming a run)")
     args = p.parse_args(argv)
+    if args.jobs < 1:
+        print(f"recipes: --jobs {args.jobs} must be at least 1", file=sys.stderr)
+        return 1
+    if args.jobs > 1:
+        if args.shard or args.check_out:
+            print("recipes: --jobs does not go with --shard or --check-out", file=sys.stderr)
+            return 1
+        return run_jobs(strip_jobs(sys.argv[1:] if argv is None else list(argv)), args.jobs)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     try:
@@ -512,6 +613,22 @@ def main(argv=None):
         for c in concepts + small:
             if c not in classes:
                 raise RecipeError(f"unknown concept {c!r} (classes: {', '.join(classes)})")
+        if args.missing:
+            have = {l: set((layers[l].get("recipes") or {}).keys()) for l in layers}
+
+            def done(c):
+                want = [(layer, f"{c}-{k}") for k in kinds] + ([(small_layer, f"{c}-dense-{small_layer}")] if c in small else [])
+                return all(name in have.get(l, ()) for l, name in want)
+            skipped = [c for c in concepts if done(c)]
+            concepts = [c for c in concepts if not done(c)]
+            if skipped:
+                print(f"recipes: --missing: {', '.join(skipped)} already trained", flush=True)
+        if args.shard:
+            i, n = parse_shard(args.shard)
+            concepts = shard_concepts(concepts, i, n, lambda c: recipe_count(c, kinds, small))
+            print(f"recipes: shard {i}/{n}: {', '.join(concepts) or 'no concepts'}", flush=True)
+            if not concepts:
+                return 0
         exclude = dissection_ids(layers, model.max_id)
         ids = held_out_ids(model.max_id, TRAIN_RANGE[0], TRAIN_RANGE[1], args.images, exclude)
         use = [layer] + ([small_layer] if small else [])
@@ -520,6 +637,7 @@ def main(argv=None):
         out = {l: {} for l in use}
         t0 = time.time()
         for concept in concepts:
+            tr.reseed(args.seed, concept)
             pools = Pools(data, classes, concept)
             print(f"recipes: {concept}: {len(pools.insert)} plausible regions, {len(pools.present)} present, "
                   f"{len(pools.images)} images", flush=True)

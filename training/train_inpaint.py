@@ -2,7 +2,10 @@
 
     /usr/bin/python3 training/train_inpaint.py --data training/data/v1_inpaint128.npz \
         --eval-data training/data/v1_inpaint128_eval.npz --out training/ckpt/inpaint \
-        --minutes 40 --clock cpu [--resume] [--export assets/models/scenes128]
+        --minutes 40 --clock cpu [--resume] [--model-dir assets/models/scenes128 --export]
+
+With --resume on a run that has reached its budget (or --steps), nothing is trained: the checkpoint
+is evaluated (against --model-dir's segmenter when given) and exported with --export.
 
 Masks are what the compare panel gives an inpainter (docs/analysis.md):
   - cells: unions of rectangles on the paint layer's grid (CELL px), as a brush stroke covers;
@@ -323,6 +326,7 @@ def main(argv=None):
                      "elapsed": elapsed, "rng": rng.bit_generator.state, "image_size": H}, ckpt_path)
 
     budget = args.minutes * 60
+    start_step = step
     log = TrainLog(args.out, args.resume, args.minutes)
     clock = time.process_time if args.clock == "cpu" else time.time
     t0, last = clock(), time.time()
@@ -355,9 +359,14 @@ def main(argv=None):
             checkpoint(elapsed_before + clock() - t0)
             last = time.time()
     total = elapsed_before + clock() - t0
-    checkpoint(total)
+    if step > start_step:
+        checkpoint(total)
+    else:
+        # A run resumed at its budget only evaluates and exports (the model pipeline's last
+        # step): the checkpoint it read stays byte for byte.
+        total = elapsed_before
     log.close()
-    print(f"trained {step} steps in {total / 60:.1f} min", flush=True)
+    print(f"trained {step} steps in {total / 60:.1f} min ({step - start_step} in this run)", flush=True)
     ema.eval()
 
     segment = None

@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 import unittest
@@ -172,6 +173,39 @@ class TrainingTest(unittest.TestCase):
             self.assertEqual(m.config()["width"], 4)
             with contextlib.redirect_stdout(io.StringIO()), self.assertRaises(SystemExit):
                 ti.main(args[:-2] + ["--width", "6", "--resume"])
+
+    def test_resume_at_budget_evaluates_and_exports_only(self):
+        """The model pipeline's step: a finished run resumed with --model-dir --export trains no
+        step, leaves the checkpoint as it was, judges the fills with the model's segmenter and
+        writes inpainter.onnx into the model."""
+        planted = os.path.join(os.path.dirname(os.path.dirname(HERE)), "inference", "testdata", "planted")
+        with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = os.path.join(d, "t.npz")
+            tiny_dataset(data)
+            out = os.path.join(d, "ck")
+            model = os.path.join(d, "model")
+            shutil.copytree(planted, model)
+            os.remove(os.path.join(model, "inpainter.onnx"))
+            args = ["--data", data, "--eval-data", data, "--out", out, "--steps", "2", "--batch", "2",
+                    "--crop", "32", "--width", "4", "--eval-n", "4", "--amp", "0"]
+            with contextlib.redirect_stdout(io.StringIO()):
+                ti.main(args)
+            with open(os.path.join(out, "latest.pt"), "rb") as f:
+                before = f.read()
+            log = io.StringIO()
+            with contextlib.redirect_stdout(log):
+                ti.main(args + ["--resume", "--model-dir", model, "--export"])
+            self.assertIn("(0 in this run)", log.getvalue())
+            with open(os.path.join(out, "latest.pt"), "rb") as f:
+                self.assertEqual(f.read(), before, "the checkpoint is not rewritten")
+            with open(os.path.join(out, "eval.json")) as f:
+                ev = json.load(f)
+            self.assertEqual(ev["steps"], 2)
+            self.assertIn("seg_accuracy", ev["cells"]["model"], "judged by the model's segmenter")
+            self.assertTrue(os.path.getsize(os.path.join(model, "inpainter.onnx")) > 0)
+            with open(os.path.join(model, "manifest.json")) as f:
+                self.assertEqual(json.load(f)["inpainter"], {"file": "inpainter.onnx"})
 
     def test_bad_arguments(self):
         for extra in (["--crop", "40"], ["--crop", "16"], ["--export"]):

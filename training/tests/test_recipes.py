@@ -172,6 +172,70 @@ class RecipeTest(unittest.TestCase):
                 self.assertTrue(all(0 < w <= 1 for w in rc["weights"]))
             self.assertEqual(len(saved["recipes"]["tree-dense"]["units"]), 8)
 
+    @staticmethod
+    def planted_copy(d, name):
+        model = os.path.join(d, name)
+        shutil.copytree(PLANTED, model)
+        os.makedirs(os.path.join(model, "dissection"))
+        layer = {"schema_version": 1, "model": "planted", "layer": "layer2", "channels": 8, "samples": 8, "seed": 0,
+                 "class_names": ["background", "sky", "tree", "door", "grass"],
+                 "rankings": {"tree": list(range(8)), "sky": [7, 6, 5]}}
+        with open(os.path.join(model, "dissection", "layer2.json"), "w") as f:
+            json.dump(layer, f)
+        with open(os.path.join(model, "dissection", "index.json"), "w") as f:
+            json.dump({"schema_version": 1, "model": "planted", "layers": {"layer2": "layer2.json"}}, f)
+        return model
+
+    def test_jobs_write_what_one_process_writes(self):
+        """Two processes over disjoint concepts merge into the same layer file and write exactly
+        the recipes one process writes with the same seed (timings aside)."""
+        args = ["--kinds", "dense,erase", "--small", "", "--concepts", "tree,sky", "--images", "12",
+                "--steps", "3", "--batch", "4", "--val", "4", "--seed", "5"]
+        got = {}
+        with tempfile.TemporaryDirectory() as d:
+            for name, extra in (("one", []), ("two", ["--jobs", "2"])):
+                model = self.planted_copy(d, name)
+                out = io.StringIO()
+                with contextlib.redirect_stdout(out):
+                    code = recipes.main(["--model", model] + args + extra)
+                self.assertEqual(code, 0, out.getvalue())
+                with open(os.path.join(model, "dissection", "layer2.json")) as f:
+                    rs = json.load(f)["recipes"]
+                for r in rs.values():
+                    r["training"].pop("seconds")
+                got[name] = rs
+            self.assertIn("[1/2] recipes: shard 1/2", out.getvalue())
+            # Resuming: --missing trains only what is not in the file yet.
+            model = os.path.join(d, "two")
+            path = os.path.join(model, "dissection", "layer2.json")
+            with open(path) as f:
+                layer = json.load(f)
+            del layer["recipes"]["sky-erase"]
+            with open(path, "w") as f:
+                json.dump(layer, f)
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                self.assertEqual(recipes.main(["--model", model, "--missing"] + args), 0)
+            self.assertIn("--missing: tree already trained", out.getvalue())
+            with open(path) as f:
+                again = json.load(f)["recipes"]
+            again["sky-erase"]["training"].pop("seconds")
+            self.assertEqual(again["sky-erase"], got["one"]["sky-erase"])
+        self.assertEqual(sorted(got["one"]), ["sky-dense", "sky-erase", "tree-dense", "tree-erase"])
+        self.assertEqual(got["one"], got["two"])
+
+    def test_shard_concepts(self):
+        cost = {"sky": 3, "door": 4, "tree": 3, "window": 4, "dome": 4, "grass": 3}
+        concepts = list(cost)
+        shards = [recipes.shard_concepts(concepts, i, 2, cost.get) for i in range(2)]
+        self.assertEqual(shards, [["door", "dome", "grass"], ["sky", "tree", "window"]])
+        self.assertEqual(recipes.shard_concepts(["sky"], 1, 2, cost.get), [])
+        self.assertEqual(recipes.parse_shard("1/2"), (1, 2))
+        for bad in ("2/2", "x", "1/0", "-1/2"):
+            with self.assertRaises(recipes.RecipeError):
+                recipes.parse_shard(bad)
+        self.assertEqual(recipes.strip_jobs(["--jobs", "2", "--model", "m", "--jobs=3"]), ["--model", "m"])
+
     def test_errors(self):
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
