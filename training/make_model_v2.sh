@@ -11,13 +11,16 @@
 # Adam second moments in bfloat16; see train_gan.compact_checkpoint) when training/ckpt/ is empty.
 #
 # Environment: PYTHON (default /usr/bin/python3), GAN_CPU_MINUTES (420), CHUNK_MINUTES (0 = to the end),
-# SEG_MINUTES (24), SEG_FT_MINUTES (30), OUT (assets/models/scenes128v2); the post-GAN steps take
+# SEG_MINUTES (24), SEG_FT_MINUTES (30), OUT (assets/models/scenes128v2), GAN_THREADS (1; 2 when the
+# machine has nothing else to do: the budget counts CPU time, so two threads spend it in about half the
+# wall-clock time, at some cost in steps per CPU-second); the post-GAN steps take
 # theirs from training/post_gan.sh (JOBS, INPAINT_MINUTES, ...).
 set -euo pipefail
 
 PYTHON=${PYTHON:-/usr/bin/python3}
 GAN_CPU_MINUTES=${GAN_CPU_MINUTES:-420}
 CHUNK_MINUTES=${CHUNK_MINUTES:-0}
+GAN_THREADS=${GAN_THREADS:-1}
 SEG_MINUTES=${SEG_MINUTES:-24}
 SEG_FT_MINUTES=${SEG_FT_MINUTES:-30}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -69,7 +72,7 @@ GAN=training/ckpt/gan_v2
 [[ -f "$GAN/done.json" ]] || "$PYTHON" training/train_gan.py --data "$D/v2_gan128.npz" --out "$GAN" --runs training/runs/gan_v2 \
     --compact "$GAN_COMPACT" --resume --clock cpu --minutes "$GAN_CPU_MINUTES" --chunk-minutes "$CHUNK_MINUTES" \
     --fractions 0.03,0.07,0.13,0.27,0.5 --batch 8:32,16:32,32:24,64:16,128:12 --amp 1 \
-    --threads 1 --seed 0 --ema-kimg 3 --ckpt-every 300
+    --threads "$GAN_THREADS" --seed 0 --ema-kimg 3 --ckpt-every 300
 if [[ ! -f "$GAN/done.json" ]]; then
     echo "make_model_v2: GAN chunk finished; run again to continue (compact checkpoint: $GAN_COMPACT)"
     exit 0
