@@ -65,15 +65,43 @@ func onGrid(mask []float32, from, to grid) []float32 {
 	if from.cols == to.cols && from.rows == to.rows {
 		return mask
 	}
+	// Cell by cell of from rather than pixel by pixel: a state message
+	// summarises every edit, and a pixel loop made this a seventh of a
+	// loaded server's CPU.
 	out := make([]float32, to.cells())
-	for y := 0; y < to.imageH; y++ {
-		for x := 0; x < to.imageW; x++ {
-			if mask[(y*from.rows/from.imageH)*from.cols+x*from.cols/from.imageW] != 0 {
-				out[(y*to.rows/to.imageH)*to.cols+x*to.cols/to.imageW] = 1
+	for r := 0; r < from.rows; r++ {
+		ty0, ty1, ok := coverSpan(r, from.rows, from.imageH, to.rows, to.imageH)
+		if !ok {
+			continue
+		}
+		for c := 0; c < from.cols; c++ {
+			if mask[r*from.cols+c] == 0 {
+				continue
+			}
+			tx0, tx1, ok := coverSpan(c, from.cols, from.imageW, to.cols, to.imageW)
+			if !ok {
+				continue
+			}
+			for ty := ty0; ty <= ty1; ty++ {
+				for tx := tx0; tx <= tx1; tx++ {
+					out[ty*to.cols+tx] = 1
+				}
 			}
 		}
 	}
 	return out
+}
+
+// coverSpan gives the cells [t0, t1] of a to-grid axis (tn cells over tsize
+// pixels) that hold a pixel p < tsize of cell i of a from-grid axis (n cells
+// over size pixels, p*n/size == i); ok is false when no such pixel exists.
+func coverSpan(i, n, size, tn, tsize int) (t0, t1 int, ok bool) {
+	p0 := (i*size + n - 1) / n               // first p with p*n/size >= i
+	p1 := min(((i+1)*size+n-1)/n, tsize) - 1 // last p with p*n/size <= i, inside to's pixels
+	if p0 > p1 {
+		return 0, 0, false
+	}
+	return p0 * tn / tsize, p1 * tn / tsize, true
 }
 
 // cellHex packs a 0/1 mask into hex digits, four cells each.
