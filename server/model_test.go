@@ -279,12 +279,23 @@ func TestModelEngineRepaintsRegions(t *testing.T) {
 	a := edit(inference.ModeAdd, cell(9), 0, 3, 5)
 	b := edit(inference.ModeRemove, cell(54), 1, 2)
 	everywhere := edit(inference.ModeRemove, all, 7)
+	// Edits at layer6 (16x16 cells), as door and dome brushes make: the
+	// blocks up to layer6 run again only when the layer4 result changed.
+	at6 := func(mode inference.Mode, i int, units ...int) Edit {
+		mk := make([]float32, 256)
+		mk[i] = 1
+		return Edit{Edit: inference.Edit{Units: units, Mode: mode, Strength: 1, Mask: inference.Mask{Width: 16, Height: 16, Alpha: mk}}, Layer: "layer6"}
+	}
+	c6, d6 := at6(inference.ModeAdd, 40, 2, 9), at6(inference.ModeRemove, 200, 4)
 	history := []struct {
 		name  string
 		edits []Edit
 	}{
 		{"start", nil}, {"stroke", []Edit{a}}, {"second stroke", []Edit{a, b}}, {"undo", []Edit{a}},
 		{"redo", []Edit{a, b}}, {"everywhere", []Edit{a, b, everywhere}}, {"reset", nil},
+		{"later layer only", []Edit{c6}}, {"later layer after a stroke", []Edit{a, c6}},
+		{"second later-layer stroke", []Edit{a, c6, d6}}, {"stroke under later-layer edits", []Edit{a, b, c6, d6}},
+		{"undo the later layer", []Edit{a, b}}, {"later layer again", []Edit{a, b, d6}}, {"reset again", nil},
 	}
 	for _, h := range history {
 		got, err := eng.Render(ctx, f, h.edits)
