@@ -19,6 +19,7 @@ import (
 type Frame struct {
 	model *Model
 	layer LayerInfo
+	end   int // the last stage the frame keeps: to_rgb, or a block (RepaintTo)
 	valid bool
 	in    []float32   // the edited activations at the paint layer
 	outs  [][]float32 // outs[j]: output of stage layer.Index+1+j; the last is the image
@@ -41,12 +42,23 @@ type RepaintStats struct {
 }
 
 // Image returns the frame's image (batch of one). It shares the frame's
-// memory: valid until the next Repaint or Reset.
+// memory: valid until the next Repaint or Reset. A frame kept by RepaintTo
+// has no image.
 func (fr *Frame) Image() *Images {
-	if fr == nil || !fr.valid {
+	if fr == nil || !fr.valid || fr.img.Data == nil {
 		return nil
 	}
 	return &fr.img
+}
+
+// Output returns the activations of the layer RepaintTo brought the frame
+// to (batch of one), sharing the frame's memory like Image; nil for a frame
+// kept by Repaint, or an empty one.
+func (fr *Frame) Output() *Features {
+	if fr == nil || !fr.valid || fr.img.Data != nil {
+		return nil
+	}
+	return &Features{N: 1, Layer: fr.model.layers[fr.end], Data: fr.outs[len(fr.outs)-1]}
 }
 
 // Reset forgets the frame's state, so the next Repaint runs the full tail.
@@ -64,6 +76,26 @@ func (fr *Frame) Reset() { fr.valid = false }
 // float rounding (crops may sum in another order). Any error leaves fr
 // empty, so the next call renders in full.
 func (m *Model) Repaint(ctx context.Context, fr *Frame, f *Features) (RepaintStats, error) {
+	return m.repaint(ctx, fr, f, len(m.gen)-1)
+}
+
+// RepaintTo is Repaint for the blocks after f's layer up to and including
+// layer to only: fr keeps their outputs, and Output gives the activations
+// at to, equal to ForwardInto's up to float rounding. It serves edits at a
+// later layer, which need those activations for every stroke, while most
+// strokes change only a region of them.
+func (m *Model) RepaintTo(ctx context.Context, fr *Frame, f *Features, to string) (RepaintStats, error) {
+	lt, err := m.Layer(to)
+	if err != nil {
+		return RepaintStats{}, err
+	}
+	if f != nil && lt.Index <= f.Layer.Index {
+		return RepaintStats{}, fmt.Errorf("%w: layer %s does not come after the features' layer %s", ErrBadShape, to, f.Layer.Name)
+	}
+	return m.repaint(ctx, fr, f, lt.Index)
+}
+
+func (m *Model) repaint(ctx context.Context, fr *Frame, f *Features, last int) (RepaintStats, error) {
 	li, err := m.checkFeatures(f)
 	if err != nil {
 		return RepaintStats{}, err
@@ -74,12 +106,12 @@ func (m *Model) Repaint(ctx context.Context, fr *Frame, f *Features) (RepaintSta
 	if f.N != 1 {
 		return RepaintStats{}, fmt.Errorf("%w: a frame holds one image, got a batch of %d", ErrBadShape, f.N)
 	}
-	first, last := li.Index+1, len(m.gen)-1
+	first := li.Index + 1
 	whole := rect{span{0, li.Height}, span{0, li.Width}}
 	imgBox := image.Rect(0, 0, m.manifest.Image.Width, m.manifest.Image.Height)
-	if !fr.valid || fr.model != m || fr.layer != li {
+	if !fr.valid || fr.model != m || fr.layer != li || fr.end != last {
 		st := RepaintStats{Changed: toImageRect(whole), Dirty: imgBox, Work: 1}
-		return st, m.repaintFull(ctx, fr, f, li)
+		return st, m.repaintFull(ctx, fr, f, li, last)
 	}
 	changed, any := changedCells(fr.in, f.Data, li)
 	if !any {
@@ -88,7 +120,7 @@ func (m *Model) Repaint(ctx context.Context, fr *Frame, f *Features) (RepaintSta
 	st := RepaintStats{Changed: toImageRect(changed), Dirty: imgBox, Work: 1}
 	steps, work, ok := m.planRegion(first, last, changed)
 	if !ok || m.regionMaxWork < 0 || work > m.regionMaxWork {
-		return st, m.repaintFull(ctx, fr, f, li)
+		return st, m.repaintFull(ctx, fr, f, li, last)
 	}
 	st.Region, st.Work, st.Dirty = true, work, toImageRect(steps[len(steps)-1].out)
 	w, err := m.acquire(ctx, false)
@@ -118,18 +150,18 @@ func (m *Model) Repaint(ctx context.Context, fr *Frame, f *Features) (RepaintSta
 	return st, nil
 }
 
-// repaintFull runs stages after li on f, writing every stage's output into
-// the frame's buffers.
-func (m *Model) repaintFull(ctx context.Context, fr *Frame, f *Features, li LayerInfo) error {
+// repaintFull runs the stages after li up to last on f, writing every
+// stage's output into the frame's buffers.
+func (m *Model) repaintFull(ctx context.Context, fr *Frame, f *Features, li LayerInfo, last int) error {
 	w, err := m.acquire(ctx, false)
 	if err != nil {
 		return err // a busy engine leaves the frame as it was
 	}
 	defer m.release(w)
 	fr.valid = false
-	first, last := li.Index+1, len(m.gen)-1
-	if fr.model != m || fr.layer != li {
-		fr.model, fr.layer = m, li
+	first := li.Index + 1
+	if fr.model != m || fr.layer != li || fr.end != last {
+		fr.model, fr.layer, fr.end = m, li, last
 		fr.outs = make([][]float32, last-first+1)
 	}
 	for j := range fr.outs {
@@ -158,8 +190,11 @@ func (m *Model) repaintFull(ctx context.Context, fr *Frame, f *Features, li Laye
 		cur = out
 	}
 	fr.in = append(fr.in[:0], f.Data...)
-	h, wd := m.manifest.Image.Height, m.manifest.Image.Width
-	fr.img = Images{N: 1, H: h, W: wd, Data: fr.outs[len(fr.outs)-1]}
+	fr.img = Images{}
+	if last == len(m.gen)-1 {
+		h, wd := m.manifest.Image.Height, m.manifest.Image.Width
+		fr.img = Images{N: 1, H: h, W: wd, Data: fr.outs[len(fr.outs)-1]}
+	}
 	fr.valid = true
 	return nil
 }

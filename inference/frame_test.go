@@ -319,3 +319,77 @@ func TestLoadChecksLocality(t *testing.T) {
 		})
 	}
 }
+
+// RepaintTo keeps the blocks up to a later layer and must give what
+// ForwardInto gives, stroke after stroke, with most strokes region-limited.
+func TestRepaintToMatchesForward(t *testing.T) {
+	testenv.RequireRuntime(t)
+	ctx := context.Background()
+	m, err := inference.LoadDir(tinyDir, inference.Options{Workers: 1, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	man := m.Manifest()
+	li, err := m.Layer("layer4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	levels, err := m.Levels(ctx, "layer4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := m.HeadID(ctx, "layer4", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &randomSession{rng: rand.New(rand.NewPCG(5, 6)), li: li, imgW: man.Image.Width, imgH: man.Image.Height,
+		history: [][]inference.Edit{nil}}
+	var fr inference.Frame
+	var edited, want inference.Features
+	regions := 0
+	for i := 0; i < 40; i++ {
+		what := "first"
+		if i > 0 {
+			what = s.step()
+		}
+		to := "layer6"
+		if i >= 25 {
+			to = "layer7" // another end: the frame starts over at step 25
+		}
+		if err := inference.ApplyEdits(&edited, head, s.edits(), levels, inference.PoolMax); err != nil {
+			t.Fatal(err)
+		}
+		st, err := m.RepaintTo(ctx, &fr, &edited, to)
+		if err != nil {
+			t.Fatalf("step %d (%s): %v", i, what, err)
+		}
+		if err := m.ForwardInto(ctx, &want, &edited, to); err != nil {
+			t.Fatal(err)
+		}
+		got := fr.Output()
+		if got == nil || got.Layer.Name != to || len(got.Data) != len(want.Data) || fr.Image() != nil {
+			t.Fatalf("step %d: output %v at the wrong layer, or an image where there is none", i, got)
+		}
+		for p, v := range want.Data {
+			if d := math.Abs(float64(got.Data[p] - v)); !(d <= repaintTol) {
+				t.Fatalf("step %d (%s, %+v): |RepaintTo − ForwardInto| = %g at %d", i, what, st, d, p)
+			}
+		}
+		if i == 25 && st.Region {
+			t.Fatalf("step %d: a new end layer repainted only a region", i)
+		}
+		if st.Region {
+			regions++
+		}
+	}
+	if regions == 0 {
+		t.Fatal("no RepaintTo took the region path: the test checked nothing of it")
+	}
+	if _, err := m.RepaintTo(ctx, &fr, &edited, "layer3"); err == nil {
+		t.Error("RepaintTo an earlier layer accepted")
+	}
+	if _, err := m.RepaintTo(ctx, &fr, &edited, "layer99"); err == nil {
+		t.Error("RepaintTo an unknown layer accepted")
+	}
+}

@@ -54,31 +54,21 @@ type frameMemo struct {
 	mu     sync.Mutex
 	frame  inference.Frame
 	edited inference.Features
-	// fwd is the last run of the blocks up to a later layer an edit names
-	// (a door or dome brush paints at layer6), fwdFrom the activations it
-	// ran from. A stroke at the later layer leaves those unchanged, and
-	// running the blocks again cost a tenth of a loaded server's CPU.
-	fwd     inference.Features
-	fwdFrom inference.Features
-	fwdOK   bool
+	// fwd keeps the blocks' outputs up to a later layer an edit names (a
+	// door or dome brush paints at layer6): most strokes change a region of
+	// them, and running the blocks for the whole image on every frame cost
+	// a tenth of a loaded server's CPU.
+	fwd inference.Frame
 }
 
-// forward is applyEdits' forwarder for the memo: it runs the blocks only
-// when src differs from what the kept result was run from.
+// forward is applyEdits' forwarder for the memo: a region-limited repaint
+// of the blocks up to the later layer.
 func (mm *frameMemo) forward(e *ModelEngine) forwarder {
 	return func(ctx context.Context, src *inference.Features, to string) (*inference.Features, error) {
-		if mm.fwdOK && mm.fwd.Layer.Name == to && mm.fwdFrom.Layer == src.Layer &&
-			slices.Equal(mm.fwdFrom.Data, src.Data) {
-			return &mm.fwd, nil
-		}
-		mm.fwdOK = false
-		if err := e.m.ForwardInto(ctx, &mm.fwd, src, to); err != nil {
+		if _, err := e.m.RepaintTo(ctx, &mm.fwd, src, to); err != nil {
 			return nil, err
 		}
-		mm.fwdFrom.Layer, mm.fwdFrom.N = src.Layer, src.N
-		mm.fwdFrom.Data = append(mm.fwdFrom.Data[:0], src.Data...)
-		mm.fwdOK = true
-		return &mm.fwd, nil
+		return mm.fwd.Output(), nil
 	}
 }
 
