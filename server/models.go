@@ -79,6 +79,8 @@ type site struct {
 	growth    Growth
 	api       http.Handler
 	report    http.Handler
+
+	m siteMetrics // this model's series of the shared registry
 }
 
 // checkModelDeps checks what every model needs.
@@ -117,6 +119,7 @@ func (s *Server) addSite(md ModelDeps) error {
 		}
 		return err
 	}
+	st.m = s.metrics.forModel(info.Name)
 	s.sites[info.Name] = st
 	s.siteOrder = append(s.siteOrder, st)
 	return nil
