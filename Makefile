@@ -54,7 +54,7 @@ test-go: ort
 FUZZTIME ?= 5s
 fuzz-smoke:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeState$$' -fuzztime $(FUZZTIME) ./painting
-	for t in FuzzClientMessage FuzzClientAddr FuzzDecodeRefMask FuzzRefMaskJSON; do \
+	for t in FuzzClientMessage FuzzClientAddr FuzzDecodeRefMask FuzzRefMaskJSON FuzzProjectOf; do \
 		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./server; \
 	done
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEditSpec$$' -fuzztime $(FUZZTIME) ./cmd/ganpaint

@@ -222,6 +222,10 @@ func NewRefAPI(cfg RefAPIConfig, deps RefAPIDeps) (*RefAPI, error) {
 // ServeHTTP implements http.Handler.
 func (a *RefAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.ServeHTTP(w, r) }
 
+// maxBodyBytes is the body limit, for the server that routes POSTs to
+// several models' APIs by the project in their body.
+func (a *RefAPI) maxBodyBytes() int64 { return a.cfg.MaxBodyBytes }
+
 // Project is the project name the API answers to (the model's name).
 func (a *RefAPI) Project() string { return a.project }
 

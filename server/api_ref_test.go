@@ -774,16 +774,51 @@ func absDiff(a, b uint32) uint32 {
 }
 
 // TestRefAPIDocumented: docs/openapi.json and docs/api.md describe exactly
-// the routes the API serves, with the right methods.
+// the routes the API serves, with the right methods: each at /api/, where
+// ?model= chooses the model, and at /models/{model}/api/, and the models'
+// reports at /models/{model}/report/. Every documented route is then asked
+// for on a server with two models and must be served.
 func TestRefAPIDocumented(t *testing.T) {
 	m, _ := newFakeRefModel()
 	api, err := NewRefAPI(RefAPIConfig{}, RefAPIDeps{Model: m, Results: fakeRefResults()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A server with two models, each with this API, and a report for one.
+	deps := twoModelDeps()
+	deps.API = api
+	deps.Models[0].API = api
+	deps.Models[0].Report = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "report of fakeB") })
+	srv := mustNew(t, deps)
+	mux, ok := srv.Handler().(chi.Routes)
+	if !ok {
+		t.Fatalf("the server's handler is a %T, not a chi router", srv.Handler())
+	}
+	// The API's routes under each prefix the server mounts it at, and the
+	// report's front page under the per-model prefix.
 	served := map[string]bool{}
+	var prefixes []string
+	err = chi.Walk(mux, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		switch route {
+		case "/api/*", "/models/{model}/api/*":
+			if !slices.Contains(prefixes, route) {
+				prefixes = append(prefixes, route)
+			}
+		case "/models/{model}/report/*":
+			served["get /models/{model}/report/"] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prefixes) != 2 {
+		t.Fatalf("the API is mounted at %v, want /api and /models/{model}/api", prefixes)
+	}
 	err = chi.Walk(api.router, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
-		served[strings.ToLower(method)+" /api"+route] = true
+		for _, p := range prefixes {
+			served[strings.ToLower(method)+" "+strings.TrimSuffix(p, "/*")+route] = true
+		}
 		return nil
 	})
 	if err != nil {
@@ -793,17 +828,51 @@ func TestRefAPIDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	type param struct {
+		Ref  string `json:"$ref"`
+		Name string `json:"name"`
+		In   string `json:"in"`
+	}
 	var spec struct {
 		OpenAPI string                                `json:"openapi"`
 		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+		Comps   struct {
+			Parameters map[string]param `json:"parameters"`
+		} `json:"components"`
 	}
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		t.Fatalf("openapi.json: %v", err)
 	}
 	documented := map[string]bool{}
+	methods := map[string]string{} // documented route -> its HTTP method
 	for p, ops := range spec.Paths {
-		for method := range ops {
-			documented[method+" "+p] = true
+		for method, opRaw := range ops {
+			if !slices.Contains([]string{"get", "post", "put", "patch", "delete", "head", "options"}, method) {
+				continue // path-level parameters, summary
+			}
+			r := method + " " + p
+			documented[r], methods[r] = true, strings.ToUpper(method)
+			var op struct {
+				Parameters []param `json:"parameters"`
+			}
+			if err := json.Unmarshal(opRaw, &op); err != nil {
+				t.Fatalf("%s: %v", r, err)
+			}
+			// Where the model comes from: the path under /models/, else ?model=.
+			wantIn := "query"
+			if strings.HasPrefix(p, "/models/{model}/") {
+				wantIn = "path"
+			}
+			found := false
+			for _, pr := range op.Parameters {
+				if name, ok := strings.CutPrefix(pr.Ref, "#/components/parameters/"); ok {
+					pr = spec.Comps.Parameters[name]
+				}
+				found = found || (pr.Name == ModelParam && pr.In == wantIn)
+			}
+			if !found {
+				t.Errorf("docs/openapi.json: %s has no %s parameter %q", r, wantIn, ModelParam)
+			}
 		}
 	}
 	md, err := os.ReadFile("../docs/api.md")
@@ -814,7 +883,7 @@ func TestRefAPIDocumented(t *testing.T) {
 		if !documented[r] {
 			t.Errorf("%s is served but not in docs/openapi.json", r)
 		}
-		if path := strings.SplitN(r, " ", 2)[1]; !bytes.Contains(md, []byte(path)) {
+		if path := strings.SplitN(r, " ", 2)[1]; strings.HasPrefix(path, "/api/") && !bytes.Contains(md, []byte(path)) {
 			t.Errorf("%s is served but docs/api.md does not mention it", path)
 		}
 	}
@@ -825,5 +894,28 @@ func TestRefAPIDocumented(t *testing.T) {
 	}
 	if !strings.HasPrefix(spec.OpenAPI, "3.") {
 		t.Errorf("openapi version %q", spec.OpenAPI)
+	}
+
+	// Every documented route is served: without a project the API answers
+	// 400 (200 for all_projects), never 404 or 405.
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	for r, method := range methods {
+		path := strings.ReplaceAll(strings.SplitN(r, " ", 2)[1], "{model}", "fakeB")
+		t.Run(r, func(t *testing.T) {
+			req, err := http.NewRequest(method, ts.URL+path, strings.NewReader("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+				t.Errorf("%s %s: %d %.200s", method, path, resp.StatusCode, body)
+			}
+		})
 	}
 }

@@ -65,10 +65,14 @@ func (s *Server) handleCompare(w http.ResponseWriter, r *http.Request) error {
 	if bad != nil {
 		return restError(bad)
 	}
+	var err error
 	if c.p == nil {
-		return httpErr(http.StatusBadRequest, "state is missing: paint something first")
+		err = httpErr(http.StatusBadRequest, "state is missing: paint something first")
+	} else {
+		err = c.site.handleCompare(w, r, c.p)
 	}
-	return c.site.handleCompare(w, r, c.p)
+	c.site.m.countAnalysis("compare", err)
+	return err
 }
 
 // handleCompare compares p's last edit on this model.

@@ -66,7 +66,9 @@ func (s *Server) handleGrowth(w http.ResponseWriter, r *http.Request) error {
 	if p == nil {
 		p = c.site.defaultPainter()
 	}
-	return c.site.handleGrowth(w, r, p)
+	err := c.site.handleGrowth(w, r, p)
+	c.site.m.countAnalysis("growth", err)
+	return err
 }
 
 // handleGrowth answers for p's image on this model.

@@ -471,11 +471,11 @@ func TestAccessLogAndMetrics(t *testing.T) {
 	var body []byte
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		_, body = httpGet(t, "http://"+addr+"/metrics", nil)
-		if strings.Contains(string(body), "ganpaint_frames_total 3") || time.Now().After(deadline) {
+		if strings.Contains(string(body), `ganpaint_frames_total{model="fake64"} 3`) || time.Now().After(deadline) {
 			break
 		}
 	}
-	for _, want := range []string{"ganpaint_frames_total 3", "ganpaint_sessions 1", "ganpaint_rate_limited_total",
+	for _, want := range []string{`ganpaint_frames_total{model="fake64"} 3`, "ganpaint_sessions 1", "ganpaint_rate_limited_total",
 		"ganpaint_frame_latency_seconds_count", "ganpaint_render_queue_depth 0", "process_resident_memory_bytes",
 		`ganpaint_http_requests_total{code="4xx",route="/render.png"} 1`} {
 		if !strings.Contains(string(body), want) {

@@ -1,8 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -79,6 +83,8 @@ type site struct {
 	growth    Growth
 	api       http.Handler
 	report    http.Handler
+
+	m siteMetrics // this model's series of the shared registry
 }
 
 // checkModelDeps checks what every model needs.
@@ -117,6 +123,7 @@ func (s *Server) addSite(md ModelDeps) error {
 		}
 		return err
 	}
+	st.m = s.metrics.forModel(info.Name)
 	s.sites[info.Name] = st
 	s.siteOrder = append(s.siteOrder, st)
 	return nil
@@ -252,10 +259,19 @@ type ModelChoice struct {
 // ModelPrefix, /report and /api for the default (or the ?model= named)
 // model, and /models/NAME as a link to its painter.
 func (s *Server) mountModels(r chi.Router) {
-	var anyAPI, anyReport bool
+	var anyReport bool
+	apis, bodyLimit := 0, int64(0)
 	for _, st := range s.siteOrder {
-		anyAPI = anyAPI || st.api != nil
 		anyReport = anyReport || st.report != nil
+		if st.api != nil {
+			apis++
+			if l, ok := st.api.(interface{ maxBodyBytes() int64 }); ok {
+				bodyLimit = max(bodyLimit, l.maxBodyBytes())
+			}
+		}
+	}
+	if bodyLimit == 0 {
+		bodyLimit = DefaultRefMaxBodyBytes
 	}
 	named := func(part string, h func(*site) http.Handler) http.Handler {
 		return s.jsonOrText(part == "api").handle(func(w http.ResponseWriter, r *http.Request) error {
@@ -271,7 +287,7 @@ func (s *Server) mountModels(r chi.Router) {
 			return nil
 		})
 	}
-	if anyAPI {
+	if apis > 0 {
 		api := func(st *site) http.Handler { return st.api }
 		r.Mount("/models/{model}/api", named("api", api))
 		r.Mount("/api", s.jsonErrs.handle(func(w http.ResponseWriter, r *http.Request) error {
@@ -282,6 +298,13 @@ func (s *Server) mountModels(r chi.Router) {
 			}
 			if r.URL.Path == "/api/all_projects" && name == "" {
 				return s.allProjects(w, r)
+			}
+			if name == "" && r.Method == http.MethodPost && len(s.siteOrder) > 1 {
+				// The reference's POSTs name their project only in the body.
+				var herr *httpError
+				if name, herr = peekProject(w, r, bodyLimit); herr != nil {
+					return herr
+				}
 			}
 			st := s.def
 			if name != "" {
@@ -353,6 +376,59 @@ func partName(part string) string {
 		return "REST API (it needs the model's dissection)"
 	}
 	return "dissection report"
+}
+
+// peekProject reads the project a POST to /api names in its JSON body, so
+// that it reaches that model's API; "" when the body names none (the
+// default model's API then answers, and words any problem with the body).
+// The body is read once, within limit (the largest body limit of the
+// models' APIs), scanned for its top-level "project" and handed on as
+// read.
+func peekProject(w http.ResponseWriter, r *http.Request, limit int64) (string, *httpError) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return "", httpErr(http.StatusRequestEntityTooLarge, "the body is larger than %d bytes", limit)
+		}
+		return "", httpErr(http.StatusBadRequest, "reading the body: %v", err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	return projectOf(body), nil
+}
+
+// projectOf is the project a JSON object body names, as the API's decoder
+// reads it: keys match "project" without regard to case, and the last
+// one wins (null keeps the earlier value). "" when there is none or the
+// body is not a JSON object; the API then words the problem.
+func projectOf(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	project := ""
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if k, _ := key.(string); strings.EqualFold(k, "project") {
+			var p *string
+			if dec.Decode(&p) != nil {
+				return ""
+			}
+			if p != nil {
+				project = *p
+			}
+			continue
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return ""
+		}
+	}
+	return project
 }
 
 // allProjectsKey carries every model's /api/all_projects entry to the

@@ -624,7 +624,7 @@ func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) error {
 	key = fmt.Appendf(key, "\x00%d", scale)
 	if kerr == nil {
 		if b, ok := s.pngs.get(string(key)); ok {
-			s.metrics.pngRenders.WithLabelValues("cached").Inc()
+			st.m.png["cached"].Inc()
 			writePNG(w, b)
 			return nil
 		}
@@ -634,17 +634,17 @@ func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) error {
 	img, err := st.renderPainter(ctx, p)
 	if err != nil {
 		if errors.Is(err, ErrBusy) {
-			s.metrics.pngRenders.WithLabelValues("busy").Inc()
+			st.m.png["busy"].Inc()
 			s.metrics.busy.Inc()
 			return err
 		}
 		if r.Context().Err() == nil {
 			s.metrics.renderErrors.Inc()
 		}
-		s.metrics.pngRenders.WithLabelValues("error").Inc()
+		st.m.png["error"].Inc()
 		return fmt.Errorf("render.png: %w", err)
 	}
-	s.metrics.pngRenders.WithLabelValues("rendered").Inc()
+	st.m.png["rendered"].Inc()
 	var buf bytes.Buffer
 	if err := encodePNG(&buf, upscale(img, scale)); err != nil {
 		return fmt.Errorf("render.png encode: %w", err)

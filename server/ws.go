@@ -504,7 +504,7 @@ func (ss *session) writeLoop(ctx context.Context) {
 			ss.sendError(snap.seq, perr(codeInternal, "the image could not be encoded"))
 			return true
 		}
-		srv.metrics.renderSeconds.Observe(time.Since(start).Seconds())
+		srv.m.renderSeconds.Observe(time.Since(start).Seconds())
 		release()
 		tok, terr := srv.tokens.Encode(shareOf(srv.info.Name, snap.layer, snap.id, snap.edits, snap.repair))
 		if terr != nil {
@@ -533,9 +533,9 @@ func (ss *session) writeLoop(ctx context.Context) {
 		if !write(websocket.TextMessage, st) || !write(websocket.BinaryMessage, frame.Bytes()) {
 			return false
 		}
-		srv.metrics.frames.Inc()
+		srv.m.frames.Inc()
 		if t := ss.changedAt.Swap(0); t != 0 && t <= snap.at {
-			srv.metrics.frameLatency.Observe(time.Since(time.Unix(0, t)).Seconds())
+			srv.m.frameLatency.Observe(time.Since(time.Unix(0, t)).Seconds())
 		} else if t != 0 {
 			// A change arrived after the snapshot: its frame is still to come.
 			ss.changedAt.CompareAndSwap(0, t)

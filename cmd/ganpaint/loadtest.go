@@ -459,7 +459,8 @@ func probeHealth(ctx context.Context, base string) ([]time.Duration, int) {
 }
 
 // scrapeMetrics reads the server's resident memory and frame count from
-// its Prometheus endpoint (0 when there is none).
+// its Prometheus endpoint (0 when there is none). Frames are counted per
+// model (ganpaint_frames_total{model="..."}); the load is their sum.
 func scrapeMetrics(ctx context.Context, base string) (rss, frames float64) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -474,19 +475,22 @@ func scrapeMetrics(ctx context.Context, base string) (rss, frames float64) {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(io.LimitReader(resp.Body, 4<<20))
 	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
+		// The value is after the last space: a label value may hold spaces.
+		line := sc.Text()
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
 			continue
 		}
+		name, val := line[:i], line[i+1:]
 		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
 		if err != nil {
 			continue
 		}
-		switch name {
-		case "process_resident_memory_bytes":
+		switch {
+		case name == "process_resident_memory_bytes":
 			rss = v
-		case "ganpaint_frames_total":
-			frames = v
+		case name == "ganpaint_frames_total" || strings.HasPrefix(name, "ganpaint_frames_total{"):
+			frames += v
 		}
 	}
 	return rss, frames

@@ -229,6 +229,27 @@ func TestServeEmbeddedAndSlimmedModel(t *testing.T) {
 			}
 		})
 	}
+	// A POST to /api/ reaches the model its body names: each model's API
+	// refuses another's project, so a 200 is the right model's answer.
+	for _, name := range []string{assets.DefaultModelName, oldName} {
+		resp, err := http.Post(two.URL+"/api/generate", "application/json", strings.NewReader(`{"project":"`+name+`","ids":[6]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("POST /api/generate for %s: %d %.300s", name, resp.StatusCode, body)
+		}
+	}
+	// The renders above are counted per model.
+	_, metrics := fetch(t, two.URL+"/metrics")
+	for _, name := range []string{assets.DefaultModelName, oldName} {
+		line := `ganpaint_render_png_total{model="` + name + `",result="rendered"} `
+		if !strings.Contains(string(metrics), line) || strings.Contains(string(metrics), line+"0\n") {
+			t.Errorf("no renders counted for %s", name)
+		}
+	}
 	_, page := fetch(t, two.URL+"/?model="+oldName)
 	if strings.Contains(string(page), `data-endpoint="/api/compare"`) || strings.Contains(string(page), `data-endpoint="/api/growth"`) {
 		t.Error("the slimmed model's page offers the compare panel or growth overlay")
