@@ -81,9 +81,10 @@ func (m *Model) Repaint(ctx context.Context, fr *Frame, f *Features) (RepaintSta
 
 // RepaintTo is Repaint for the blocks after f's layer up to and including
 // layer to only: fr keeps their outputs, and Output gives the activations
-// at to, equal to ForwardInto's up to float rounding. It serves edits at a
-// later layer, which need those activations for every stroke, while most
-// strokes change only a region of them.
+// at to, equal to ForwardInto's up to float rounding; the stats' Dirty box
+// is in to's cells rather than image pixels. It serves edits at a later
+// layer, which need those activations for every stroke, while most strokes
+// change only a region of them.
 func (m *Model) RepaintTo(ctx context.Context, fr *Frame, f *Features, to string) (RepaintStats, error) {
 	lt, err := m.Layer(to)
 	if err != nil {
