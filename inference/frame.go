@@ -110,6 +110,9 @@ func (m *Model) repaint(ctx context.Context, fr *Frame, f *Features, last int) (
 	first := li.Index + 1
 	whole := rect{span{0, li.Height}, span{0, li.Width}}
 	imgBox := image.Rect(0, 0, m.manifest.Image.Width, m.manifest.Image.Height)
+	if last < len(m.gen)-1 { // RepaintTo: boxes in the end layer's cells
+		imgBox = image.Rect(0, 0, m.layers[last].Width, m.layers[last].Height)
+	}
 	if !fr.valid || fr.model != m || fr.layer != li || fr.end != last {
 		st := RepaintStats{Changed: toImageRect(whole), Dirty: imgBox, Work: 1}
 		return st, m.repaintFull(ctx, fr, f, li, last)
