@@ -95,7 +95,7 @@ func FuzzClientMessage(f *testing.F) {
 	}
 	known := map[string]bool{codeBadJSON: true, codeBadMessage: true, codeBadSeq: true, codeUnknownConcept: true,
 		codeUnknownLayer: true, codeOutOfRange: true, codeTooBig: true, codeNothingUndo: true, codeNothingRedo: true,
-		codeBadState: true}
+		codeBadState: true, codeUnknownModel: true}
 	s := testServer(f, Config{MaxEdits: 5, MaxHistory: 4, MaxPoints: 16, MaxStrokePoints: 32})
 	f.Fuzz(func(t *testing.T, raw string) {
 		p := s.def.defaultPainter()
