@@ -194,9 +194,8 @@ func (e *ModelEngine) toRGBA(imgs *inference.Images) (*image.RGBA, error) {
 	return img, nil
 }
 
-// applyEdits returns src with edits applied, written into feats (or the
-// forwarder's buffer when a later layer has edits that change nothing);
-// with no edits it returns src itself. Edits apply layer by layer in
+// applyEdits returns src with edits applied, written into feats; with no
+// edits it returns src itself. Edits apply layer by layer in
 // generator order: the features' layer first, then each later layer an edit
 // names, running the blocks between with forward, so the result may be at a
 // later layer than src.
