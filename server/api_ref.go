@@ -239,11 +239,21 @@ func (a *RefAPI) ok(w http.ResponseWriter, req, res any) {
 	writeJSON(w, http.StatusOK, refEnvelope{Request: req, Res: res})
 }
 
+// corsDoneKey marks a request whose CORS headers are set: the server's
+// /api routes set them before choosing a model (so that their own errors
+// carry them too), and the chosen model's API then adds none twice.
+type corsDoneKey struct{}
+
 // cors answers preflights and sets Access-Control-Allow-Origin for allowed
 // origins. With no configured origins it adds nothing, so browsers keep the
 // same-origin policy.
 func (a *RefAPI) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Context().Value(corsDoneKey{}) != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), corsDoneKey{}, true))
 		origin := r.Header.Get("Origin")
 		allowed := origin != "" && (a.anyOrig || a.origins[normalizeOrigin(origin)])
 		if allowed {

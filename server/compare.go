@@ -62,13 +62,13 @@ type CompareMethod struct {
 // shows the image before it and the removal four ways.
 func (s *Server) handleCompare(w http.ResponseWriter, r *http.Request) error {
 	c, bad := s.choose(r.URL.Query())
-	if bad != nil {
-		return restError(bad)
-	}
 	var err error
-	if c.p == nil {
+	switch {
+	case bad != nil:
+		err = restError(bad)
+	case c.p == nil:
 		err = httpErr(http.StatusBadRequest, "state is missing: paint something first")
-	} else {
+	default:
 		err = c.site.handleCompare(w, r, c.p)
 	}
 	c.site.m.countAnalysis("compare", err)

@@ -59,14 +59,16 @@ type Growth interface {
 // handleGrowth answers GET /api/growth?state=TOKEN&concept=C[&image=1].
 func (s *Server) handleGrowth(w http.ResponseWriter, r *http.Request) error {
 	c, bad := s.choose(r.URL.Query())
+	var err error
 	if bad != nil {
-		return restError(bad)
+		err = restError(bad)
+	} else {
+		p := c.p
+		if p == nil {
+			p = c.site.defaultPainter()
+		}
+		err = c.site.handleGrowth(w, r, p)
 	}
-	p := c.p
-	if p == nil {
-		p = c.site.defaultPainter()
-	}
-	err := c.site.handleGrowth(w, r, p)
 	c.site.m.countAnalysis("growth", err)
 	return err
 }

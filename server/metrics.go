@@ -60,7 +60,7 @@ func newMetrics(queueDepth func() float64) *metrics {
 			Name: "ganpaint_render_png_total", Help: "GET /render.png answers, by model and result."}, []string{"model", "result"}),
 		analysis: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ganpaint_analysis_requests_total",
-			Help: "GET /api/compare and /api/growth answers, by model, tool and result."}, []string{"model", "tool", "result"}),
+			Help: "GET /api/compare and /api/growth answers, by model, tool and result (a request for a model the server lacks counts under the default model)."}, []string{"model", "tool", "result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ganpaint_http_requests_total", Help: "HTTP requests, by route and status class."}, []string{"route", "code"}),
 	}

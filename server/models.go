@@ -289,8 +289,9 @@ func (s *Server) mountModels(r chi.Router) {
 	}
 	if apis > 0 {
 		api := func(st *site) http.Handler { return st.api }
-		r.Mount("/models/{model}/api", named("api", api))
-		r.Mount("/api", s.jsonErrs.handle(func(w http.ResponseWriter, r *http.Request) error {
+		cors := s.apiCORS()
+		r.Mount("/models/{model}/api", cors(named("api", api)))
+		r.Mount("/api", cors(s.jsonErrs.handle(func(w http.ResponseWriter, r *http.Request) error {
 			q := r.URL.Query()
 			name := q.Get(ModelParam)
 			if name == "" {
@@ -319,7 +320,7 @@ func (s *Server) mountModels(r chi.Router) {
 			}
 			st.api.ServeHTTP(w, r)
 			return nil
-		}))
+		})))
 	}
 	if anyReport {
 		report := func(st *site) http.Handler { return st.report }
@@ -361,6 +362,20 @@ func (s *Server) mountModels(r chi.Router) {
 		http.Redirect(w, r, s.ModelPainterPath(st.info.Name), http.StatusFound)
 		return nil
 	}))
+}
+
+// apiCORS is the CORS policy of the /api routes as a whole: the default
+// model's API's (else the first API's), so that the answers given before
+// a model is chosen (an unknown project, a body over the limit) reach a
+// page on an allowed origin as the API's own errors do.
+func (s *Server) apiCORS() func(http.Handler) http.Handler {
+	type corsAPI interface{ cors(http.Handler) http.Handler }
+	for _, st := range append([]*site{s.def}, s.siteOrder...) {
+		if c, ok := st.api.(corsAPI); ok {
+			return c.cors
+		}
+	}
+	return func(h http.Handler) http.Handler { return h }
 }
 
 // jsonOrText is the error path of the API (JSON) or the pages (text).

@@ -106,3 +106,52 @@ func FuzzProjectOf(f *testing.F) {
 		}
 	})
 }
+
+// TestAPICORSBeforeAModelIsChosen: on a server with two models, the /api
+// routes' own answers (an unknown project, a body over the limit, an
+// unknown model's prefix) carry the CORS headers an allowed origin gets
+// from the API itself, and an answer from a model's API carries them once.
+func TestAPICORSBeforeAModelIsChosen(t *testing.T) {
+	const site = "https://course.example.edu"
+	m, _ := newFakeRefModel()
+	api, err := NewRefAPI(RefAPIConfig{CORSOrigins: []string{site}, MaxBodyBytes: 256, Logger: quietLogger()},
+		RefAPIDeps{Model: m, Results: fakeRefResults(), UnitImageURL: unitImg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := twoModelDeps()
+	deps.API = api
+	b := deps.Models[0]
+	b.API = echoAPI{"fakeB", 128}
+	deps.Models = []ModelDeps{b}
+	ts := httptest.NewServer(mustNew(t, deps).Handler())
+	defer ts.Close()
+
+	big := `{"project":"fakeB","ids":[` + strings.Repeat("1,", 200) + `1]}`
+	for _, tc := range []struct {
+		name, method, path, body string
+		origin                   string
+		status                   int
+		allow                    string
+	}{
+		{"unknown project", "GET", "/api/layers?project=nosuch", "", site, 404, site},
+		{"unknown project in the body", "POST", "/api/generate", `{"project":"nosuch","ids":[1]}`, site, 404, site},
+		{"body over every limit", "POST", "/api/generate", big, site, 413, site},
+		{"unknown model's prefix", "GET", "/models/nosuch/api/layers", "", site, 404, site},
+		{"the API's own answer", "GET", "/api/layers?project=fake64", "", site, 200, site},
+		{"another model's API", "GET", "/api/layers?project=fakeB", "", site, 200, site},
+		{"preflight", "OPTIONS", "/api/generate", "", site, 204, site},
+		{"other origin", "GET", "/api/layers?project=nosuch", "", "https://evil.example", 404, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := apiCall(t, ts, tc.method, tc.path, "application/json", tc.body, map[string]string{
+				"Origin": tc.origin, "Access-Control-Request-Method": "POST"})
+			if a.status != tc.status || a.header.Get("Access-Control-Allow-Origin") != tc.allow {
+				t.Errorf("%d, allow %q (%s); want %d, %q", a.status, a.header.Get("Access-Control-Allow-Origin"), a.body, tc.status, tc.allow)
+			}
+			if vary := a.header.Values("Vary"); len(vary) != 1 || vary[0] != "Origin" {
+				t.Errorf("Vary %q, want Origin once", vary)
+			}
+		})
+	}
+}

@@ -38,7 +38,10 @@ func TestModelMetrics(t *testing.T) {
 		{"/api/compare", http.StatusBadRequest},             // fake64, no state
 		{"/api/growth?concept=dome&model=fakeB", http.StatusNotFound},
 		{"/api/growth?concept=nosuch", http.StatusBadRequest},
+		// A request for a model the server lacks is refused by the default
+		// model's endpoint, and counted there.
 		{"/api/growth?concept=tree&model=nosuch", http.StatusNotFound},
+		{"/api/compare?model=nosuch", http.StatusNotFound},
 	} {
 		if resp, body := httpGet(t, base+req.path, nil); resp.StatusCode != req.status {
 			t.Fatalf("%s: status %d (%s), want %d", req.path, resp.StatusCode, body, req.status)
@@ -65,9 +68,9 @@ func TestModelMetrics(t *testing.T) {
 		{"fakeB render.png cached", `ganpaint_render_png_total{model="fakeB",result="cached"} 1`},
 		{"fake64 render.png", `ganpaint_render_png_total{model="fake64",result="rendered"} 0`},
 		{"fakeB compare", `ganpaint_analysis_requests_total{model="fakeB",result="refused",tool="compare"} 1`},
-		{"fake64 compare", `ganpaint_analysis_requests_total{model="fake64",result="refused",tool="compare"} 1`},
+		{"fake64 compare", `ganpaint_analysis_requests_total{model="fake64",result="refused",tool="compare"} 2`},
 		{"fakeB growth", `ganpaint_analysis_requests_total{model="fakeB",result="refused",tool="growth"} 1`},
-		{"fake64 growth", `ganpaint_analysis_requests_total{model="fake64",result="refused",tool="growth"} 1`},
+		{"fake64 growth", `ganpaint_analysis_requests_total{model="fake64",result="refused",tool="growth"} 2`},
 		{"no compare answered", `ganpaint_analysis_requests_total{model="fakeB",result="ok",tool="compare"} 0`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
