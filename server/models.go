@@ -369,7 +369,9 @@ func (s *Server) mountModels(r chi.Router) {
 // a model is chosen (an unknown project, a body over the limit) reach a
 // page on an allowed origin as the API's own errors do.
 func (s *Server) apiCORS() func(http.Handler) http.Handler {
-	type corsAPI interface{ cors(http.Handler) http.Handler }
+	type corsAPI interface {
+		cors(http.Handler) http.Handler
+	}
 	for _, st := range append([]*site{s.def}, s.siteOrder...) {
 		if c, ok := st.api.(corsAPI); ok {
 			return c.cors
