@@ -92,12 +92,12 @@ test-browser: build
 ## regeneration in ONNX Runtime and in PyTorch eager (docs/performance.md).
 bench: build
 	bash scripts/install-deps.sh python
-	GANPAINT_BENCH_MODEL=$(CURDIR)/assets/models/scenes128 $(GO) test -run '^$$' -bench . -benchtime 20x ./inference/
-	GANPAINT_BENCH_MODEL=$(CURDIR)/assets/models/scenes128 $(GO) test -run '^$$' -bench . -benchtime 300x ./server/
+	GANPAINT_BENCH_MODEL=$(CURDIR)/$(MODEL) $(GO) test -run '^$$' -bench . -benchtime 20x ./inference/
+	GANPAINT_BENCH_MODEL=$(CURDIR)/$(MODEL) $(GO) test -run '^$$' -bench . -benchtime 300x ./server/
 	q=$$(mktemp -d -t ganpaint-precision.XXXXXX) && trap 'rm -rf "$$q"' EXIT && \
-	$(PYTHON) training/quantize_tail.py --model assets/models/scenes128 --out "$$q/int8" --from-layer layer5 \
+	$(PYTHON) training/quantize_tail.py --model $(MODEL) --out "$$q/int8" --from-layer layer5 \
 		--keep-to-rgb --clip-percentile 0.01 && \
-	$(PYTHON) training/quantize_tail.py --model assets/models/scenes128 --out "$$q/fp16" --from-layer layer5 --scheme fp16 && \
+	$(PYTHON) training/quantize_tail.py --model $(MODEL) --out "$$q/fp16" --from-layer layer5 --scheme fp16 && \
 	./$(BIN) bench --compare-torch --python $(PYTHON) --variant int8="$$q/int8" --variant fp16="$$q/fp16"
 
 ## model: model v2 (scenes128v2) from scratch: scene world v2, segmenter, the GAN in resumable

@@ -10,7 +10,7 @@ import (
 
 // DefaultModelName is the folder under models/ that the binary paints with
 // when no --model is given.
-const DefaultModelName = "scenes128"
+const DefaultModelName = "scenes128v2"
 
 //go:embed all:models
 var models embed.FS

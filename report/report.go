@@ -61,6 +61,10 @@ type Report struct {
 	MaxID   int64
 	Classes []Class
 	Layers  []*Layer // dissected layers in generator order
+	// PaintLayer is the layer the painter paints at by default (the
+	// manifest's default_layer): the unit editor opens on it when it is
+	// dissected, so that its units paint in a new painter session.
+	PaintLayer string
 	// Segmented is whether the model has its segmenter: without it (a
 	// slimmed old model) the report shows no segmentations.
 	Segmented bool
@@ -86,7 +90,7 @@ func New(man inference.Manifest, layers []inference.LayerInfo, res *dissection.R
 		return nil, fmt.Errorf("report: %w", dissection.ErrNoResults)
 	}
 	r := &Report{Model: man.Name, Title: man.Title, ImageW: man.Image.Width, ImageH: man.Image.Height,
-		MaxID: man.Z.MaxID, classIdx: map[string]int{}, byName: map[string]*Layer{}}
+		MaxID: man.Z.MaxID, PaintLayer: man.DefaultLayer, classIdx: map[string]int{}, byName: map[string]*Layer{}}
 	if r.Title == "" {
 		r.Title = r.Model
 	}

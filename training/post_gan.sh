@@ -13,6 +13,8 @@
 #   LAYERS (layer3..layer8), DISSECT_SAMPLES (1000), DISSECT_FLAGS       ganpaint dissect
 #   JOBS (2), RECIPE_FLAGS                                               recipes.py --jobs
 #   EFFICACY_FLAGS                                                       ganpaint efficacy --calibrate
+#   FIDREF_RENDERS (default: EVAL_N renders of WORLD at FIDREF_SIZE, 128)  ganpaint fidref
+#   ARTIFACT_FLAGS                                                       ganpaint artifacts
 #   INPAINT_CKPT (training/ckpt/inpaint_v2), INPAINT_DATA, INPAINT_EVAL, INPAINT_MINUTES (62),
 #   INPAINT_FLAGS          train_inpaint.py --resume: evaluates and exports a finished run
 #                          (trains the rest of its budget first if it is not finished)
@@ -39,6 +41,8 @@ INPAINT_CKPT=${INPAINT_CKPT:-training/ckpt/inpaint_v2}
 INPAINT_DATA=${INPAINT_DATA:-training/data/v2_seg128.npz}
 INPAINT_EVAL=${INPAINT_EVAL:-training/data/v2_seg128_eval.npz}
 INPAINT_MINUTES=${INPAINT_MINUTES:-62}
+FIDREF_RENDERS=${FIDREF_RENDERS:-}
+FIDREF_SIZE=${FIDREF_SIZE:-128}
 SHEETS=${SHEETS:-training/runs/$NAME}
 V1_METRICS=${V1_METRICS:-training/eval_v1_segv2/metrics.json}
 V1_MODEL=${V1_MODEL:-assets/models/scenes128}
@@ -50,6 +54,7 @@ read -r -a EVAL_FLAGS <<< "${EVAL_FLAGS:-}"
 read -r -a DISSECT_FLAGS <<< "${DISSECT_FLAGS:-}"
 read -r -a RECIPE_FLAGS <<< "${RECIPE_FLAGS:-}"
 read -r -a EFFICACY_FLAGS <<< "${EFFICACY_FLAGS:-}"
+read -r -a ARTIFACT_FLAGS <<< "${ARTIFACT_FLAGS:-}"
 read -r -a INPAINT_FLAGS <<< "${INPAINT_FLAGS:-}"
 read -r -a SHEET_FLAGS <<< "${SHEET_FLAGS:-}"
 
@@ -102,6 +107,24 @@ if [[ ! -f "$OUT/efficacy.json" ]]; then
     "$PYTHON" training/recipes.py --model "$OUT" --jobs "$JOBS" --missing "${RECIPE_FLAGS[@]}"
     step "efficacy --calibrate"
     "$GANPAINT" efficacy --model "$OUT" --calibrate --quiet "${EFFICACY_FLAGS[@]}" >/dev/null
+fi
+
+if [[ ! -f "$OUT/fid_reference.json" ]]; then
+    # The FID tool's and the artifact ranking's reference: renders at eval_quality.py's seed.
+    if [[ -z "$FIDREF_RENDERS" ]]; then
+        FIDREF_RENDERS="$EVAL_DIR/fidref_renders.npz"
+        step "render $EVAL_N reference images (world $WORLD)"
+        "$PYTHON" training/build_dataset.py --n "$EVAL_N" --size "$FIDREF_SIZE" --seed 9 --world "$WORLD" \
+            --out "$FIDREF_RENDERS"
+    fi
+    step "fidref"
+    "$GANPAINT" fidref --model "$OUT" --renders "$FIDREF_RENDERS"
+    [[ "$FIDREF_RENDERS" != "$EVAL_DIR/fidref_renders.npz" ]] || rm -f "$FIDREF_RENDERS"
+fi
+
+if ! compgen -G "$OUT/dissection/artifacts-*.json" >/dev/null; then
+    step "artifacts (the repair toggle's ranking, default layer)"
+    "$GANPAINT" artifacts --model "$OUT" --quiet "${ARTIFACT_FLAGS[@]}"
 fi
 
 if ! grep -q '"inpainter"' "$OUT/manifest.json"; then

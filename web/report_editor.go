@@ -68,7 +68,14 @@ func (p *Report) Editor(w io.Writer) error {
 		v.Config.Layers = append(v.Config.Layers, editorLayer{Name: l.Layer.Layer, Channels: l.Channels, Width: l.Width, Height: l.Height})
 		v.Layers = append(v.Layers, navLink{Name: l.Layer.Layer})
 	}
+	// The painter's layer first: a brush of an earlier layer cannot paint
+	// in a painter session at its default layer.
 	v.Config.DefaultLayer = v.Config.Layers[0].Name
+	for _, l := range v.Config.Layers {
+		if l.Name == p.rep.PaintLayer {
+			v.Config.DefaultLayer = l.Name
+		}
+	}
 	for _, c := range p.rep.Classes {
 		v.Config.Colors[c.Name] = c.Color
 	}

@@ -19,9 +19,13 @@ import (
 
 // testReport is a small two-layer model: layer4 (6 units) with causal
 // measurements of tree, layer6 (4 units) without.
-func testReport(t *testing.T) *report.Report {
+func testReport(t *testing.T) *report.Report { t.Helper(); return testReportAt(t, "") }
+
+// testReportAt is testReport for a model whose painter paints at
+// paintLayer by default ("": the manifest names none).
+func testReportAt(t *testing.T, paintLayer string) *report.Report {
 	t.Helper()
-	man := inference.Manifest{Name: "scenes", Title: "Test scenes", Z: inference.ZSpec{Size: 4, MaxID: 1000},
+	man := inference.Manifest{Name: "scenes", Title: "Test scenes", Z: inference.ZSpec{Size: 4, MaxID: 1000}, DefaultLayer: paintLayer,
 		Image: inference.ImageSpec{Width: 64, Height: 64},
 		Segmenter: &inference.SegmenterSpec{Classes: []inference.ClassSpec{
 			{Name: "sky", Color: "#87ceeb"}, {Name: "tree", Color: "#228b22"}, {Name: "door", Color: "#8b4513"}}}}
@@ -234,5 +238,32 @@ func TestEmbeddedReportAssets(t *testing.T) {
 	}
 	if _, err := NewReport(testReport(t), report.StaticLinks(), a); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEditorOpensOnThePaintersLayer: the unit editor starts on the layer
+// the painter paints at when that layer is dissected (its units then
+// paint in a new painter session), else on the first dissected layer.
+func TestEditorOpensOnThePaintersLayer(t *testing.T) {
+	for _, tc := range []struct{ paint, want string }{
+		{"", "layer4"},
+		{"layer6", "layer6"},
+		{"layer4", "layer4"},
+		{"layer5", "layer4"}, // not dissected
+	} {
+		t.Run(tc.paint, func(t *testing.T) {
+			p, err := NewReport(testReportAt(t, tc.paint), report.ServerLinks("/report", "v"), mustAssets(t, reportFS()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			if err := p.Editor(&buf); err != nil {
+				t.Fatal(err)
+			}
+			m := regexp.MustCompile(`"default_layer":"([^"]*)"`).FindSubmatch(buf.Bytes())
+			if m == nil || string(m[1]) != tc.want {
+				t.Errorf("default_layer %q, want %q", m, tc.want)
+			}
+		})
 	}
 }

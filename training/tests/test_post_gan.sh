@@ -30,12 +30,14 @@ run() {
     LAYERS=layer4,layer6 DISSECT_SAMPLES=24 DISSECT_FLAGS="--causal-samples 4 --location-images 0" \
     JOBS=2 RECIPE_FLAGS="--concepts sky --small sky --steps 2 --images 24 --val 4 --batch 4" \
     EFFICACY_FLAGS="--images 4 --plausible 4 --other 2 --present 2 --everywhere 2 --calibrate-images 4" \
+    FIDREF_RENDERS="$TOY/data/toy32.npz" ARTIFACT_FLAGS="--samples 4 --holdout 4 --k 2 --repair-k 2 --batch 4 --sheet-images 0" \
     INPAINT_CKPT="$W/inpaint" INPAINT_DATA="$TOY/data/toy32.npz" INPAINT_EVAL="$TOY/data/toy32.npz" \
     INPAINT_FLAGS="${INP[*]}" SHEETS="$W/sheets" SHEET_FLAGS="--images 1 --concepts sky" GANPAINT="$ROOT/bin/ganpaint" \
     bash training/post_gan.sh
 }
 run > "$W/first.log" 2>&1 || { cat "$W/first.log"; fail "first run failed"; }
-for f in manifest.json metrics.json efficacy.json inpainter.onnx dissection/index.json dissection/layer6.json MODEL.md; do
+for f in manifest.json metrics.json efficacy.json inpainter.onnx fid_reference.json dissection/artifacts-layer4.json \
+    dissection/index.json dissection/layer6.json MODEL.md; do
     [[ -s "$W/model/$f" ]] || fail "missing $W/model/$f"
 done
 for f in grid.jpg seg.jpg brushes.jpg inpaint_eval.json; do
@@ -61,7 +63,7 @@ assert "**Painting**" in card, "efficacy filled its table in the card"
 assert "| 1–4 brushed blocks |" in card, "the inpainter's evaluation is in the card"
 PY
 run > "$W/second.log" 2>&1 || { cat "$W/second.log"; fail "second run failed"; }
-if grep -E "post_gan: (export|eval_quality|dissect|recipes|efficacy|inpainter|sheet)" "$W/second.log"; then
+if grep -E "post_gan: (export|eval_quality|dissect|recipes|efficacy|render|fidref|artifacts|inpainter|sheet)" "$W/second.log"; then
     fail "the second run repeated a step"
 fi
 echo "test_post_gan: ok ($(grep -c '^post_gan:' "$W/first.log") steps, then none)"

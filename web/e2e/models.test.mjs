@@ -1,5 +1,5 @@
 // Real-browser test of a server with several models (web/e2e/run.sh serves
-// the embedded model and a slimmed, renamed copy of it): a link made on the
+// every embedded model: v2, the default, and v1 slimmed for its old links): a link made on the
 // second model opens on it, and a link for a model the server lacks says
 // so. Skipped when the server has one model.
 import { test } from 'node:test';

@@ -60,24 +60,12 @@ stop_server() {
 }
 trap stop_server EXIT INT TERM
 
-# A second model for models.test.mjs: the embedded model slimmed to what
-# its share links need and renamed, served after the default.
-second=""
-if [[ -z "${GANPAINT_MODEL:-}" ]]; then
-	second="$(mktemp -d)/scenes128-old"
-	"$bin" slim --out "$second" >/dev/null
-	sed -i 's/"name": "scenes128"/"name": "scenes128-old"/' "$second/manifest.json"
-	trap 'stop_server; rm -rf "$(dirname "$second")"' EXIT INT TERM
-fi
-
 url=""
 for attempt in 1 2 3; do
 	port="$(free_port)"
 	args=(serve --addr "127.0.0.1:$port")
 	if [[ -n "${GANPAINT_MODEL:-}" ]]; then
 		args+=(--model "$GANPAINT_MODEL")
-	else
-		args+=(--model embedded:scenes128 --model "$second")
 	fi
 	echo "run.sh: starting $bin ${args[*]} (attempt $attempt)"
 	"$bin" "${args[@]}" >>"$artifacts/server.log" 2>&1 &
