@@ -30,7 +30,7 @@ run() {
     LAYERS=layer4,layer6 DISSECT_SAMPLES=24 DISSECT_FLAGS="--causal-samples 4 --location-images 0" \
     JOBS=2 RECIPE_FLAGS="--concepts sky --small sky --steps 2 --images 24 --val 4 --batch 4" \
     EFFICACY_FLAGS="--images 4 --plausible 4 --other 2 --present 2 --everywhere 2 --calibrate-images 4" \
-    FIDREF_RENDERS="$TOY/data/toy32.npz" ARTIFACT_FLAGS="--samples 4 --holdout 4 --k 2 --repair-k 2 --batch 4 --sheet-images 0" \
+    LONG_ERASERS=sky LONG_ERASER_STEPS=3 FIDREF_RENDERS="$TOY/data/toy32.npz" ARTIFACT_FLAGS="--samples 4 --holdout 4 --k 2 --repair-k 2 --batch 4 --sheet-images 0" \
     INPAINT_CKPT="$W/inpaint" INPAINT_DATA="$TOY/data/toy32.npz" INPAINT_EVAL="$TOY/data/toy32.npz" \
     INPAINT_FLAGS="${INP[*]}" SHEETS="$W/sheets" SHEET_FLAGS="--images 1 --concepts sky" GANPAINT="$ROOT/bin/ganpaint" \
     bash training/post_gan.sh
@@ -54,6 +54,7 @@ r6 = json.load(open(f"{d}/dissection/layer6.json")).get("recipes", {})
 no_region = "sky: no plausible region" in log
 want4 = {"sky-erase"} | (set() if no_region else {"sky-dense", "sky-ace"})
 assert want4 <= set(r4), (sorted(r4), no_region)
+assert r4["sky-erase"]["training"]["steps"] == 3, "LONG_ERASERS retrained the eraser with LONG_ERASER_STEPS"
 assert no_region or "sky-dense-layer6" in r6, sorted(r6)
 card = open(f"{d}/MODEL.md").read()
 for marker in ("targets:begin", "quality:begin", "efficacy:begin", "efficacy:end"):
