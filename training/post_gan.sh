@@ -120,15 +120,17 @@ fi
 
 if [[ ! -f "$OUT/fid_reference.json" ]]; then
     # The FID tool's and the artifact ranking's reference: renders at eval_quality.py's seed.
-    if [[ -z "$FIDREF_RENDERS" ]]; then
-        FIDREF_RENDERS="$EVAL_DIR/fidref_renders.npz"
+    renders=$FIDREF_RENDERS rendered=""
+    if [[ -z "$renders" ]]; then
+        rendered="$EVAL_DIR/fidref_renders.npz"
+        renders=$rendered
         step "render $EVAL_N reference images (world $WORLD)"
         "$PYTHON" training/build_dataset.py --n "$EVAL_N" --size "$FIDREF_SIZE" --seed 9 --world "$WORLD" \
-            --out "$FIDREF_RENDERS"
+            --out "$rendered"
     fi
     step "fidref"
-    "$GANPAINT" fidref --model "$OUT" --renders "$FIDREF_RENDERS"
-    [[ "$FIDREF_RENDERS" != "$EVAL_DIR/fidref_renders.npz" ]] || rm -f "$FIDREF_RENDERS"
+    "$GANPAINT" fidref --model "$OUT" --renders "$renders"
+    [[ -z "$rendered" ]] || rm -f "$rendered"
 fi
 
 if ! compgen -G "$OUT/dissection/artifacts-*.json" >/dev/null; then

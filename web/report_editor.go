@@ -71,10 +71,8 @@ func (p *Report) Editor(w io.Writer) error {
 	// The painter's layer first: a brush of an earlier layer cannot paint
 	// in a painter session at its default layer.
 	v.Config.DefaultLayer = v.Config.Layers[0].Name
-	for _, l := range v.Config.Layers {
-		if l.Name == p.rep.PaintLayer {
-			v.Config.DefaultLayer = l.Name
-		}
+	if _, err := p.rep.Layer(p.rep.PaintLayer); err == nil {
+		v.Config.DefaultLayer = p.rep.PaintLayer
 	}
 	for _, c := range p.rep.Classes {
 		v.Config.Colors[c.Name] = c.Color
